@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages qkern needs, and nothing when they are already
+# there (so a second `make test` costs a dpkg query, not an apt-get run).
+#   scripts/install-deps.sh            build + test dependencies
+#   scripts/install-deps.sh bench      also the peers the benchmarks compare with
+set -euo pipefail
+
+pkgs=(g++ cmake ninja-build ccache make libhwy-dev libxbyak-dev libgtest-dev libbenchmark-dev)
+for group in "$@"; do
+  case "$group" in
+    bench) pkgs+=(libdnnl-dev libxnnpack-dev libpthreadpool-dev) ;;
+    *) echo "install-deps.sh: unknown group '$group' (known: bench)" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps.sh: installing ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
