@@ -203,6 +203,23 @@ TEST_P(QuantizeTest, PerChannelEveryAxis) {
   }
 }
 
+// Rows of >= 16 MiB of traffic take the streaming path (non-temporal stores
+// from an aligned start); odd offsets exercise its unaligned head.
+TEST_P(QuantizeTest, StreamingRowsBeyondTheCaches) {
+  const int64_t n = (int64_t{16} << 20) / 5 + 1237;
+  for (bool is_signed : {false, true}) {
+    const QuantRange r{8, is_signed, false};
+    const float scale = 0.03125f;
+    const int32_t zp = is_signed ? 5 : 120;
+    const QuantParams p{r, &scale, &zp, -1};
+    const auto x = MakeData(n + 7, scale, zp, qmin(r), qmax(r), 99);
+    for (size_t offset : {0, 7}) {
+      Check(x, offset, Dims(n), p, QuantizeMode::kMultiply);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
 QKERN_INSTANTIATE_ISA_TEST(QuantizeTest);
 
 // --------------------------------------------------------------- dequantize
@@ -352,6 +369,24 @@ TEST_P(RequantizeTest, FixedPointScheme) {
     Check(Accumulators(62 * 67, 13), dims, p);
     if (HasFatalFailure()) return;
   }
+}
+
+TEST_P(RequantizeTest, StreamingRowsBeyondTheCaches) {
+  const int64_t n = (int64_t{16} << 20) / 5 + 999;
+  const auto acc = Accumulators(n, 17);
+  RequantParams p;
+  const float m = 1.3e-4f;
+  p.multiplier = &m;
+  p.range = {8, true, false};
+  Check(acc, Dims(n), p);
+  if (HasFatalFailure()) return;
+  int32_t qm = 1518500250, shift = -13;
+  p.scheme = RequantScheme::kFixedPoint;
+  p.fixed_multiplier = &qm;
+  p.shift = &shift;
+  p.range = {8, false, false};
+  p.zero_point = 128;
+  Check(acc, Dims(n), p);
 }
 
 QKERN_INSTANTIATE_ISA_TEST(RequantizeTest);

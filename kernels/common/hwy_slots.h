@@ -35,4 +35,9 @@
   (HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || \
    HWY_TARGET == HWY_NEON)
 
+// Vector-body lambdas called several times per loop iteration exceed GCC's
+// inlining budget and become calls (seen in objdump of the quantize loop):
+// `[&](...) QKERN_INLINE_LAMBDA { ... }` forces them inline.
+#define QKERN_INLINE_LAMBDA __attribute__((always_inline))
+
 #endif  // QKERN_KERNELS_COMMON_HWY_SLOTS_H_

@@ -17,6 +17,7 @@
 
 #include <cstring>
 
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "kernels/common/hwy_slots.h"
 #include "kernels/quantize/quantize_kernels.h"
@@ -64,18 +65,92 @@ HWY_INLINE VF RoundAddClamp(VF t, VF vzp, VF vqmin, VF vqmax) {
   return hn::IfThenElse(nan, vzp, v);
 }
 
-// Stores lanes holding exact integers in the code range as 8-bit codes.
-template <typename TOut>
-HWY_INLINE void StoreCodes(VF codes, TOut* HWY_RESTRICT y) {
+// Codes as int32 lanes from rounded values r (integers held in floats):
+// clamp(r + zp, lo, hi), NaN -> zp. The magic constant 1.5 * 2^23 is folded
+// into zpm = zp + kMagic, lom and him, so the clamped float lies in
+// [2^23, 2^24), where floats are exactly the integers and the code sits in the
+// low mantissa bits: one integer subtract converts it, where Highway's
+// ConvertTo spends five instructions guarding against overflow that clamped
+// values cannot have. r + zpm is exact below 2^22; beyond, rounding is
+// monotone and the clamp lands on the same bound.
+constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
+constexpr int32_t kMagicBits = 0x4B400000;
+
+HWY_INLINE VI CodesFromRounded(VF r, VF zpm, VF lom, VF him) {
   const DI di;
-  const hn::Rebind<TOut, DI> d8;
-  hn::StoreU(hn::DemoteTo(d8, hn::ConvertTo(di, codes)), d8, y);
+  const auto nan = hn::IsNaN(r);  // tested before Min/Max, which would drop the NaN
+  const VF v = hn::IfThenElse(nan, zpm, hn::Min(hn::Max(hn::Add(r, zpm), lom), him));
+  return hn::Sub(hn::BitCast(di, v), hn::Set(di, kMagicBits));
 }
 
+// Stores int32 lanes holding codes as 8-bit codes (N bytes).
 template <typename TOut>
 HWY_INLINE void StoreCodes(VI codes, TOut* HWY_RESTRICT y) {
   const hn::Rebind<TOut, DI> d8;
   hn::StoreU(hn::DemoteTo(d8, codes), d8, y);
+}
+
+// Four vectors of int32 codes -> one full vector of 8-bit codes, in order.
+// Highway 1.0.3 has no ordered two-vector demote, so x86 uses the packs
+// directly: per 128-bit block, packs_epi32 + packus/packs_epi16 leave dword
+// j of block k = 4 codes of input j's block k; one dword permute restores
+// the order (2 blocks: 0,4,1,5,...; 4 blocks: 0,4,8,12,1,5,...).
+template <typename TOut>
+HWY_INLINE hn::Vec<hn::Repartition<TOut, DF>> Pack4(VI a, VI b, VI c, VI d) {
+  const hn::Repartition<TOut, DF> d8;
+  constexpr bool kSigned = hwy::IsSigned<TOut>();
+#if HWY_TARGET == HWY_AVX2
+  const __m256i ab = _mm256_packs_epi32(a.raw, b.raw), cd = _mm256_packs_epi32(c.raw, d.raw);
+  const __m256i bytes = kSigned ? _mm256_packs_epi16(ab, cd) : _mm256_packus_epi16(ab, cd);
+  return hn::Vec<decltype(d8)>{
+      _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))};
+#elif HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  const __m512i ab = _mm512_packs_epi32(a.raw, b.raw), cd = _mm512_packs_epi32(c.raw, d.raw);
+  const __m512i bytes = kSigned ? _mm512_packs_epi16(ab, cd) : _mm512_packus_epi16(ab, cd);
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return hn::Vec<decltype(d8)>{_mm512_permutexvar_epi32(order, bytes)};
+#else
+  (void)kSigned;
+  const hn::Half<decltype(d8)> dh;
+  const hn::Half<decltype(dh)> dq;  // N lanes: Rebind<TOut, DI>
+  return hn::Combine(d8, hn::Combine(dh, hn::DemoteTo(dq, d), hn::DemoteTo(dq, c)),
+                     hn::Combine(dh, hn::DemoteTo(dq, b), hn::DemoteTo(dq, a)));
+#endif
+}
+
+// Rows moving at least this many bytes (read + written) are far beyond the
+// caches: their codes are written with non-temporal stores, because a plain
+// store first reads the line (read-for-ownership), adding n bytes to the 5n a
+// quantize row must move: measured 0.82x of memcpy's bandwidth without.
+constexpr size_t kStreamBytes = size_t{16} << 20;
+
+// Drives a row of n elements whose output is one 8-bit code each: groups of
+// four vectors pack into one full vector of codes (streamed, from an aligned
+// start, when the row is huge), then single vectors, then the tail.
+// codes(i) -> VI: the codes of lanes [i, i + N). partial(i, count): count <= N
+// elements through stack buffers. kInBytes: input bytes per element.
+template <typename TOut, size_t kInBytes, class Codes, class Partial>
+HWY_INLINE void CodeRow(size_t n, TOut* HWY_RESTRICT y, const Codes& codes,
+                        const Partial& partial) {
+  const hn::Repartition<TOut, DF> d8;
+  const size_t N = hn::Lanes(DF());
+  size_t i = 0;
+  if (n * (kInBytes + sizeof(TOut)) >= kStreamBytes) {
+    const size_t bytes = hn::Lanes(d8) * sizeof(TOut);
+    const size_t head = ((bytes - reinterpret_cast<uintptr_t>(y) % bytes) % bytes) / sizeof(TOut);
+    for (; i < head; i += N) partial(i, HWY_MIN(N, head - i));
+    i = head;
+    for (; i + 4 * N <= n; i += 4 * N) {
+      hn::Stream(Pack4<TOut>(codes(i), codes(i + N), codes(i + 2 * N), codes(i + 3 * N)), d8, y + i);
+    }
+    hwy::FlushStream();
+  } else {
+    for (; i + 4 * N <= n; i += 4 * N) {
+      hn::StoreU(Pack4<TOut>(codes(i), codes(i + N), codes(i + 2 * N), codes(i + 3 * N)), d8, y + i);
+    }
+  }
+  for (; i + N <= n; i += N) StoreCodes(codes(i), y + i);
+  if (i < n) partial(i, n - i);
 }
 
 // Runs body(i, x-offset pointers...) on every full vector, then once on the
@@ -94,21 +169,26 @@ template <typename TOut, bool kPerElement, bool kDivide>
 void QuantizeRowT(const float* HWY_RESTRICT x, size_t n, const float* s, const float* zp,
                   float qmin, float qmax, TOut* HWY_RESTRICT y) {
   const DF df;
-  const VF vqmin = hn::Set(df, qmin), vqmax = hn::Set(df, qmax);
-  auto one = [&](const float* xp, const float* sp, const float* zpp, size_t i, TOut* yp) {
+  const VF lom = hn::Set(df, qmin + kMagic), him = hn::Set(df, qmax + kMagic);
+  const VF magic = hn::Set(df, kMagic);
+  auto codes_at = [&](const float* xp, const float* sp, const float* zpp, size_t i) QKERN_INLINE_LAMBDA {
     const VF vx = hn::LoadU(df, xp + i);
     const VF vs = Param<kPerElement>(df, sp, i);
     const VF t = kDivide ? hn::Div(vx, vs) : hn::Mul(vx, vs);
-    StoreCodes(RoundAddClamp(t, Param<kPerElement>(df, zpp, i), vqmin, vqmax), yp + i);
+    const VF zpm = kPerElement ? hn::Add(Param<kPerElement>(df, zpp, i), magic)
+                               : hn::Set(df, zpp[0] + kMagic);
+    return CodesFromRounded(hn::Round(t), zpm, lom, him);
   };
-  ForEachVector(n, [&](size_t i, size_t tail) {
-    if (tail == 0) return one(x, s, zp, i, y);
+  auto partial = [&](size_t i, size_t count) {
     HWY_ALIGN float xb[kMaxLanes] = {}, sb[kMaxLanes] = {}, zb[kMaxLanes] = {};
     HWY_ALIGN TOut yb[kMaxLanes];
-    std::memcpy(xb, x + i, tail * sizeof(float));
-    one(xb, TailParam<kPerElement>(s, i, tail, sb), TailParam<kPerElement>(zp, i, tail, zb), 0, yb);
-    std::memcpy(y + i, yb, tail * sizeof(TOut));
-  });
+    std::memcpy(xb, x + i, count * sizeof(float));
+    StoreCodes(codes_at(xb, TailParam<kPerElement>(s, i, count, sb),
+                        TailParam<kPerElement>(zp, i, count, zb), 0),
+               yb);
+    std::memcpy(y + i, yb, count * sizeof(TOut));
+  };
+  CodeRow<TOut, sizeof(float)>(n, y, [&](size_t i) QKERN_INLINE_LAMBDA { return codes_at(x, s, zp, i); }, partial);
 }
 
 template <typename TOut>
@@ -131,7 +211,7 @@ void DequantizeRowT(const TIn* HWY_RESTRICT q, size_t n, const float* scale, con
   const DF df;
   const DI di;
   const hn::Rebind<TIn, DI> d8;
-  auto one = [&](const TIn* qp, const float* sp, const int32_t* zpp, size_t i, float* yp) {
+  auto one = [&](const TIn* qp, const float* sp, const int32_t* zpp, size_t i, float* yp) QKERN_INLINE_LAMBDA {
     const VI vq = hn::PromoteTo(di, hn::LoadU(d8, qp + i));
     const VF v = hn::ConvertTo(df, hn::Sub(vq, Param<kPerElement>(di, zpp, i)));
     hn::StoreU(hn::Mul(v, Param<kPerElement>(df, sp, i)), df, yp + i);
@@ -162,20 +242,21 @@ void RequantizeFp32RowT(const int32_t* HWY_RESTRICT acc, size_t n, const float* 
                         float lo, float hi, TOut* HWY_RESTRICT y) {
   const DF df;
   const DI di;
-  const VF vzo = hn::Set(df, zo), vlo = hn::Set(df, lo), vhi = hn::Set(df, hi);
-  auto one = [&](const int32_t* ap, const float* mp, size_t i, TOut* yp) {
+  const VF zom = hn::Set(df, zo + kMagic), lom = hn::Set(df, lo + kMagic),
+           him = hn::Set(df, hi + kMagic);
+  auto codes_at = [&](const int32_t* ap, const float* mp, size_t i) QKERN_INLINE_LAMBDA {
     const VF t = hn::Mul(hn::ConvertTo(df, hn::LoadU(di, ap + i)), Param<kPerElement>(df, mp, i));
-    StoreCodes(RoundAddClamp(t, vzo, vlo, vhi), yp + i);  // t is never NaN: m is finite
+    return CodesFromRounded(hn::Round(t), zom, lom, him);  // t is never NaN: m is finite
   };
-  ForEachVector(n, [&](size_t i, size_t tail) {
-    if (tail == 0) return one(acc, m, i, y);
+  auto partial = [&](size_t i, size_t count) {
     HWY_ALIGN int32_t ab[kMaxLanes] = {};
     HWY_ALIGN float mb[kMaxLanes] = {};
     HWY_ALIGN TOut yb[kMaxLanes];
-    std::memcpy(ab, acc + i, tail * sizeof(int32_t));
-    one(ab, TailParam<kPerElement>(m, i, tail, mb), 0, yb);
-    std::memcpy(y + i, yb, tail * sizeof(TOut));
-  });
+    std::memcpy(ab, acc + i, count * sizeof(int32_t));
+    StoreCodes(codes_at(ab, TailParam<kPerElement>(m, i, count, mb), 0), yb);
+    std::memcpy(y + i, yb, count * sizeof(TOut));
+  };
+  CodeRow<TOut, sizeof(int32_t)>(n, y, [&](size_t i) QKERN_INLINE_LAMBDA { return codes_at(acc, m, i); }, partial);
 }
 
 template <typename TOut>
@@ -230,20 +311,22 @@ void RequantizeFixedRowT(const int32_t* HWY_RESTRICT acc, size_t n, const int32_
   const DI di;
   // clamp(v + zo, lo, hi) == clamp(v, lo - zo, hi - zo) + zo, without overflow.
   const VI vlo = hn::Set(di, lo - zo), vhi = hn::Set(di, hi - zo), vzo = hn::Set(di, zo);
-  auto one = [&](const int32_t* ap, const int32_t* qp, const int32_t* sp, size_t i, TOut* yp) {
+  auto codes_at = [&](const int32_t* ap, const int32_t* qp, const int32_t* sp, size_t i) QKERN_INLINE_LAMBDA {
     const VI v = MultiplyByQuantizedMultiplier(hn::LoadU(di, ap + i), Param<kPerElement>(di, qp, i),
                                                Param<kPerElement>(di, sp, i));
-    StoreCodes(hn::Add(hn::Min(hn::Max(v, vlo), vhi), vzo), yp + i);
+    return hn::Add(hn::Min(hn::Max(v, vlo), vhi), vzo);
   };
-  ForEachVector(n, [&](size_t i, size_t tail) {
-    if (tail == 0) return one(acc, qm, shift, i, y);
+  auto partial = [&](size_t i, size_t count) {
     HWY_ALIGN int32_t ab[kMaxLanes] = {}, qb[kMaxLanes] = {}, sb[kMaxLanes] = {};
     HWY_ALIGN TOut yb[kMaxLanes];
-    std::memcpy(ab, acc + i, tail * sizeof(int32_t));
-    one(ab, TailParam<kPerElement>(qm, i, tail, qb), TailParam<kPerElement>(shift, i, tail, sb), 0,
-        yb);
-    std::memcpy(y + i, yb, tail * sizeof(TOut));
-  });
+    std::memcpy(ab, acc + i, count * sizeof(int32_t));
+    StoreCodes(codes_at(ab, TailParam<kPerElement>(qm, i, count, qb),
+                        TailParam<kPerElement>(shift, i, count, sb), 0),
+               yb);
+    std::memcpy(y + i, yb, count * sizeof(TOut));
+  };
+  CodeRow<TOut, sizeof(int32_t)>(n, y, [&](size_t i) QKERN_INLINE_LAMBDA { return codes_at(acc, qm, shift, i); },
+                                 partial);
 }
 
 template <typename TOut>
@@ -261,7 +344,7 @@ void FakeQuantizeRowT(const float* HWY_RESTRICT x, size_t n, const float* inv, c
   const DF df;
   const VF vqmin = hn::Set(df, qmin), vqmax = hn::Set(df, qmax);
   auto one = [&](const float* xp, const float* ip, const float* sp, const float* zpp, size_t i,
-                 float* yp) {
+                 float* yp) QKERN_INLINE_LAMBDA {
     const VF vzp = Param<kPerElement>(df, zpp, i);
     const VF q = RoundAddClamp(hn::Mul(hn::LoadU(df, xp + i), Param<kPerElement>(df, ip, i)), vzp,
                                vqmin, vqmax);
@@ -296,7 +379,7 @@ void FakeQuantizeBackwardRowT(const float* HWY_RESTRICT x, const float* HWY_REST
   // Computes the terms of lanes [i, i + N); `valid` masks off padding lanes.
   auto one = [&](const float* xp, const float* dyp, const float* ip, const float* sp,
                  const float* zpp, size_t i, hn::Mask<DF> valid, float* dxp, float* dsp,
-                 float* dzpp) {
+                 float* dzpp) QKERN_INLINE_LAMBDA {
     const VF vx = hn::LoadU(df, xp + i), vdy = hn::LoadU(df, dyp + i);
     const VF vs = Param<kPerElement>(df, sp, i), vzp = Param<kPerElement>(df, zpp, i);
     const VF r = hn::Round(hn::Mul(vx, Param<kPerElement>(df, ip, i)));
@@ -357,7 +440,7 @@ bool MinMaxRowT(const float* HWY_RESTRICT x, size_t n, float* mn, float* mx) {
   const DF df;
   VF vmin = hn::Set(df, mn[0]), vmax = hn::Set(df, mx[0]);  // uniform form only
   auto finite = hn::FirstN(df, hn::Lanes(df));
-  auto one = [&](const float* xp, size_t i, float* mnp, float* mxp) {
+  auto one = [&](const float* xp, size_t i, float* mnp, float* mxp) QKERN_INLINE_LAMBDA {
     const VF vx = hn::LoadU(df, xp + i);
     finite = hn::And(finite, hn::IsFinite(vx));
     if constexpr (kPerElement) {
