@@ -169,7 +169,8 @@ TEST_P(QuantizeTest, SpecialValues) {
 TEST_P(QuantizeTest, PerChannelEveryAxis) {
   std::mt19937 rng(7);
   const std::vector<std::vector<int64_t>> shapes = {
-      {3, 5, 7}, {2, 300}, {4, 3, 100}, {2, 17, 70}, {1, 1, 1}, {5, 1, 9}, {6, 0, 4}, {33, 64}};
+      {3, 5, 7}, {2, 300}, {4, 3, 100}, {2, 17, 70}, {1, 1, 1}, {5, 1, 9}, {6, 0, 4}, {33, 64},
+      {3, 200, 30}, {2, 5000}};
   for (const auto& shape : shapes) {
     Dims dims;
     dims.rank = static_cast<int>(shape.size());
@@ -228,7 +229,8 @@ class DequantizeTest : public IsaTest {};
 
 TEST_P(DequantizeTest, MatchesReferenceBitForBit) {
   std::mt19937 rng(3);
-  const std::vector<std::vector<int64_t>> shapes = {{70001}, {3, 5, 7}, {2, 300}, {4, 3, 100}};
+  const std::vector<std::vector<int64_t>> shapes = {{70001}, {3, 5, 7},   {2, 300},
+                                                    {4, 3, 100}, {3, 200, 30}};
   for (const QuantRange& r : AllRanges()) {
     for (const auto& shape : shapes) {
       Dims dims;
@@ -435,7 +437,7 @@ TEST_P(ChooseQParamsTest, MatchesReference) {
   std::mt19937 rng(21);
   std::normal_distribution<float> nd(0.0f, 2.0f);
   const std::vector<std::vector<int64_t>> shapes = {{70001}, {3, 5, 7}, {2, 300}, {4, 3, 100},
-                                                    {1}, {9, 1}, {2, 17, 70}};
+                                                    {1}, {9, 1}, {2, 17, 70}, {3, 200, 30}};
   for (const auto& shape : shapes) {
     Dims dims;
     dims.rank = static_cast<int>(shape.size());
@@ -519,7 +521,8 @@ class FakeQuantizeTest : public IsaTest {};
 
 TEST_P(FakeQuantizeTest, ForwardMatchesReferenceBitForBit) {
   std::mt19937 rng(31);
-  const std::vector<std::vector<int64_t>> shapes = {{70001}, {3, 5, 7}, {2, 300}, {4, 3, 100}};
+  const std::vector<std::vector<int64_t>> shapes = {{70001}, {3, 5, 7},   {2, 300},
+                                                    {4, 3, 100}, {3, 200, 30}};
   for (const QuantRange& r : AllRanges()) {
     for (const auto& shape : shapes) {
       Dims dims;
@@ -594,7 +597,8 @@ void ExpectWithinSumBound(float got, double exact, double abs_sum, int64_t n, co
 TEST_P(FakeQuantizeTest, BackwardMatchesReference) {
   std::mt19937 rng(41);
   std::normal_distribution<float> nd(0.0f, 1.0f);
-  const std::vector<std::vector<int64_t>> shapes = {{70001}, {3, 5, 7}, {2, 300}, {4, 3, 100}, {1}};
+  const std::vector<std::vector<int64_t>> shapes = {{70001},     {3, 5, 7}, {2, 300}, {4, 3, 100},
+                                                    {1},         {3, 200, 30}, {2, 5000}};
   for (const QuantRange& r : {QuantRange{8, false, false}, QuantRange{4, true, false},
                               QuantRange{8, true, true}, QuantRange{2, true, false}}) {
     for (const auto& shape : shapes) {

@@ -49,46 +49,75 @@ ref::Layout to_ref(const ChannelLayout& l) { return {l.outer, l.channels, l.inne
 
 bool per_element_rows(const ChannelLayout& l) { return l.channels > 1 && l.inner < kMinUniformRow; }
 
-// Per-channel parameters laid out for the rows of the driver: one value per
-// channel (uniform rows) or each channel's value repeated `inner` times
-// (per-element rows).
+// Per-element rows are walked in column chunks of kChunk elements (every outer
+// row of a chunk before the next chunk), so expanded parameters and
+// per-column accumulators take kChunk values each, whatever the tensor size.
+constexpr int64_t kChunk = 4096;
+
+template <typename T>
+std::unique_ptr<T[]> allocate(int64_t n) {
+  return std::unique_ptr<T[]>(new (std::nothrow) T[static_cast<size_t>(std::max<int64_t>(n, 1))]);
+}
+
+Status out_of_memory(const char* what) {
+  return Status(StatusCode::kOutOfMemory, std::string(what) + ": allocation failed");
+}
+
+// One parameter (scale, zero point, ...) for the driver's rows: a value per
+// channel, and for per-element rows a chunk expanded from those values.
 template <typename T>
 class RowParams {
  public:
   template <class F>
   Status init(const ChannelLayout& l, const F& value_of_channel) {
-    const int64_t repeat = per_element_rows(l) ? l.inner : 1;
-    data_.reset(new (std::nothrow) T[static_cast<size_t>(l.channels * repeat)]);
-    if (!data_) return Status(StatusCode::kOutOfMemory, "parameters: cannot allocate row parameters");
-    for (int64_t c = 0; c < l.channels; ++c) {
-      const T v = value_of_channel(c);
-      std::fill(data_.get() + c * repeat, data_.get() + (c + 1) * repeat, v);
-    }
+    inner_ = l.inner;
+    channels_ = allocate<T>(l.channels);
+    if (per_element_rows(l)) chunk_ = allocate<T>(kChunk);
+    if (!channels_ || (per_element_rows(l) && !chunk_)) return out_of_memory("row parameters");
+    for (int64_t c = 0; c < l.channels; ++c) channels_[c] = value_of_channel(c);
     return Status();
   }
-  const T* get() const { return data_.get(); }
-  T* get() { return data_.get(); }
+  // Fills the chunk with columns [j0, j0 + n) of a per-element row.
+  void expand(int64_t j0, int64_t n) {
+    for (int64_t j = 0; j < n; ++j) chunk_[j] = channels_[(j0 + j) / inner_];
+  }
+  // The parameters of a row: its channel's value, or the expanded chunk.
+  const T* row(int64_t c, bool per_element) const {
+    return per_element ? chunk_.get() : channels_.get() + c;
+  }
 
  private:
-  std::unique_ptr<T[]> data_;
+  int64_t inner_ = 1;
+  std::unique_ptr<T[]> channels_, chunk_;
 };
 
-// Calls row(offset, n, channel, per_element) for every row of the layout;
-// `channel` indexes the RowParams (0 for per-element rows).
-template <class Row>
-void for_each_row(const ChannelLayout& l, const Row& row) {
+// Visits every row of the layout: row(offset, n, channel, per_element).
+// Per-element rows come in chunks of columns [j0, j0 + n): begin(j0, n) runs
+// before a chunk's rows and end(j0, n) after them.
+template <class Begin, class Row, class End>
+void for_each_row(const ChannelLayout& l, const Begin& begin, const Row& row, const End& end) {
   const int64_t numel = l.outer * l.channels * l.inner;
   if (numel == 0) return;
   if (l.channels == 1) {
     row(0, numel, 0, false);  // one set of parameters for the whole dense tensor
   } else if (per_element_rows(l)) {
-    const int64_t n = l.channels * l.inner;
-    for (int64_t o = 0; o < l.outer; ++o) row(o * n, n, 0, true);
+    const int64_t len = l.channels * l.inner;
+    for (int64_t j0 = 0; j0 < len; j0 += kChunk) {
+      const int64_t n = std::min(kChunk, len - j0);
+      begin(j0, n);
+      for (int64_t o = 0; o < l.outer; ++o) row(o * len + j0, n, 0, true);
+      end(j0, n);
+    }
   } else {
     for (int64_t o = 0; o < l.outer; ++o) {
       for (int64_t c = 0; c < l.channels; ++c) row((o * l.channels + c) * l.inner, l.inner, c, false);
     }
   }
+}
+
+template <class Begin, class Row>
+void for_each_row(const ChannelLayout& l, const Begin& begin, const Row& row) {
+  for_each_row(l, begin, row, [](int64_t, int64_t) {});
 }
 
 int64_t param_count(const Dims& dims, int axis) { return axis < 0 ? 1 : dims.d[axis]; }
@@ -143,15 +172,21 @@ Status quantize(const float* x, const Dims& dims, const QuantParams& p, void* y,
       return st;
     const float lo = float(qmin(p.range)), hi = float(qmax(p.range));
     const auto* k = sel.kernels;
-    internal::for_each_row(l, [&](int64_t off, int64_t n, int64_t c, bool pe) {
-      if (p.range.is_signed) {
-        k->quantize_s8(x + off, n, s.get() + c, zp.get() + c, pe, divide, lo, hi,
-                       static_cast<int8_t*>(y) + off);
-      } else {
-        k->quantize_u8(x + off, n, s.get() + c, zp.get() + c, pe, divide, lo, hi,
-                       static_cast<uint8_t*>(y) + off);
-      }
-    });
+    internal::for_each_row(
+        l,
+        [&](int64_t j0, int64_t n) {
+          s.expand(j0, n);
+          zp.expand(j0, n);
+        },
+        [&](int64_t off, int64_t n, int64_t c, bool pe) {
+          if (p.range.is_signed) {
+            k->quantize_s8(x + off, n, s.row(c, pe), zp.row(c, pe), pe, divide, lo, hi,
+                           static_cast<int8_t*>(y) + off);
+          } else {
+            k->quantize_u8(x + off, n, s.row(c, pe), zp.row(c, pe), pe, divide, lo, hi,
+                           static_cast<uint8_t*>(y) + off);
+          }
+        });
   }
   if (verbose.active()) {
     verbose.record(sel.isa, "quantize_f32_" + internal::type_name(p.range) + "__" + isa_name(sel.isa),
@@ -178,13 +213,21 @@ Status dequantize(const void* q, const Dims& dims, const QuantParams& p, float* 
     if (Status st = zp.init(l, [&](int64_t c) { return internal::zp_of(p.zero_point, c); }); !st.ok())
       return st;
     const auto* k = sel.kernels;
-    internal::for_each_row(l, [&](int64_t off, int64_t n, int64_t c, bool pe) {
-      if (p.range.is_signed) {
-        k->dequantize_s8(static_cast<const int8_t*>(q) + off, n, s.get() + c, zp.get() + c, pe, y + off);
-      } else {
-        k->dequantize_u8(static_cast<const uint8_t*>(q) + off, n, s.get() + c, zp.get() + c, pe, y + off);
-      }
-    });
+    internal::for_each_row(
+        l,
+        [&](int64_t j0, int64_t n) {
+          s.expand(j0, n);
+          zp.expand(j0, n);
+        },
+        [&](int64_t off, int64_t n, int64_t c, bool pe) {
+          if (p.range.is_signed) {
+            k->dequantize_s8(static_cast<const int8_t*>(q) + off, n, s.row(c, pe), zp.row(c, pe), pe,
+                             y + off);
+          } else {
+            k->dequantize_u8(static_cast<const uint8_t*>(q) + off, n, s.row(c, pe), zp.row(c, pe),
+                             pe, y + off);
+          }
+        });
   }
   if (verbose.active()) {
     verbose.record(sel.isa, "dequantize_" + internal::type_name(p.range) + "_f32__" + isa_name(sel.isa),
@@ -241,27 +284,37 @@ Status requantize(const int32_t* acc, const Dims& dims, const RequantParams& p, 
     if (Status st = m.init(l, [&](int64_t c) { return p.multiplier[c]; }); !st.ok()) return st;
     const auto* k = sel.kernels;
     const float zo = float(p.zero_point), flo = float(lo), fhi = float(hi);
-    internal::for_each_row(l, [&](int64_t off, int64_t n, int64_t c, bool pe) {
-      if (p.range.is_signed) {
-        k->requantize_fp32_s8(acc + off, n, m.get() + c, pe, zo, flo, fhi, static_cast<int8_t*>(y) + off);
-      } else {
-        k->requantize_fp32_u8(acc + off, n, m.get() + c, pe, zo, flo, fhi, static_cast<uint8_t*>(y) + off);
-      }
-    });
+    internal::for_each_row(
+        l, [&](int64_t j0, int64_t n) { m.expand(j0, n); },
+        [&](int64_t off, int64_t n, int64_t c, bool pe) {
+          if (p.range.is_signed) {
+            k->requantize_fp32_s8(acc + off, n, m.row(c, pe), pe, zo, flo, fhi,
+                                  static_cast<int8_t*>(y) + off);
+          } else {
+            k->requantize_fp32_u8(acc + off, n, m.row(c, pe), pe, zo, flo, fhi,
+                                  static_cast<uint8_t*>(y) + off);
+          }
+        });
   } else {
     RowParams<int32_t> qm, sh;
     if (Status st = qm.init(l, [&](int64_t c) { return p.fixed_multiplier[c]; }); !st.ok()) return st;
     if (Status st = sh.init(l, [&](int64_t c) { return p.shift[c]; }); !st.ok()) return st;
     const auto* k = sel.kernels;
-    internal::for_each_row(l, [&](int64_t off, int64_t n, int64_t c, bool pe) {
-      if (p.range.is_signed) {
-        k->requantize_fixed_s8(acc + off, n, qm.get() + c, sh.get() + c, pe, p.zero_point, lo, hi,
-                               static_cast<int8_t*>(y) + off);
-      } else {
-        k->requantize_fixed_u8(acc + off, n, qm.get() + c, sh.get() + c, pe, p.zero_point, lo, hi,
-                               static_cast<uint8_t*>(y) + off);
-      }
-    });
+    internal::for_each_row(
+        l,
+        [&](int64_t j0, int64_t n) {
+          qm.expand(j0, n);
+          sh.expand(j0, n);
+        },
+        [&](int64_t off, int64_t n, int64_t c, bool pe) {
+          if (p.range.is_signed) {
+            k->requantize_fixed_s8(acc + off, n, qm.row(c, pe), sh.row(c, pe), pe, p.zero_point, lo,
+                                   hi, static_cast<int8_t*>(y) + off);
+          } else {
+            k->requantize_fixed_u8(acc + off, n, qm.row(c, pe), sh.row(c, pe), pe, p.zero_point, lo,
+                                   hi, static_cast<uint8_t*>(y) + off);
+          }
+        });
   }
   if (verbose.active()) {
     verbose.record(sel.isa,
@@ -321,25 +374,32 @@ Status choose_qparams(const float* x, const Dims& dims, const QuantRange& range,
     constexpr float kInf = std::numeric_limits<float>::infinity();
     std::fill(mn.get(), mn.get() + count, kInf);
     std::fill(mx.get(), mx.get() + count, -kInf);
-    const bool pe_rows = internal::per_element_rows(l);
-    RowParams<float> row_mn, row_mx;  // per-element rows: min/max per (channel, inner) slot
-    if (pe_rows) {
-      if (Status st = row_mn.init(l, [](int64_t) { return kInf; }); !st.ok()) return st;
-      if (Status st = row_mx.init(l, [](int64_t) { return -kInf; }); !st.ok()) return st;
+    // Per-element rows: a min and a max per column of the chunk, folded into
+    // the channels after the chunk's rows.
+    std::unique_ptr<float[]> col_mn, col_mx;
+    if (internal::per_element_rows(l)) {
+      col_mn = internal::allocate<float>(internal::kChunk);
+      col_mx = internal::allocate<float>(internal::kChunk);
+      if (!col_mn || !col_mx) return internal::out_of_memory("choose_qparams workspace");
     }
-    internal::for_each_row(l, [&](int64_t off, int64_t n, int64_t c, bool pe) {
-      float* pmn = pe ? row_mn.get() : mn.get() + c;
-      float* pmx = pe ? row_mx.get() : mx.get() + c;
-      finite &= sel.kernels->minmax(x + off, n, pe, pmn, pmx);
-    });
-    if (pe_rows && numel > 0) {
-      for (int64_t c = 0; c < l.channels; ++c) {
-        for (int64_t i = 0; i < l.inner; ++i) {
-          mn[c] = std::min(mn[c], row_mn.get()[c * l.inner + i]);
-          mx[c] = std::max(mx[c], row_mx.get()[c * l.inner + i]);
-        }
-      }
-    }
+    internal::for_each_row(
+        l,
+        [&](int64_t, int64_t n) {
+          std::fill(col_mn.get(), col_mn.get() + n, kInf);
+          std::fill(col_mx.get(), col_mx.get() + n, -kInf);
+        },
+        [&](int64_t off, int64_t n, int64_t c, bool pe) {
+          float* pmn = pe ? col_mn.get() : mn.get() + c;
+          float* pmx = pe ? col_mx.get() : mx.get() + c;
+          finite &= sel.kernels->minmax(x + off, n, pe, pmn, pmx);
+        },
+        [&](int64_t j0, int64_t n) {
+          for (int64_t j = 0; j < n; ++j) {
+            const int64_t c = (j0 + j) / l.inner;
+            mn[c] = std::min(mn[c], col_mn[j]);
+            mx[c] = std::max(mx[c], col_mx[j]);
+          }
+        });
   }
   if (!finite) return internal::out_of_range("x: contains NaN or infinity");
   for (int64_t c = 0; c < count; ++c) {
@@ -381,10 +441,17 @@ Status fake_quantize(const float* x, const Dims& dims, const QuantParams& p, flo
         !st.ok())
       return st;
     const float lo = float(qmin(p.range)), hi = float(qmax(p.range));
-    internal::for_each_row(l, [&](int64_t off, int64_t n, int64_t c, bool pe) {
-      sel.kernels->fake_quantize(x + off, n, inv.get() + c, s.get() + c, zp.get() + c, pe, lo, hi,
-                                 y + off);
-    });
+    internal::for_each_row(
+        l,
+        [&](int64_t j0, int64_t n) {
+          inv.expand(j0, n);
+          s.expand(j0, n);
+          zp.expand(j0, n);
+        },
+        [&](int64_t off, int64_t n, int64_t c, bool pe) {
+          sel.kernels->fake_quantize(x + off, n, inv.row(c, pe), s.row(c, pe), zp.row(c, pe), pe, lo,
+                                     hi, y + off);
+        });
   }
   if (verbose.active()) {
     verbose.record(sel.isa, std::string("fake_quantize_f32__") + isa_name(sel.isa),
@@ -414,36 +481,46 @@ Status fake_quantize_backward(const float* x, const float* dy, const Dims& dims,
     ref::fake_quantize_backward(x, dy, internal::to_ref(l), p.scale, p.zero_point, p.range, g,
                                 grads.dx, grads.dscale, grads.dzero_point);
   } else {
-    RowParams<float> inv, s, zp, row_ds, row_dzp;
+    RowParams<float> inv, s, zp;
     if (Status st = inv.init(l, [&](int64_t c) { return 1.0f / p.scale[c]; }); !st.ok()) return st;
     if (Status st = s.init(l, [&](int64_t c) { return p.scale[c]; }); !st.ok()) return st;
     if (Status st = zp.init(l, [&](int64_t c) { return float(internal::zp_of(p.zero_point, c)); });
         !st.ok())
       return st;
-    // Per-element rows sum into one slot per (channel, inner) and fold those after.
-    const bool pe_rows = internal::per_element_rows(l);
-    if (pe_rows) {
-      if (Status st = row_ds.init(l, [](int64_t) { return 0.0f; }); !st.ok()) return st;
-      if (Status st = row_dzp.init(l, [](int64_t) { return 0.0f; }); !st.ok()) return st;
+    // Per-element rows: one sum per column of the chunk, folded into the
+    // channels after the chunk's rows.
+    std::unique_ptr<float[]> col_ds, col_dzp;
+    if (internal::per_element_rows(l)) {
+      col_ds = internal::allocate<float>(internal::kChunk);
+      col_dzp = internal::allocate<float>(internal::kChunk);
+      if (!col_ds || !col_dzp) return internal::out_of_memory("fake_quantize_backward workspace");
     }
     if (grads.dscale) std::fill(grads.dscale, grads.dscale + count, 0.0f);
     if (grads.dzero_point) std::fill(grads.dzero_point, grads.dzero_point + count, 0.0f);
     const float lo = float(qmin(p.range)), hi = float(qmax(p.range));
-    internal::for_each_row(l, [&](int64_t off, int64_t n, int64_t c, bool pe) {
-      float* ds = grads.dscale ? (pe ? row_ds.get() : grads.dscale + c) : nullptr;
-      float* dzp = grads.dzero_point ? (pe ? row_dzp.get() : grads.dzero_point + c) : nullptr;
-      sel.kernels->fake_quantize_backward(x + off, dy + off, n, inv.get() + c, s.get() + c,
-                                          zp.get() + c, pe, lo, hi, g,
-                                          grads.dx ? grads.dx + off : nullptr, ds, dzp);
-    });
-    if (pe_rows && numel > 0) {
-      for (int64_t c = 0; c < l.channels; ++c) {
-        for (int64_t i = 0; i < l.inner; ++i) {
-          if (grads.dscale) grads.dscale[c] += row_ds.get()[c * l.inner + i];
-          if (grads.dzero_point) grads.dzero_point[c] += row_dzp.get()[c * l.inner + i];
-        }
-      }
-    }
+    internal::for_each_row(
+        l,
+        [&](int64_t j0, int64_t n) {
+          inv.expand(j0, n);
+          s.expand(j0, n);
+          zp.expand(j0, n);
+          std::fill(col_ds.get(), col_ds.get() + n, 0.0f);
+          std::fill(col_dzp.get(), col_dzp.get() + n, 0.0f);
+        },
+        [&](int64_t off, int64_t n, int64_t c, bool pe) {
+          float* ds = grads.dscale ? (pe ? col_ds.get() : grads.dscale + c) : nullptr;
+          float* dzp = grads.dzero_point ? (pe ? col_dzp.get() : grads.dzero_point + c) : nullptr;
+          sel.kernels->fake_quantize_backward(x + off, dy + off, n, inv.row(c, pe), s.row(c, pe),
+                                              zp.row(c, pe), pe, lo, hi, g,
+                                              grads.dx ? grads.dx + off : nullptr, ds, dzp);
+        },
+        [&](int64_t j0, int64_t n) {
+          for (int64_t j = 0; j < n; ++j) {
+            const int64_t c = (j0 + j) / l.inner;
+            if (grads.dscale) grads.dscale[c] += col_ds[j];
+            if (grads.dzero_point) grads.dzero_point[c] += col_dzp[j];
+          }
+        });
   }
   if (verbose.active()) {
     verbose.record(sel.isa, std::string("fake_quantize_backward_f32__") + isa_name(sel.isa),
