@@ -1,0 +1,1313 @@
+// tools/qkern.cc: the `qkern` driver CLI (DESIGN.md sections 2 and 5).
+//
+//   qkern info    what this CPU and build can run, which ISA dispatch picks, the kernels per op
+//   qkern tour    every op x every available ISA x L1 / L2 / beyond-LLC sizes: each result
+//                 checked against the scalar reference, timed, and compared with memcpy
+//   qkern bench   one problem, benchdnn-style: check, time, one line of text or JSON
+//
+// The tool calls only the public API, plus the scalar reference (reference/quantize_ref.h) as the
+// expected answer, so what it measures is what a user's call costs. No SIMD code lives here.
+#include "qkern/qkern.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cinttypes>
+#include <cmath>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "reference/quantize_ref.h"
+
+namespace qkern_cli {
+namespace {
+
+using qkern::Dims;
+using qkern::Isa;
+using qkern::QuantParams;
+using qkern::QuantRange;
+using qkern::RequantParams;
+using qkern::RequantScheme;
+using qkern::Status;
+namespace ref = qkern::ref;
+
+// Exit statuses: a check or a library call failed (1); the command line or the environment is
+// wrong (2), so a script can tell "qkern found a bug" from "I called qkern wrongly".
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+constexpr const char* kUsage =
+    "usage: qkern <command> [flags]\n"
+    "\n"
+    "commands:\n"
+    "  info      CPU model and features, the ISAs of this architecture (available or not),\n"
+    "            the chosen and best ISA, the caps in effect, the kernels of each op\n"
+    "  tour      every op on every available ISA at L1, L2 and beyond-LLC sizes: checked\n"
+    "            against the scalar reference, timed, compared with a memcpy of the same bytes\n"
+    "              --quick        small sizes and few repeats only (a few seconds)\n"
+    "  bench     one problem: check against the reference, time it, print one line\n"
+    "              --op <quantize|dequantize|requantize|choose_qparams|fake_quantize|\n"
+    "                    fake_quantize_backward>                                   (required)\n"
+    "              --n <elements>                                                   (required)\n"
+    "              --channels C   per-channel parameters along the last axis, dims {n/C, C}\n"
+    "              --signed       int8 codes (default uint8)\n"
+    "              --bits B       code width, 2..8 (default 8)\n"
+    "              --scheme fp32|fixed_point   requantize only (default fp32)\n"
+    "              --isa <name>   cap dispatch at this ISA (must be available here)\n"
+    "              --repeats R    timed samples; the median is reported (default 15)\n"
+    "              --json         one JSON object instead of key=value text\n"
+    "  help      this text (also --help, -h)\n"
+    "\n"
+    "environment:\n"
+    "  QKERN_MAX_ISA=<scalar|avx2|avx512|avx512_vnni|neon|neon_dotprod>\n"
+    "            caps dispatch for the whole process (read once, at first use)\n"
+    "  QKERN_VERBOSE=1\n"
+    "            one line per library call on stderr:\n"
+    "            qkern_verbose,exec,<op>,<isa>,<kernel>,<problem>,<time ms>\n"
+    "\n"
+    "exit status: 0 ok; 1 a check or a library call failed; 2 bad command line or environment\n";
+
+// ------------------------------------------------------------------------------------ buffers
+
+// A 64-byte aligned array of n trivially copyable T, zero-filled so that every page is mapped
+// before anything is timed (first-touch page faults would otherwise land in the first sample).
+template <typename T>
+class Buffer {
+ public:
+  Buffer() = default;
+  explicit Buffer(int64_t n) : n_(n) {
+    const size_t bytes = (static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(T) + 63) / 64 * 64;
+    p_.reset(static_cast<T*>(std::aligned_alloc(64, bytes)));
+    if (!p_) {
+      std::fprintf(stderr, "qkern: cannot allocate %zu bytes\n", bytes);
+      std::exit(kExitFailure);
+    }
+    std::memset(static_cast<void*>(p_.get()), 0, bytes);
+  }
+  T* data() { return p_.get(); }
+  const T* data() const { return p_.get(); }
+  T& operator[](int64_t i) { return p_.get()[i]; }
+  const T& operator[](int64_t i) const { return p_.get()[i]; }
+  int64_t size() const { return n_; }
+
+ private:
+  struct Free {
+    void operator()(T* p) const { std::free(p); }
+  };
+  std::unique_ptr<T, Free> p_;
+  int64_t n_ = 0;
+};
+
+// Code outputs start this many bytes past a 64-byte boundary, as a slice of a larger tensor
+// would: the kernels' alignment heads (quantize streams big rows with aligned stores) must run.
+constexpr int64_t kCodeOffset = 3;
+
+// ------------------------------------------------------------------------------ random data
+
+// Every draw goes through raw 32-bit mt19937 output, because std::uniform_*_distribution differ
+// between standard libraries: a failing input printed here reproduces on any toolchain.
+class Rng {
+ public:
+  explicit Rng(uint32_t seed) : g_(seed) {}
+  uint32_t Bits() { return static_cast<uint32_t>(g_()); }
+  // Uniform in [0, 1) on a 2^-24 grid: exact in float.
+  float Unit() { return static_cast<float>(Bits() >> 8) * 0x1p-24f; }
+  // Uniform integer in [lo, hi] (hi - lo < 2^32; the modulo bias is below 2^-32 * range).
+  int64_t Int(int64_t lo, int64_t hi) {
+    const uint64_t span = static_cast<uint64_t>(hi - lo) + 1;
+    const uint64_t r = (static_cast<uint64_t>(Bits()) << 32) | Bits();
+    return lo + static_cast<int64_t>(r % span);
+  }
+  bool OneIn(uint32_t k) { return Bits() % k == 0; }
+
+ private:
+  std::mt19937 g_;
+};
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+// Values where a SIMD path most easily parts from the reference: NaN (both signs), infinities,
+// signed zeros, subnormals, the largest floats (x * inv overflows to inf), 2^23 (from there on
+// every float is an integer), 2^24 (from there on not every integer is a float), and the largest
+// float with a fraction, 2^23 - 0.5.
+const float kSpecials[] = {kNaN,           -kNaN,      kInf,        -kInf,       0.0f,
+                           -0.0f,          0x1p-149f,  -0x1p-149f,  0x1p-126f,   3.4028235e38f,
+                           -3.4028235e38f, 8388608.0f, -8388608.0f, 16777216.0f, 8388607.5f,
+                           -8388607.5f,    1e30f,      -1e30f};
+constexpr int kSpecialCount = sizeof(kSpecials) / sizeof(kSpecials[0]);
+
+float Special(Rng& rng, bool allow_nan) {
+  while (true) {
+    const float v = kSpecials[rng.Int(0, kSpecialCount - 1)];
+    if (allow_nan || !std::isnan(v)) return v;
+  }
+}
+
+// ------------------------------------------------------------------------------ formatting
+
+std::string Format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+std::string Format(const char* fmt, ...) {
+  char buf[512];
+  va_list args;
+  va_start(args, fmt);
+  std::vsnprintf(buf, sizeof(buf), fmt, args);
+  va_end(args);
+  return buf;
+}
+
+uint32_t FloatBits(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof(u));
+  return u;
+}
+
+// "0.0625 (0x3d800000)": the bits matter when NaN payloads, signed zeros or ulps differ.
+std::string FloatStr(float v) {
+  return Format("%.9g (0x%08" PRIx32 ")", static_cast<double>(v), FloatBits(v));
+}
+
+std::string JsonEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += Format("\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------ problems
+
+enum class Op {
+  kQuantize,
+  kDequantize,
+  kRequantize,
+  kChooseQParams,
+  kFakeQuantize,
+  kFakeQuantizeBackward
+};
+constexpr Op kAllOps[] = {Op::kQuantize,      Op::kDequantize,   Op::kRequantize,
+                          Op::kChooseQParams, Op::kFakeQuantize, Op::kFakeQuantizeBackward};
+
+const char* OpName(Op op) {
+  switch (op) {
+    case Op::kQuantize:
+      return "quantize";
+    case Op::kDequantize:
+      return "dequantize";
+    case Op::kRequantize:
+      return "requantize";
+    case Op::kChooseQParams:
+      return "choose_qparams";
+    case Op::kFakeQuantize:
+      return "fake_quantize";
+    case Op::kFakeQuantizeBackward:
+      return "fake_quantize_backward";
+  }
+  return "unknown";
+}
+
+bool OpFromName(const std::string& name, Op* op) {
+  for (Op o : kAllOps) {
+    if (name == OpName(o)) {
+      *op = o;
+      return true;
+    }
+  }
+  return false;
+}
+
+const char* SchemeName(RequantScheme s) {
+  return s == RequantScheme::kFixedPoint ? "fixed_point" : "fp32";
+}
+
+struct Problem {
+  Op op = Op::kQuantize;
+  int64_t n = 0;         // elements
+  int64_t channels = 0;  // 0: per tensor, dims {n}; C: per channel, dims {n / C, C}, axis 1
+  QuantRange range;
+  RequantScheme scheme = RequantScheme::kFp32;
+  bool relu = false;  // requantize: fused ReLU, lo = the output zero point
+  uint32_t seed = 1;
+};
+
+// The ISA whose kernel runs when dispatch is at `isa`. The quantize family fills every SIMD slot
+// Highway compiles (avx2, avx512, avx512_vnni, neon) and has no neon_dotprod kernel, so that
+// falls back to neon (kernels/quantize/quantize.cc). There is no public query for the registry,
+// so this mirrors it.
+Isa KernelIsa(Op op, Isa isa) {
+  (void)op;  // every op of the quantize family has the same slots
+  return isa == Isa::kNeonDotprod ? Isa::kNeon : isa;
+}
+
+// The library's kernel names (the ones QKERN_VERBOSE prints): <op>_<types>__<isa>.
+std::string KernelName(Op op, bool is_signed, RequantScheme scheme, Isa isa) {
+  const std::string t = is_signed ? "s8" : "u8";
+  const std::string suffix = std::string("__") + qkern::isa_name(KernelIsa(op, isa));
+  switch (op) {
+    case Op::kQuantize:
+      return "quantize_f32_" + t + suffix;
+    case Op::kDequantize:
+      return "dequantize_" + t + "_f32" + suffix;
+    case Op::kRequantize:
+      return "requantize_s32_" + t +
+             (scheme == RequantScheme::kFixedPoint ? "_fixedpoint" : "_fp32") + suffix;
+    case Op::kChooseQParams:
+      return "minmax_f32" + suffix;  // its kernel is the min/max scan
+    case Op::kFakeQuantize:
+      return "fake_quantize_f32" + suffix;
+    case Op::kFakeQuantizeBackward:
+      return "fake_quantize_backward_f32" + suffix;
+  }
+  return "unknown";
+}
+
+std::string KernelName(const Problem& p, Isa isa) {
+  return KernelName(p.op, p.range.is_signed, p.scheme, isa);
+}
+
+// ------------------------------------------------------------------------------ comparisons
+
+// Same bits, or both NaN (NaN payloads and signs are not part of the contract).
+bool SameFloat(float a, float b) {
+  return FloatBits(a) == FloatBits(b) || (std::isnan(a) && std::isnan(b));
+}
+
+// Element type-agnostic mismatch scan: the first differing index (or -1) and the count.
+struct Mismatch {
+  int64_t first = -1;
+  int64_t count = 0;
+};
+
+template <typename T, class Equal>
+Mismatch Compare(const T* got, const T* want, int64_t n, const Equal& equal) {
+  Mismatch m;
+  for (int64_t i = 0; i < n; ++i) {
+    if (!equal(got[i], want[i])) {
+      if (m.first < 0) m.first = i;
+      ++m.count;
+    }
+  }
+  return m;
+}
+
+// ------------------------------------------------------------------------------ cases
+
+// One problem with its data, its expected outputs (from the reference) and its output buffers.
+// Run() is the library call the tool times; Check() compares its outputs with the reference.
+class Case {
+ public:
+  explicit Case(const Problem& p)
+      : p_(p), channels_(p.channels > 0 ? p.channels : 1), outer_(p.n / channels_) {}
+  virtual ~Case() = default;
+  Case(const Case&) = delete;
+  Case& operator=(const Case&) = delete;
+
+  // Generates the data and the reference answer; an error for parameters the library refuses.
+  virtual Status Init() = 0;
+  // Tensor bytes one call reads and writes (parameters are negligible).
+  virtual double Bytes() const = 0;
+  virtual Status Run() = 0;
+  // Fills the outputs with a pattern, so a kernel that skips an element cannot pass by
+  // leaving a previous ISA's correct answer in place.
+  virtual void Poison() = 0;
+  // True when the outputs match; else a description of the first mismatch.
+  virtual bool Check(std::string* detail) const = 0;
+
+  const Problem& problem() const { return p_; }
+  int64_t numel() const { return outer_ * channels_; }
+
+ protected:
+  bool per_channel() const { return p_.channels > 0; }
+  int axis() const { return per_channel() ? 1 : -1; }
+  Dims dims() const { return per_channel() ? Dims{outer_, channels_} : Dims(numel()); }
+  ref::Layout layout() const { return {outer_, channels_, 1}; }
+  // dims {outer, C}, axis 1: the channel is the fastest-moving index.
+  int64_t channel_of(int64_t i) const { return i % channels_; }
+  int32_t qmin() const { return qkern::qmin(p_.range); }
+  int32_t qmax() const { return qkern::qmax(p_.range); }
+  std::string where(int64_t i) const {
+    return per_channel() ? Format("i=%" PRId64 " (channel %" PRId64 ")", i, channel_of(i))
+                         : Format("i=%" PRId64, i);
+  }
+
+  // Quantization parameters of quantize, dequantize and fake quantization. Per tensor, and on
+  // even channels, the scale is a power of two, so x = (k + 0.5) * scale is an exact tie of
+  // x * (1 / scale); odd channels get arbitrary scales, where the rounding of 1 / scale shows.
+  void MakeQParams() {
+    const int32_t lo = qmin(), hi = qmax(), span = hi - lo + 1;
+    scale_.resize(channels_);
+    zp_.resize(channels_);
+    if (!per_channel()) {
+      scale_[0] = 0x1p-4f;
+      zp_[0] = lo + span * 3 / 8;  // off-centre, so clamping at qmin and qmax differ
+      return;
+    }
+    for (int64_t c = 0; c < channels_; ++c) {
+      scale_[c] = c % 2 == 0 ? std::ldexp(1.0f, -static_cast<int>(1 + (c / 2) % 10))
+                             : 0.0137f * (1.0f + 0.37f * static_cast<float>(c));
+      zp_[c] = lo + static_cast<int32_t>((c * 37) % span);
+    }
+  }
+  QuantParams qparams() const {
+    QuantParams q;
+    q.range = p_.range;
+    q.scale = scale_.data();
+    q.zero_point = zp_.data();
+    q.axis = axis();
+    return q;
+  }
+
+  // Inputs of quantize and fake quantization: mostly codes of [qmin - 8, qmax + 8 + extra_above]
+  // plus a uniform fraction (so both clamps happen), 1 in 8 an exact tie (k + 0.5) * scale,
+  // 1 in 64 a special value.
+  void FillQuantizeInput(Rng& rng, bool allow_nan, int extra_above, float* x) const {
+    for (int64_t i = 0; i < numel(); ++i) {
+      const int64_t c = channel_of(i);
+      const float s = scale_[c];
+      const int64_t k = rng.Int(qmin() - zp_[c] - 8, qmax() - zp_[c] + 8 + extra_above);
+      const uint32_t u = rng.Bits() % 64;
+      if (u == 0) {
+        x[i] = Special(rng, allow_nan);
+      } else if (u <= 8) {
+        x[i] = (static_cast<float>(k) + 0.5f) * s;
+      } else {
+        x[i] = (static_cast<float>(k) + rng.Unit()) * s;
+      }
+    }
+  }
+
+  Problem p_;
+  int64_t channels_, outer_;
+  std::vector<float> scale_;
+  std::vector<int32_t> zp_;
+};
+
+// Compares int8/uint8 codes and describes the first mismatch via `input_of(i)`.
+bool CheckCodes(const uint8_t* got, const uint8_t* want, int64_t n, bool is_signed,
+                const std::function<std::string(int64_t)>& input_of, std::string* detail) {
+  const Mismatch m = Compare(got, want, n, [](uint8_t a, uint8_t b) { return a == b; });
+  if (m.count == 0) return true;
+  auto code = [&](uint8_t v) { return is_signed ? int{static_cast<int8_t>(v)} : int{v}; };
+  *detail = Format("%" PRId64 " of %" PRId64 " codes differ; first: ", m.count, n) +
+            input_of(m.first) +
+            Format(": got %d, want %d", code(got[m.first]), code(want[m.first]));
+  return false;
+}
+
+bool CheckFloats(const float* got, const float* want, int64_t n,
+                 const std::function<std::string(int64_t)>& input_of, std::string* detail) {
+  const Mismatch m = Compare(got, want, n, SameFloat);
+  if (m.count == 0) return true;
+  *detail = Format("%" PRId64 " of %" PRId64 " floats differ; first: ", m.count, n) +
+            input_of(m.first) + ": got " + FloatStr(got[m.first]) + ", want " +
+            FloatStr(want[m.first]);
+  return false;
+}
+
+class QuantizeCase : public Case {
+ public:
+  using Case::Case;
+  Status Init() override {
+    MakeQParams();
+    x_ = Buffer<float>(numel());
+    y_ = Buffer<uint8_t>(numel() + kCodeOffset);
+    want_ = Buffer<uint8_t>(numel());
+    Rng rng(p_.seed);
+    FillQuantizeInput(rng, /*allow_nan=*/true, /*extra_above=*/0, x_.data());
+    ref::quantize(x_.data(), layout(), scale_.data(), zp_.data(), p_.range,
+                  qkern::QuantizeMode::kMultiply, want_.data());
+    return Status();
+  }
+  double Bytes() const override { return 5.0 * static_cast<double>(numel()); }  // f32 in, code out
+  Status Run() override { return qkern::quantize(x_.data(), dims(), qparams(), y()); }
+  void Poison() override { std::memset(y(), 0xA5, static_cast<size_t>(numel())); }
+  bool Check(std::string* detail) const override {
+    return CheckCodes(
+        y(), want_.data(), numel(), p_.range.is_signed,
+        [&](int64_t i) { return where(i) + " x=" + FloatStr(x_[i]); }, detail);
+  }
+
+ private:
+  uint8_t* y() { return y_.data() + kCodeOffset; }
+  const uint8_t* y() const { return y_.data() + kCodeOffset; }
+  Buffer<float> x_;
+  Buffer<uint8_t> y_, want_;
+};
+
+class DequantizeCase : public Case {
+ public:
+  using Case::Case;
+  Status Init() override {
+    MakeQParams();
+    if (!per_channel()) scale_[0] = 0.0173f;  // not a power of two: the product rounds
+    q_ = Buffer<uint8_t>(numel());
+    y_ = Buffer<float>(numel());
+    want_ = Buffer<float>(numel());
+    Rng rng(p_.seed);
+    for (int64_t i = 0; i < numel(); ++i) {
+      q_[i] = static_cast<uint8_t>(rng.Int(qmin(), qmax()));  // int8 codes: two's complement
+    }
+    ref::dequantize(q_.data(), layout(), scale_.data(), zp_.data(), p_.range, want_.data());
+    return Status();
+  }
+  double Bytes() const override { return 5.0 * static_cast<double>(numel()); }  // code in, f32 out
+  Status Run() override { return qkern::dequantize(q_.data(), dims(), qparams(), y_.data()); }
+  void Poison() override { std::memset(y_.data(), 0xA5, static_cast<size_t>(numel()) * 4); }
+  bool Check(std::string* detail) const override {
+    return CheckFloats(
+        y_.data(), want_.data(), numel(),
+        [&](int64_t i) {
+          const int q = p_.range.is_signed ? int{static_cast<int8_t>(q_[i])} : q_[i];
+          return where(i) + Format(" q=%d", q);
+        },
+        detail);
+  }
+
+ private:
+  Buffer<uint8_t> q_;
+  Buffer<float> y_, want_;
+};
+
+class RequantizeCase : public Case {
+ public:
+  using Case::Case;
+  Status Init() override {
+    const bool fixed = p_.scheme == RequantScheme::kFixedPoint;
+    // Per tensor m = 3/1024: float(acc) * m is exact for |acc| < 2^22, and acc = 1024 j + 512
+    // gives the exact tie 3 j + 1.5. Per channel: multipliers from 2^-14 to about 4, the large
+    // ones exercising the fixed-point scheme's saturating left shift.
+    real_.resize(channels_);
+    for (int64_t c = 0; c < channels_; ++c) {
+      real_[c] = per_channel() ? std::ldexp(1.0f + static_cast<float>(c % 7) / 8.0f,
+                                            static_cast<int>(c % 17) - 14)
+                               : (fixed ? 0.0123f : 3.0f / 1024.0f);
+    }
+    if (fixed) {
+      qm_.resize(channels_);
+      shift_.resize(channels_);
+      for (int64_t c = 0; c < channels_; ++c) {
+        if (Status s = qkern::quantize_multiplier(real_[c], &qm_[c], &shift_[c]); !s.ok()) return s;
+      }
+    }
+    params_.scheme = p_.scheme;
+    params_.range = p_.range;
+    params_.multiplier = fixed ? nullptr : real_.data();
+    params_.fixed_multiplier = fixed ? qm_.data() : nullptr;
+    params_.shift = fixed ? shift_.data() : nullptr;
+    params_.axis = axis();
+    params_.zero_point = qmin() + (qmax() - qmin()) / 16;
+    if (p_.relu) params_.lo = params_.zero_point;
+
+    acc_ = Buffer<int32_t>(numel());
+    y_ = Buffer<uint8_t>(numel() + kCodeOffset);
+    want_ = Buffer<uint8_t>(numel());
+    Rng rng(p_.seed);
+    static const int32_t kSpecialAcc[] = {
+        INT32_MIN,     INT32_MIN + 1,  INT32_MAX,     INT32_MAX - 1, 0, 1, -1, 1 << 24,
+        (1 << 24) + 1, -(1 << 24) - 1, (1 << 30) + 1, -(1 << 30) - 3};
+    for (int64_t i = 0; i < numel(); ++i) {
+      // Accumulators whose product spans the code range with a margin on both sides.
+      const int64_t typical =
+          static_cast<int64_t>((qmax() - qmin() + 16) / real_[channel_of(i)]) + 1;
+      const uint32_t u = rng.Bits() % 64;
+      int64_t a;
+      if (u == 0) {
+        a = kSpecialAcc[rng.Int(0, sizeof(kSpecialAcc) / sizeof(kSpecialAcc[0]) - 1)];
+      } else if (u <= 8) {
+        a = 1024 * rng.Int(-4000, 4000) + 512;  // ties of the per-tensor fp32 multiplier
+      } else if (u <= 12) {
+        a = static_cast<int32_t>(rng.Bits());  // anywhere in int32: float(acc) rounds
+      } else {
+        a = rng.Int(-std::min<int64_t>(typical, INT32_MAX), std::min<int64_t>(typical, INT32_MAX));
+      }
+      acc_[i] = static_cast<int32_t>(a);
+    }
+    ref::requantize(acc_.data(), layout(), params_, want_.data());
+    return Status();
+  }
+  double Bytes() const override { return 5.0 * static_cast<double>(numel()); }  // s32 in, code out
+  Status Run() override { return qkern::requantize(acc_.data(), dims(), params_, y()); }
+  void Poison() override { std::memset(y(), 0xA5, static_cast<size_t>(numel())); }
+  bool Check(std::string* detail) const override {
+    return CheckCodes(
+        y(), want_.data(), numel(), p_.range.is_signed,
+        [&](int64_t i) {
+          const int64_t c = channel_of(i);
+          std::string s = where(i) + Format(" acc=%" PRId32, acc_[i]);
+          if (p_.scheme == RequantScheme::kFixedPoint) {
+            s += Format(" qm=%" PRId32 " shift=%" PRId32, qm_[c], shift_[c]);
+          } else {
+            s += " m=" + FloatStr(real_[c]);
+          }
+          return s + Format(" zo=%" PRId32 " lo=%" PRId32, params_.zero_point,
+                            std::max(params_.lo, qmin()));
+        },
+        detail);
+  }
+
+ private:
+  uint8_t* y() { return y_.data() + kCodeOffset; }
+  const uint8_t* y() const { return y_.data() + kCodeOffset; }
+  std::vector<float> real_;
+  std::vector<int32_t> qm_, shift_;
+  RequantParams params_;
+  Buffer<int32_t> acc_;
+  Buffer<uint8_t> y_, want_;
+};
+
+class ChooseQParamsCase : public Case {
+ public:
+  using Case::Case;
+  Status Init() override {
+    x_ = Buffer<float>(numel());
+    got_scale_.assign(channels_, 0.0f);
+    got_zp_.assign(channels_, 0);
+    want_scale_.assign(channels_, 0.0f);
+    want_zp_.assign(channels_, 0);
+    Rng rng(p_.seed);
+    // NaN and infinity are errors here, so the specials are the finite ones. Per channel, each
+    // channel has its own range and channel 3 is all zeros (the kMinScale floor).
+    static const float kFinite[] = {0.0f, -0.0f, 0x1p-149f, -0x1p-149f, 0x1p-126f, 1e-30f};
+    for (int64_t i = 0; i < numel(); ++i) {
+      const int64_t c = channel_of(i);
+      const float lo = per_channel() ? -0.9f * static_cast<float>(c % 5) : -3.7f;
+      const float hi = per_channel() ? 0.3f + 0.21f * static_cast<float>(c) : 11.2f;
+      if (per_channel() && c == 3) {
+        x_[i] = rng.OneIn(2) ? 0.0f : -0.0f;
+      } else if (rng.OneIn(64)) {
+        x_[i] = kFinite[rng.Int(0, sizeof(kFinite) / sizeof(kFinite[0]) - 1)];
+      } else {
+        x_[i] = lo + (hi - lo) * rng.Unit();
+      }
+    }
+    // The extremes in the last element (the kernels' tail) and at a random place.
+    if (numel() > 0 && !per_channel()) {
+      x_[numel() - 1] = 11.25f;
+      x_[rng.Int(0, numel() - 1)] = -3.75f;
+    }
+    std::vector<float> mn(channels_), mx(channels_);
+    if (!ref::minmax(x_.data(), layout(), mn.data(), mx.data())) {
+      return Status(qkern::StatusCode::kInternal, "tool: generated non-finite data");
+    }
+    for (int64_t c = 0; c < channels_; ++c) {
+      ref::qparams_from_minmax(mn[c], mx[c], p_.range, qkern::QParamsMode::kAsymmetric,
+                               &want_scale_[c], &want_zp_[c]);
+    }
+    return Status();
+  }
+  double Bytes() const override { return 4.0 * static_cast<double>(numel()); }  // f32 in
+  Status Run() override {
+    return qkern::choose_qparams(x_.data(), dims(), p_.range, qkern::QParamsMode::kAsymmetric,
+                                 axis(), got_scale_.data(), got_zp_.data());
+  }
+  void Poison() override {
+    std::fill(got_scale_.begin(), got_scale_.end(), -1.0f);
+    std::fill(got_zp_.begin(), got_zp_.end(), INT32_MIN);
+  }
+  bool Check(std::string* detail) const override {
+    for (int64_t c = 0; c < channels_; ++c) {
+      if (!SameFloat(got_scale_[c], want_scale_[c]) || got_zp_[c] != want_zp_[c]) {
+        *detail = Format("channel %" PRId64 ": got scale ", c) + FloatStr(got_scale_[c]) +
+                  Format(" zero_point %" PRId32 ", want scale ", got_zp_[c]) +
+                  FloatStr(want_scale_[c]) + Format(" zero_point %" PRId32, want_zp_[c]);
+        return false;
+      }
+    }
+    return true;
+  }
+
+ private:
+  Buffer<float> x_;
+  std::vector<float> got_scale_, want_scale_;  // outputs (Case::scale_ is unused here)
+  std::vector<int32_t> got_zp_, want_zp_;
+};
+
+class FakeQuantizeCase : public Case {
+ public:
+  using Case::Case;
+  Status Init() override {
+    MakeQParams();
+    x_ = Buffer<float>(numel());
+    y_ = Buffer<float>(numel());
+    want_ = Buffer<float>(numel());
+    Rng rng(p_.seed);
+    FillQuantizeInput(rng, /*allow_nan=*/true, /*extra_above=*/0, x_.data());
+    ref::fake_quantize(x_.data(), layout(), scale_.data(), zp_.data(), p_.range, want_.data());
+    return Status();
+  }
+  double Bytes() const override { return 8.0 * static_cast<double>(numel()); }  // f32 in and out
+  Status Run() override { return qkern::fake_quantize(x_.data(), dims(), qparams(), y_.data()); }
+  void Poison() override { std::memset(y_.data(), 0xA5, static_cast<size_t>(numel()) * 4); }
+  bool Check(std::string* detail) const override {
+    return CheckFloats(
+        y_.data(), want_.data(), numel(),
+        [&](int64_t i) { return where(i) + " x=" + FloatStr(x_[i]); }, detail);
+  }
+
+ private:
+  Buffer<float> x_, y_, want_;
+};
+
+class FakeQuantizeBackwardCase : public Case {
+ public:
+  using Case::Case;
+  // dscale and dzero_point are fp32 sums whose order the kernels may change (quantize_kernels.h):
+  // they must agree with the reference's to this relative error.
+  static constexpr double kSumTolerance = 1e-3;
+
+  Status Init() override {
+    MakeQParams();
+    x_ = Buffer<float>(numel());
+    dy_ = Buffer<float>(numel());
+    dx_ = Buffer<float>(numel());
+    want_dx_ = Buffer<float>(numel());
+    ds_.assign(channels_, 0.0f);
+    dzp_.assign(channels_, 0.0f);
+    want_ds_.assign(channels_, 0.0f);
+    want_dzp_.assign(channels_, 0.0f);
+    Rng rng(p_.seed);
+    // No NaN: it would make the sums NaN and hide every other error in them. Extra codes above
+    // qmax make the "above" terms dominate the sums, so the relative check is not a check of
+    // a cancellation's noise; dy in [0.5, 1.5) for the same reason.
+    FillQuantizeInput(rng, /*allow_nan=*/false, /*extra_above=*/40, x_.data());
+    for (int64_t i = 0; i < numel(); ++i) dy_[i] = 0.5f + rng.Unit();
+    // The library's default gradient scale, 1 / sqrt(numel * qmax) (quantize.hpp).
+    g_ = static_cast<float>(1.0 / std::sqrt(static_cast<double>(numel()) * qmax()));
+    ref::fake_quantize_backward(x_.data(), dy_.data(), layout(), scale_.data(), zp_.data(),
+                                p_.range, g_, want_dx_.data(), want_ds_.data(), want_dzp_.data());
+    return Status();
+  }
+  // x and dy in, dx out.
+  double Bytes() const override { return 12.0 * static_cast<double>(numel()); }
+  Status Run() override {
+    qkern::FakeQuantGrads grads;
+    grads.dx = dx_.data();
+    grads.dscale = ds_.data();
+    grads.dzero_point = dzp_.data();
+    return qkern::fake_quantize_backward(x_.data(), dy_.data(), dims(), qparams(), grads);
+  }
+  void Poison() override {
+    std::memset(dx_.data(), 0xA5, static_cast<size_t>(numel()) * 4);
+    std::fill(ds_.begin(), ds_.end(), kNaN);
+    std::fill(dzp_.begin(), dzp_.end(), kNaN);
+  }
+  bool Check(std::string* detail) const override {
+    if (!CheckFloats(
+            dx_.data(), want_dx_.data(), numel(),
+            [&](int64_t i) {
+              return where(i) + " x=" + FloatStr(x_[i]) + " dy=" + FloatStr(dy_[i]);
+            },
+            detail)) {
+      *detail = "dx: " + *detail;
+      return false;
+    }
+    for (int64_t c = 0; c < channels_; ++c) {
+      for (int which = 0; which < 2; ++which) {
+        const float got = which == 0 ? ds_[c] : dzp_[c];
+        const float want = which == 0 ? want_ds_[c] : want_dzp_[c];
+        const double err = std::fabs(static_cast<double>(got) - want);
+        const double rel = err / std::max(std::fabs(static_cast<double>(want)), 1e-30);
+        if (std::isnan(got) || !(rel <= kSumTolerance)) {
+          double exact_ds = 0, exact_dzp = 0;
+          ExactSums(c, &exact_ds, &exact_dzp);
+          *detail = Format("%s[%" PRId64 "]: got ", which == 0 ? "dscale" : "dzero_point", c) +
+                    FloatStr(got) + ", want " + FloatStr(want) +
+                    Format(" (relative error %.3g > %g; the sum in double is %.9g)", rel,
+                           kSumTolerance, which == 0 ? exact_ds : exact_dzp);
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+ private:
+  // Channel c's sums with every term as the reference forms it but accumulated in double: shows
+  // which of a mismatching pair is closer to the true sum.
+  void ExactSums(int64_t c, double* ds, double* dzp) const {
+    const float s = scale_[c];
+    const int32_t zp = zp_[c];
+    for (int64_t i = c; i < numel(); i += channels_) {
+      const float r = ref::round_half_even(x_[i] * (1.0f / s));
+      const double q = static_cast<double>(r) + zp;
+      if (q < qmin() || q > qmax()) {
+        const float edge = static_cast<float>((q < qmin() ? qmin() : qmax()) - zp);
+        *ds += static_cast<double>(dy_[i]) * edge * g_;
+        *dzp += -static_cast<double>(dy_[i]) * s * g_;
+      } else {
+        *ds += static_cast<double>((r * s - x_[i]) / s) * dy_[i] * g_;
+      }
+    }
+  }
+
+  float g_ = 0;
+  Buffer<float> x_, dy_, dx_, want_dx_;
+  std::vector<float> ds_, dzp_, want_ds_, want_dzp_;
+};
+
+Status MakeCase(const Problem& p, std::unique_ptr<Case>* out) {
+  std::unique_ptr<Case> c;
+  switch (p.op) {
+    case Op::kQuantize:
+      c.reset(new QuantizeCase(p));
+      break;
+    case Op::kDequantize:
+      c.reset(new DequantizeCase(p));
+      break;
+    case Op::kRequantize:
+      c.reset(new RequantizeCase(p));
+      break;
+    case Op::kChooseQParams:
+      c.reset(new ChooseQParamsCase(p));
+      break;
+    case Op::kFakeQuantize:
+      c.reset(new FakeQuantizeCase(p));
+      break;
+    case Op::kFakeQuantizeBackward:
+      c.reset(new FakeQuantizeBackwardCase(p));
+      break;
+  }
+  if (Status s = c->Init(); !s.ok()) return s;
+  *out = std::move(c);
+  return Status();
+}
+
+// ------------------------------------------------------------------------------ timing
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t m = v.size() / 2;
+  return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
+}
+
+struct TimingPlan {
+  // Samples: max_samples, or fewer (not below min_samples) where that many would take longer
+  // than target_s; the slow rows (the scalar path at 16M elements, ~0.5 s a call) then stay
+  // affordable while the fast ones still get enough samples for a stable median.
+  int min_samples = 15;
+  int max_samples = 15;
+  double target_s = 0;
+  // Each sample repeats the call until it lasts this long: an L1-sized call takes well under a
+  // microsecond, where steady_clock's resolution and its own cost (tens of ns) would dominate.
+  double min_sample_s = 200e-6;
+  bool calibrate = true;  // false: one call per sample (QKERN_VERBOSE logs every call)
+};
+
+// The median time of one call. Stops at the first failing call.
+Status TimeCalls(const std::function<Status()>& call, const TimingPlan& plan, double* seconds) {
+  auto sample = [&](int64_t calls, double* t) {
+    const Clock::time_point t0 = Clock::now();
+    for (int64_t k = 0; k < calls; ++k) {
+      if (Status s = call(); !s.ok()) return s;
+    }
+    *t = SecondsSince(t0);
+    return Status();
+  };
+  int64_t calls = 1;
+  double t = 0;
+  if (plan.calibrate) {
+    // Grow the batch until one sample lasts min_sample_s; this doubles as the warm-up.
+    while (true) {
+      if (Status s = sample(calls, &t); !s.ok()) return s;
+      if (t >= plan.min_sample_s || calls >= (int64_t{1} << 24)) break;
+      const double want = plan.min_sample_s / std::max(t, 1e-9) * 1.1;
+      calls = std::max(calls * 2, static_cast<int64_t>(std::ceil(calls * std::min(want, 1e3))));
+    }
+  }
+  int samples = plan.max_samples;
+  if (plan.target_s > 0 && t > 0) {
+    samples = static_cast<int>(std::min<double>(plan.max_samples, plan.target_s / t));
+    samples = std::max(samples, plan.min_samples);
+  }
+  std::vector<double> per_call;
+  for (int r = 0; r < samples; ++r) {
+    if (Status s = sample(calls, &t); !s.ok()) return s;
+    per_call.push_back(t / static_cast<double>(calls));
+  }
+  *seconds = Median(per_call);
+  return Status();
+}
+
+// Streaming-copy bandwidth for the traffic of a quantize f32 -> u8 of n elements (4n bytes read,
+// n written): memcpy of 2.5n bytes reads 2.5n and writes 2.5n. In bytes per second.
+double MemcpyBandwidth(int64_t n, const TimingPlan& plan) {
+  const int64_t bytes = std::max<int64_t>(n * 5 / 2, 1);
+  Buffer<uint8_t> src(bytes), dst(bytes);
+  for (int64_t i = 0; i < bytes; ++i) src[i] = static_cast<uint8_t>(i * 131);
+  double t = 0;
+  const Status s = TimeCalls(
+      [&] {
+        std::memcpy(dst.data(), src.data(), static_cast<size_t>(bytes));
+        // Keeps the copy: nothing reads dst, so the compiler could otherwise drop it.
+        asm volatile("" : : "r"(dst.data()) : "memory");
+        return Status();
+      },
+      plan, &t);
+  (void)s;  // the call above cannot fail
+  return 2.0 * static_cast<double>(bytes) / t;
+}
+
+// ------------------------------------------------------------------------------ arguments
+
+bool ParseInt(const std::string& text, int64_t lo, int64_t hi, int64_t* out) {
+  if (text.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (errno != 0 || end != text.c_str() + text.size() || v < lo || v > hi) return false;
+  *out = v;
+  return true;
+}
+
+int UsageError(const std::string& what) {
+  std::fprintf(stderr, "qkern: %s (qkern --help for usage)\n", what.c_str());
+  return kExitUsage;
+}
+
+// Every command refuses to run with an invalid QKERN_MAX_ISA: the library would ignore it and
+// run uncapped, and a benchmark of the wrong ISA is worse than none.
+bool EnvironmentOk() {
+  const Status env = qkern::environment_status();
+  if (env.ok()) return true;
+  std::fprintf(stderr, "qkern: %s\n", env.message().c_str());
+  return false;
+}
+
+std::string IsaList(const std::vector<Isa>& isas) {
+  std::string s;
+  for (Isa isa : isas) s += std::string(s.empty() ? "" : ", ") + qkern::isa_name(isa);
+  return s;
+}
+
+// The caps in effect, in words.
+std::string CapsDescription() {
+  const char* env = std::getenv("QKERN_MAX_ISA");
+  std::string s;
+  if (env == nullptr || env[0] == '\0') {
+    s = "QKERN_MAX_ISA unset";
+  } else {
+    Isa cap;
+    s = std::string("QKERN_MAX_ISA=") + env;
+    if (!qkern::isa_from_name(env, &cap) || !qkern::environment_status().ok()) {
+      s += " (invalid: ignored)";
+    } else if (static_cast<int>(cap) >= static_cast<int>(qkern::best_isa())) {
+      s += std::string(" (no effect: at or above the best isa, ") +
+           qkern::isa_name(qkern::best_isa()) + ")";
+    } else {
+      s += std::string(" (dispatch capped at ") + qkern::isa_name(cap) + ")";
+    }
+  }
+  return s + "; no set_max_isa() cap";
+}
+
+// ------------------------------------------------------------------------------ info
+
+int Info(const std::vector<std::string>& args) {
+  if (!args.empty()) return UsageError("info: unexpected argument '" + args[0] + "'");
+  if (!EnvironmentOk()) return kExitUsage;
+  const qkern::CpuInfo cpu = qkern::cpu_info();
+  std::printf("cpu: %s\n", cpu.model.c_str());
+  std::string features;
+  for (const std::string& f : cpu.features) features += (features.empty() ? "" : " ") + f;
+  std::printf("features: %s\n", features.empty() ? "(none qkern uses)" : features.c_str());
+  std::printf("isas of this architecture:\n");
+  for (Isa isa : qkern::architecture_isas()) {
+    std::printf("  %-13s %s\n", qkern::isa_name(isa),
+                qkern::isa_available(isa) ? "available" : "not available");
+  }
+  std::printf("best isa: %s\n", qkern::isa_name(qkern::best_isa()));
+  std::printf("chosen isa: %s\n", qkern::isa_name(qkern::active_isa()));
+  std::printf("caps: %s\n", CapsDescription().c_str());
+  std::printf("kernels (per op, the slot each available isa runs):\n");
+  for (Op op : kAllOps) {
+    std::printf("  %s\n", OpName(op));
+    for (Isa isa : qkern::available_isas()) {
+      std::string names;
+      for (bool is_signed : {false, true}) {
+        for (RequantScheme scheme : {RequantScheme::kFp32, RequantScheme::kFixedPoint}) {
+          // Only requantize has a scheme; only quantize, dequantize and requantize a code type.
+          if (op != Op::kRequantize && scheme != RequantScheme::kFp32) continue;
+          const bool typed = op == Op::kQuantize || op == Op::kDequantize || op == Op::kRequantize;
+          if (!typed && is_signed) continue;
+          names += (names.empty() ? "" : " ") + KernelName(op, is_signed, scheme, isa);
+        }
+      }
+      const Isa runs = KernelIsa(op, isa);
+      std::printf("    %-13s %s%s\n", qkern::isa_name(isa), names.c_str(),
+                  runs == isa
+                      ? ""
+                      : (std::string(" (falls back to ") + qkern::isa_name(runs) + ")").c_str());
+    }
+  }
+  return kExitOk;
+}
+
+// ------------------------------------------------------------------------------ tour
+
+struct TourOp {
+  const char* label;
+  Problem problem;
+};
+
+std::vector<TourOp> TourOps(int64_t n) {
+  auto make = [&](Op op) {
+    Problem p;
+    p.op = op;
+    p.n = n;
+    return p;
+  };
+  std::vector<TourOp> ops;
+  ops.push_back({"quantize f32>u8", make(Op::kQuantize)});
+  Problem per_channel = make(Op::kQuantize);
+  per_channel.channels = 64;
+  per_channel.n = n / 64 * 64;  // dims {rows, 64}
+  ops.push_back({"quantize f32>u8 ch64", per_channel});
+  ops.push_back({"dequantize u8>f32", make(Op::kDequantize)});
+  ops.push_back({"requantize fp32", make(Op::kRequantize)});
+  Problem fixed = make(Op::kRequantize);
+  fixed.scheme = RequantScheme::kFixedPoint;
+  fixed.relu = true;
+  ops.push_back({"requantize fixed+relu", fixed});
+  ops.push_back({"choose_qparams", make(Op::kChooseQParams)});
+  ops.push_back({"fake_quantize", make(Op::kFakeQuantize)});
+  ops.push_back({"fake_quantize_bwd", make(Op::kFakeQuantizeBackward)});
+  for (size_t k = 0; k < ops.size(); ++k) {
+    ops[k].problem.seed = static_cast<uint32_t>(20240601u + 977u * k + static_cast<uint32_t>(n));
+  }
+  return ops;
+}
+
+// Sizes in elements: ~4 KiB of f32 (L1), ~256 KiB (L2), 64 MiB (beyond any last-level cache a
+// single core sees). Not multiples of the vector length, so every kernel's tail runs; the
+// per-channel case rounds down to whole rows of 64.
+TimingPlan TourPlan(int64_t n, bool quick) {
+  TimingPlan plan;
+  if (quick) {
+    plan.min_samples = plan.max_samples = 5;
+    plan.min_sample_s = 50e-6;
+  } else if (n >= (int64_t{1} << 22)) {
+    // 64 MiB per call: one call already lasts milliseconds (SIMD) to half a second (scalar).
+    plan.min_samples = 3;
+    plan.max_samples = 15;
+    plan.target_s = 0.25;
+    plan.min_sample_s = 0;
+  } else {
+    plan.min_samples = plan.max_samples = n > 16384 ? 11 : 15;
+  }
+  return plan;
+}
+
+int Tour(const std::vector<std::string>& args) {
+  bool quick = false;
+  for (const std::string& a : args) {
+    if (a == "--quick") {
+      quick = true;
+    } else {
+      return UsageError("tour: unknown flag '" + a + "'");
+    }
+  }
+  if (!EnvironmentOk()) return kExitUsage;
+  const Clock::time_point start = Clock::now();
+  const std::vector<int64_t> sizes =
+      quick ? std::vector<int64_t>{1037, 65557} : std::vector<int64_t>{1037, 65557, 16777223};
+
+  // The ISAs to visit: every available one that QKERN_MAX_ISA does not cap away.
+  std::vector<Isa> isas;
+  std::string skipped;
+  for (Isa isa : qkern::available_isas()) {
+    if (Status s = qkern::set_max_isa(isa); !s.ok()) {
+      std::fprintf(stderr, "qkern: set_max_isa(%s): %s\n", qkern::isa_name(isa),
+                   s.to_string().c_str());
+      return kExitFailure;
+    }
+    if (qkern::active_isa() == isa) {
+      isas.push_back(isa);
+    } else {
+      skipped += std::string(skipped.empty() ? "" : ", ") + qkern::isa_name(isa);
+    }
+  }
+  qkern::reset_max_isa();
+
+  std::printf("qkern tour%s: cpu %s\n", quick ? " --quick" : "", qkern::cpu_info().model.c_str());
+  std::printf("isas: %s%s\n", IsaList(isas).c_str(),
+              skipped.empty() ? "" : (" (skipped, above QKERN_MAX_ISA: " + skipped + ")").c_str());
+  std::vector<double> peak;
+  std::string peak_line;
+  for (int64_t n : sizes) {
+    peak.push_back(MemcpyBandwidth(n, TourPlan(n, quick)));
+    peak_line +=
+        Format("%s%" PRId64 ": %.1f GB/s", peak_line.empty() ? "" : ", ", n, peak.back() / 1e9);
+  }
+  std::printf("peak = memcpy of the bytes of a quantize f32>u8 of that size (5 B/element): %s\n",
+              peak_line.c_str());
+  std::printf("\n%-22s %10s %-12s %12s %9s %9s %7s  %s\n", "op", "size", "isa", "time (us)", "GB/s",
+              "Gelem/s", "% peak", "check");
+
+  int checks = 0, failed = 0;
+  std::vector<std::string> failures;
+  for (size_t si = 0; si < sizes.size(); ++si) {
+    const TimingPlan plan = TourPlan(sizes[si], quick);
+    for (const TourOp& op : TourOps(sizes[si])) {
+      std::unique_ptr<Case> c;
+      if (Status s = MakeCase(op.problem, &c); !s.ok()) {
+        ++checks;
+        ++failed;
+        failures.push_back(std::string(op.label) + ": setup: " + s.to_string());
+        continue;
+      }
+      for (Isa isa : isas) {
+        ++checks;
+        if (Status s = qkern::set_max_isa(isa); !s.ok()) {
+          ++failed;
+          failures.push_back(std::string(op.label) + " " + qkern::isa_name(isa) + ": " +
+                             s.to_string());
+          continue;
+        }
+        c->Poison();
+        std::string detail;
+        Status status = c->Run();
+        bool ok = status.ok() && c->Check(&detail);
+        double seconds = 0;
+        if (status.ok()) status = TimeCalls([&] { return c->Run(); }, plan, &seconds);
+        if (!status.ok()) {
+          ok = false;
+          detail = "the call returned " + status.to_string();
+        }
+        if (!ok) {
+          ++failed;
+          failures.push_back(Format("%s n=%" PRId64 " %s (%s): ", op.label, c->numel(),
+                                    qkern::isa_name(isa), KernelName(c->problem(), isa).c_str()) +
+                             detail);
+        }
+        const double gbps = seconds > 0 ? c->Bytes() / seconds / 1e9 : 0;
+        std::printf("%-22s %10" PRId64 " %-12s %12.3f %9.2f %9.3f %6.0f%%  %s\n", op.label,
+                    c->numel(), qkern::isa_name(isa), seconds * 1e6, gbps,
+                    seconds > 0 ? static_cast<double>(c->numel()) / seconds / 1e9 : 0.0,
+                    100.0 * gbps * 1e9 / peak[si], ok ? "\u2713" : "\u2717");
+        std::fflush(stdout);
+      }
+    }
+  }
+  qkern::reset_max_isa();
+  if (!failures.empty()) {
+    std::printf("\nfailures:\n");
+    for (const std::string& f : failures) std::printf("  %s\n", f.c_str());
+  }
+  std::printf("\ntour: %d checks, %d passed, %d failed (%.1f s)\n", checks, checks - failed, failed,
+              SecondsSince(start));
+  return failed == 0 ? kExitOk : kExitFailure;
+}
+
+// ------------------------------------------------------------------------------ bench
+
+int Bench(const std::vector<std::string>& args) {
+  Problem p;
+  bool have_op = false, have_n = false, have_scheme = false, json = false;
+  std::optional<std::string> isa_flag;
+  int64_t repeats = 15;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    // Flags that take a value accept "--flag value" and "--flag=value".
+    std::string value;
+    bool has_value = false;
+    const std::string name = a.substr(0, a.find('='));
+    auto take_value = [&]() {
+      if (a.find('=') != std::string::npos) {
+        value = a.substr(a.find('=') + 1);
+        has_value = true;
+      } else if (i + 1 < args.size()) {
+        value = args[++i];
+        has_value = true;
+      }
+      return has_value;
+    };
+    if (name == "--signed" && name == a) {
+      p.range.is_signed = true;
+    } else if (name == "--json" && name == a) {
+      json = true;
+    } else if (name == "--op") {
+      if (!take_value()) return UsageError("bench: --op needs a value");
+      if (!OpFromName(value, &p.op)) {
+        return UsageError("bench: unknown op '" + value +
+                          "' (quantize, dequantize, requantize, choose_qparams, fake_quantize, "
+                          "fake_quantize_backward)");
+      }
+      have_op = true;
+    } else if (name == "--n") {
+      // Up to 2^31 elements: the largest problem whose buffers (up to 16 bytes an element)
+      // still fit a workstation's memory.
+      if (!take_value() || !ParseInt(value, 1, int64_t{1} << 31, &p.n)) {
+        return UsageError("bench: --n must be an integer in [1, 2^31] (got '" + value + "')");
+      }
+      have_n = true;
+    } else if (name == "--channels") {
+      if (!take_value() || !ParseInt(value, 1, int64_t{1} << 31, &p.channels)) {
+        return UsageError("bench: --channels must be a positive integer (got '" + value + "')");
+      }
+    } else if (name == "--bits") {
+      int64_t bits = 0;
+      if (!take_value() || !ParseInt(value, 2, 8, &bits)) {
+        return UsageError("bench: --bits must be in [2, 8] (got '" + value + "')");
+      }
+      p.range.bits = static_cast<int>(bits);
+    } else if (name == "--scheme") {
+      if (!take_value()) return UsageError("bench: --scheme needs a value");
+      if (value == "fp32") {
+        p.scheme = RequantScheme::kFp32;
+      } else if (value == "fixed_point") {
+        p.scheme = RequantScheme::kFixedPoint;
+      } else {
+        return UsageError("bench: --scheme must be fp32 or fixed_point (got '" + value + "')");
+      }
+      have_scheme = true;
+    } else if (name == "--isa") {
+      if (!take_value()) return UsageError("bench: --isa needs a value");
+      isa_flag = value;
+    } else if (name == "--repeats") {
+      if (!take_value() || !ParseInt(value, 1, 100000, &repeats)) {
+        return UsageError("bench: --repeats must be in [1, 100000] (got '" + value + "')");
+      }
+    } else {
+      return UsageError("bench: unknown flag '" + a + "'");
+    }
+  }
+  if (!have_op) return UsageError("bench: --op is required");
+  if (!have_n) return UsageError("bench: --n is required");
+  if (have_scheme && p.op != Op::kRequantize) {
+    return UsageError("bench: --scheme applies to --op requantize only");
+  }
+  if (p.channels > 0 && p.n % p.channels != 0) {
+    return UsageError(
+        Format("bench: --n %" PRId64 " is not a multiple of --channels %" PRId64, p.n, p.channels));
+  }
+  if (!EnvironmentOk()) return kExitUsage;
+  if (isa_flag) {
+    Isa isa;
+    if (!qkern::isa_from_name(*isa_flag, &isa)) {
+      return UsageError("bench: --isa '" + *isa_flag + "' is not an ISA name (" +
+                        IsaList(qkern::architecture_isas()) + ")");
+    }
+    if (!qkern::isa_available(isa)) {
+      return UsageError("bench: --isa " + *isa_flag +
+                        " is not available on this machine (available: " +
+                        IsaList(qkern::available_isas()) + ")");
+    }
+    if (Status s = qkern::set_max_isa(isa); !s.ok()) {
+      std::fprintf(stderr, "qkern: set_max_isa: %s\n", s.to_string().c_str());
+      return kExitFailure;
+    }
+    if (qkern::active_isa() != isa) {
+      std::fprintf(stderr,
+                   "qkern: warning: QKERN_MAX_ISA caps dispatch below --isa %s; running %s\n",
+                   isa_flag->c_str(), qkern::isa_name(qkern::active_isa()));
+    }
+  }
+  p.seed = 20240601u;
+
+  std::unique_ptr<Case> c;
+  if (Status s = MakeCase(p, &c); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.to_string().c_str());
+    return kExitFailure;
+  }
+  const Isa isa = qkern::active_isa();
+  c->Poison();
+  if (Status s = c->Run(); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.to_string().c_str());
+    return kExitFailure;
+  }
+  std::string detail;
+  const bool ok = c->Check(&detail);
+  TimingPlan plan;
+  plan.min_samples = plan.max_samples = static_cast<int>(repeats);
+  plan.min_sample_s = 1e-3;
+  // With QKERN_VERBOSE every call logs a line: one call per sample keeps the log readable.
+  const char* verbose = std::getenv("QKERN_VERBOSE");
+  plan.calibrate = !(verbose != nullptr && std::atoi(verbose) > 0);
+  double seconds = 0;
+  if (Status s = TimeCalls([&] { return c->Run(); }, plan, &seconds); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.to_string().c_str());
+    return kExitFailure;
+  }
+  const double gbps = c->Bytes() / seconds / 1e9;
+  const double gelems = static_cast<double>(c->numel()) / seconds / 1e9;
+  const std::string dims = p.channels > 0
+                               ? Format("%" PRId64 "x%" PRId64, p.n / p.channels, p.channels)
+                               : Format("%" PRId64, p.n);
+  const std::string type = Format("%s%d", p.range.is_signed ? "s" : "u", p.range.bits);
+  const std::string kernel = KernelName(p, isa);
+  const char* scheme = p.op == Op::kRequantize ? SchemeName(p.scheme) : nullptr;
+  if (json) {
+    std::printf("{\"op\": \"%s\", \"n\": %" PRId64
+                ", \"dims\": \"%s\", \"axis\": %d, "
+                "\"type\": \"%s\", ",
+                OpName(p.op), p.n, dims.c_str(), p.channels > 0 ? 1 : -1, type.c_str());
+    if (scheme) std::printf("\"scheme\": \"%s\", ", scheme);
+    std::printf(
+        "\"isa\": \"%s\", \"kernel\": \"%s\", \"repeats\": %d, \"time_us\": %.4f, "
+        "\"gbps\": %.3f, \"gelem_s\": %.4f, \"check\": \"%s\"",
+        qkern::isa_name(isa), kernel.c_str(), plan.max_samples, seconds * 1e6, gbps, gelems,
+        ok ? "ok" : "fail");
+    if (!ok) std::printf(", \"detail\": \"%s\"", JsonEscape(detail).c_str());
+    std::printf("}\n");
+  } else {
+    std::printf("op=%s n=%" PRId64
+                " dims=%s type=%s%s%s isa=%s kernel=%s time_us=%.4f gbps=%.3f "
+                "gelem_s=%.4f check=%s\n",
+                OpName(p.op), p.n, dims.c_str(), type.c_str(), scheme ? " scheme=" : "",
+                scheme ? scheme : "", qkern::isa_name(isa), kernel.c_str(), seconds * 1e6, gbps,
+                gelems, ok ? "ok" : "fail");
+  }
+  if (!ok) {
+    std::fprintf(stderr, "qkern: %s: check failed: %s\n", kernel.c_str(), detail.c_str());
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+int Main(int argc, char** argv) {
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    std::fputs(kUsage, stderr);
+    return kExitUsage;
+  }
+  const std::string& command = args[0];
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  if (command == "info") return Info(rest);
+  if (command == "tour") return Tour(rest);
+  if (command == "bench") return Bench(rest);
+  return UsageError("unknown command '" + command + "'");
+}
+
+}  // namespace
+}  // namespace qkern_cli
+
+int main(int argc, char** argv) { return qkern_cli::Main(argc, argv); }
