@@ -271,7 +271,7 @@ std::string KernelName(Op op, bool is_signed, RequantScheme scheme, Isa isa) {
       return "requantize_s32_" + t +
              (scheme == RequantScheme::kFixedPoint ? "_fixedpoint" : "_fp32") + suffix;
     case Op::kChooseQParams:
-      return "minmax_f32" + suffix;  // its kernel is the min/max scan
+      return "choose_qparams_f32" + suffix;
     case Op::kFakeQuantize:
       return "fake_quantize_f32" + suffix;
     case Op::kFakeQuantizeBackward:

@@ -54,6 +54,9 @@ bool per_element_rows(const ChannelLayout& l) { return l.channels > 1 && l.inner
 // per-column accumulators take kChunk values each, whatever the tensor size.
 constexpr int64_t kChunk = 4096;
 
+// The longest chunk of a per-element row: a short row is one chunk.
+int64_t chunk_length(const ChannelLayout& l) { return std::min(kChunk, l.channels * l.inner); }
+
 template <typename T>
 std::unique_ptr<T[]> allocate(int64_t n) {
   return std::unique_ptr<T[]>(new (std::nothrow) T[static_cast<size_t>(std::max<int64_t>(n, 1))]);
@@ -72,7 +75,7 @@ class RowParams {
   Status init(const ChannelLayout& l, const F& value_of_channel) {
     inner_ = l.inner;
     channels_ = allocate<T>(l.channels);
-    if (per_element_rows(l)) chunk_ = allocate<T>(kChunk);
+    if (per_element_rows(l)) chunk_ = allocate<T>(chunk_length(l));
     if (!channels_ || (per_element_rows(l) && !chunk_)) return out_of_memory("row parameters");
     for (int64_t c = 0; c < l.channels; ++c) channels_[c] = value_of_channel(c);
     return Status();
@@ -378,8 +381,8 @@ Status choose_qparams(const float* x, const Dims& dims, const QuantRange& range,
     // the channels after the chunk's rows.
     std::unique_ptr<float[]> col_mn, col_mx;
     if (internal::per_element_rows(l)) {
-      col_mn = internal::allocate<float>(internal::kChunk);
-      col_mx = internal::allocate<float>(internal::kChunk);
+      col_mn = internal::allocate<float>(internal::chunk_length(l));
+      col_mx = internal::allocate<float>(internal::chunk_length(l));
       if (!col_mn || !col_mx) return internal::out_of_memory("choose_qparams workspace");
     }
     internal::for_each_row(
@@ -415,7 +418,7 @@ Status choose_qparams(const float* x, const Dims& dims, const QuantRange& range,
     ref::qparams_from_minmax(lo, hi, range, mode, &scale[c], &zero_point[c]);
   }
   if (verbose.active()) {
-    verbose.record(sel.isa, std::string("minmax_f32__") + isa_name(sel.isa),
+    verbose.record(sel.isa, std::string("choose_qparams_f32__") + isa_name(sel.isa),
                    internal::describe(dims, axis, range) +
                        (mode == QParamsMode::kSymmetric ? " symmetric" : " asymmetric"));
   }
@@ -491,8 +494,8 @@ Status fake_quantize_backward(const float* x, const float* dy, const Dims& dims,
     // channels after the chunk's rows.
     std::unique_ptr<float[]> col_ds, col_dzp;
     if (internal::per_element_rows(l)) {
-      col_ds = internal::allocate<float>(internal::kChunk);
-      col_dzp = internal::allocate<float>(internal::kChunk);
+      col_ds = internal::allocate<float>(internal::chunk_length(l));
+      col_dzp = internal::allocate<float>(internal::chunk_length(l));
       if (!col_ds || !col_dzp) return internal::out_of_memory("fake_quantize_backward workspace");
     }
     if (grads.dscale) std::fill(grads.dscale, grads.dscale + count, 0.0f);
