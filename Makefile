@@ -1,6 +1,6 @@
 # A thin front for the CMake presets and the install script; all build logic
 # lives in CMakeLists.txt. Every target installs what is missing first.
-.PHONY: all deps deps-bench configure build tour test test-asan bench clean
+.PHONY: all deps deps-bench deps-arm build tour test test-asan test-arm bench clean
 
 all: build
 
@@ -9,6 +9,9 @@ deps:
 
 deps-bench:
 	@scripts/install-deps.sh bench
+
+deps-arm:
+	@scripts/install-deps.sh arm
 
 build/release/build.ninja: | deps
 	cmake --preset release
@@ -26,6 +29,15 @@ test-asan: deps
 	cmake --preset asan-ubsan
 	cmake --build --preset asan-ubsan
 	ctest --preset asan-ubsan
+
+# aarch64: cross-build, then the whole suite under qemu-aarch64 as three CPUs:
+# NEON only, NEON + dotprod, and everything qemu has (dotprod, i8mm, SVE2).
+test-arm: deps-arm
+	cmake --preset arm
+	cmake --build --preset arm
+	QEMU_CPU=cortex-a57 ctest --preset arm
+	QEMU_CPU=neoverse-n1 ctest --preset arm
+	QEMU_CPU=max ctest --preset arm
 
 bench: deps-bench build
 	build/release/bench/qkern_bench --benchmark_min_time=0.2

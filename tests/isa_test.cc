@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 
 #include "qkern/isa.hpp"
 
@@ -61,6 +63,27 @@ TEST(Isa, SetMaxIsaRejectsOtherArchitectures) {
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("isa:"), std::string::npos) << s.message();
   EXPECT_FALSE(set_max_isa(static_cast<Isa>(42)).ok());
+}
+
+// Under qemu-aarch64 (make test-arm) QEMU_CPU names the emulated CPU: detection
+// must pick its ISA. Elsewhere there is nothing to compare with.
+TEST(Isa, DetectsTheEmulatedArmCpu) {
+  const char* cpu = std::getenv("QEMU_CPU");
+#if defined(__aarch64__)
+  if (cpu == nullptr) GTEST_SKIP() << "QEMU_CPU is not set: not under qemu-aarch64";
+  const std::string model = cpu;
+  if (model == "cortex-a57") {
+    EXPECT_EQ(best_isa(), Isa::kNeon);  // ARMv8.0: no dotprod
+    EXPECT_FALSE(isa_available(Isa::kNeonDotprod));
+  } else if (model == "neoverse-n1" || model == "cortex-a76" || model == "max") {
+    EXPECT_EQ(best_isa(), Isa::kNeonDotprod);
+  } else {
+    GTEST_SKIP() << "no expectation for QEMU_CPU=" << model;
+  }
+#else
+  (void)cpu;
+  GTEST_SKIP() << "not an aarch64 build";
+#endif
 }
 
 TEST(Isa, CpuInfoHasAModel) { EXPECT_FALSE(cpu_info().model.empty()); }
