@@ -28,14 +28,19 @@
 // --benchmark_report_aggregates_only=true (the machine is shared and noisy:
 // read the medians). The 64Mi entries run a fixed 3 iterations per repetition
 // instead (1 for scalar). All timings are wall-clock. The whole suite takes
-// about 80 s on one core of the development machine (scalar + avx2); each
-// further ISA adds about 15 s.
+// about 80 s on one core of the development machine (scalar + avx2; scalar's
+// 64Mi entries alone take ~35 s); each further ISA adds about 20 s.
 //
 // Caveat on the 64Mi copies: glibc 2.36's memcpy takes a faster path (4 pages
 // interleaved, non-temporal) from 16x its non-temporal threshold up, 192 MiB on
-// the development machine: copy_f32 (160 MiB) measured ~20 GB/s read + written
-// there, copy_f32_full (256 MiB) ~31 GB/s. vs_copy is relative to copy_f32 as
-// glibc runs it, not to the memory system's best.
+// the development machine: copy_f32 (160 MiB) measured 17-20 GB/s read +
+// written there, copy_f32_full (256 MiB) 27-31 GB/s. vs_copy is relative to
+// copy_f32 as glibc runs it, not to the memory system's best.
+//
+// Noise: the development machine is a VM shared with other work; slowdowns of
+// up to 2x lasting seconds occur with no trace in the load or steal time. The
+// ratio counters divide by a baseline measured earlier, so a disturbed
+// baseline skews a whole column: check the _cv rows, and rerun to compare.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
