@@ -167,18 +167,19 @@ void fake_quantize_backward(const float* x, const float* dy, const Layout& l, co
   if (dzero_point) std::fill(dzero_point, dzero_point + l.channels, 0.0f);
   for (int64_t i = 0; i < l.numel(); ++i) {
     const int64_t c = channel_of(l, i);
-    const float s = scale[c];
+    const float s = scale[c], inv = 1.0f / s;
     const int32_t zp = zp_of(zero_point, c);
-    const float r = round_half_even(x[i] * (1.0f / s));  // NaN stays NaN and counts as inside
-    const double q = static_cast<double>(r) + zp;      // exact, compared exactly
-    const bool below = q < lo, above = q > hi;
+    // PyTorch's backward rounds after adding the zero point (its forward, before).
+    const float q = round_half_even(static_cast<float>(zp) + x[i] * inv);  // NaN: inside
+    const bool below = q < lo, above = q > hi;  // exact float comparisons with small integers
     float ds, dzp;
     if (below || above) {
       const float edge = static_cast<float>((below ? lo : hi) - zp);
       ds = dy[i] * edge * grad_scale;
       dzp = -dy[i] * s * grad_scale;
     } else {
-      ds = (r * s - x[i]) / s * dy[i] * grad_scale;  // ((xq - zp) * s - x) / s * dy * g
+      const float xfq = (q - static_cast<float>(zp)) * s;  // the forward's output for x
+      ds = dy[i] * (xfq - x[i]) * inv * grad_scale;
       dzp = 0.0f;
     }
     if (dx) dx[i] = dy[i] * (below || above ? 0.0f : 1.0f);

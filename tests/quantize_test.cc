@@ -564,9 +564,8 @@ TermSums ExactSums(const std::vector<float>& x, const std::vector<float>& dy, co
   t.dzp_abs.assign(c, 0.0);
   for (int64_t i = 0; i < l.numel(); ++i) {
     const int64_t ch = (i / l.inner) % l.channels;
-    const float s = scale[ch];
-    const float rq = ref::round_half_even(x[i] * (1.0f / s));
-    const double q = static_cast<double>(rq) + zp[ch];
+    const float s = scale[ch], inv = 1.0f / s;
+    const float q = ref::round_half_even(static_cast<float>(zp[ch]) + x[i] * inv);
     float ds, dzp = 0.0f;
     if (q < qmin(r)) {
       ds = dy[i] * static_cast<float>(qmin(r) - zp[ch]) * g;
@@ -575,7 +574,7 @@ TermSums ExactSums(const std::vector<float>& x, const std::vector<float>& dy, co
       ds = dy[i] * static_cast<float>(qmax(r) - zp[ch]) * g;
       dzp = -dy[i] * s * g;
     } else {
-      ds = (rq * s - x[i]) / s * dy[i] * g;
+      ds = dy[i] * ((q - static_cast<float>(zp[ch])) * s - x[i]) * inv * g;
     }
     t.ds[ch] += ds;
     t.ds_abs[ch] += std::fabs(ds);
@@ -597,6 +596,7 @@ void ExpectWithinSumBound(float got, double exact, double abs_sum, int64_t n, co
 TEST_P(FakeQuantizeTest, BackwardMatchesReference) {
   std::mt19937 rng(41);
   std::normal_distribution<float> nd(0.0f, 1.0f);
+  // Odd zero points make rne(zp + x/s) and zp + rne(x/s) differ on ties.
   const std::vector<std::vector<int64_t>> shapes = {{70001},     {3, 5, 7}, {2, 300}, {4, 3, 100},
                                                     {1},         {3, 200, 30}, {2, 5000}};
   for (const QuantRange& r : {QuantRange{8, false, false}, QuantRange{4, true, false},
@@ -644,8 +644,8 @@ TEST_P(FakeQuantizeTest, BackwardMatchesReference) {
 }
 
 TEST_P(FakeQuantizeTest, BackwardKnownValues) {
-  // s = 0.5, zp = 0, u8: x = 1.25 -> x/s = 2.5 -> 2 (tie to even), inside:
-  // ds = (2 * 0.5 - 1.25) / 0.5 = -0.5. x = 200 -> 400 > 255, above:
+  // s = 0.5, zp = 0, u8: x = 1.25 -> rne(0 + 2.5) = 2 (tie to even), inside:
+  // ds = 1 * (2 * 0.5 - 1.25) * 2 = -0.5. x = 200 -> 400 > 255, above:
   // ds = 255, dzp = -0.5, dx = 0. x = -3 -> -6 < 0, below: ds = 0 - 0 = 0, dzp = -0.5.
   const float s = 0.5f;
   const int32_t zp = 0;
@@ -661,6 +661,17 @@ TEST_P(FakeQuantizeTest, BackwardKnownValues) {
   EXPECT_EQ(dx[2], 0.0f);
   EXPECT_EQ(ds[0], -0.5f + 255.0f + 0.0f);
   EXPECT_EQ(dzp[0], -1.0f);
+  // PyTorch's backward rounds zp + x/s, its forward x/s: with zp = 1 and
+  // x/s = 2.5 the forward gives 1 + 2 = 3 but the gradient uses rne(3.5) = 4,
+  // so ds = (4 - 1) * 1 - 2.5 = 0.5 (PyTorch 1.13 prints y 2, ds 0.5).
+  const float s1 = 1.0f, tie = 2.5f, one = 1.0f;
+  const int32_t zp1 = 1;
+  const QuantParams p1{{8, false, false}, &s1, &zp1, -1};
+  float y1;
+  ASSERT_TRUE(fake_quantize(&tie, Dims(1), p1, &y1).ok());
+  EXPECT_EQ(y1, 2.0f);
+  ASSERT_TRUE(fake_quantize_backward(&tie, &one, Dims(1), p1, {dx, ds, dzp}, 1.0f).ok());
+  EXPECT_EQ(ds[0], 0.5f);
   // The default gradient scale is 1 / sqrt(numel * qmax).
   ASSERT_TRUE(fake_quantize_backward(x + 1, dy + 1, Dims(1), p, {nullptr, ds, nullptr}).ok());
   EXPECT_FLOAT_EQ(ds[0], 255.0f / std::sqrt(255.0f));

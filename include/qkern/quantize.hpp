@@ -114,10 +114,10 @@ Status choose_qparams(const float* x, const Dims& dims, const QuantRange& range,
 Status fake_quantize(const float* x, const Dims& dims, const QuantParams& params, float* y);
 
 // LSQ backward (PyTorch _fake_quantize_learnable_per_{tensor,channel}_affine_backward).
-// With q = rne(x * inv) + zp and g the gradient scale:
-//   inside  (qmin <= q <= qmax): dx = dy; ds += ((q - zp) * s - x) / s * dy * g; dzp += 0
-//   below   (q < qmin):          dx = 0;  ds += dy * (qmin - zp) * g;           dzp += -dy * s * g
-//   above   (q > qmax):          dx = 0;  ds += dy * (qmax - zp) * g;           dzp += -dy * s * g
+// With q = rne(zp + x * inv) (PyTorch rounds after adding zp here) and g the gradient scale:
+//   inside  (qmin <= q <= qmax): dx = dy; ds += dy * ((q - zp) * s - x) * inv * g; dzp += 0
+//   below   (q < qmin):          dx = 0;  ds += dy * (qmin - zp) * g;             dzp += -dy * s * g
+//   above   (q > qmax):          dx = 0;  ds += dy * (qmax - zp) * g;             dzp += -dy * s * g
 // dscale / dzero_point hold one sum (per tensor) or one per channel; they are
 // overwritten, not accumulated into. dx, dscale, dzero_point may each be null to skip.
 // grad_scale defaults to 1 / sqrt(numel * qmax) (the LSQ paper). Sums are fp32;

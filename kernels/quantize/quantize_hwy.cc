@@ -382,13 +382,15 @@ void FakeQuantizeBackwardRowT(const float* HWY_RESTRICT x, const float* HWY_REST
                  float* dzpp) QKERN_INLINE_LAMBDA {
     const VF vx = hn::LoadU(df, xp + i), vdy = hn::LoadU(df, dyp + i);
     const VF vs = Param<kPerElement>(df, sp, i), vzp = Param<kPerElement>(df, zpp, i);
-    const VF r = hn::Round(hn::Mul(vx, Param<kPerElement>(df, ip, i)));
-    const VF q = hn::Add(r, vzp);  // NaN compares false both ways: inside
+    const VF vinv = Param<kPerElement>(df, ip, i);
+    // PyTorch rounds after adding the zero point here (not in the forward).
+    const VF q = hn::Round(hn::Add(vzp, hn::Mul(vx, vinv)));  // NaN: false both ways, inside
     const auto below = hn::Lt(q, vqmin);
     const auto outside = hn::Or(below, hn::Gt(q, vqmax));
     const VF edge = hn::Sub(hn::IfThenElse(below, vqmin, vqmax), vzp);
     const VF ds_out = hn::Mul(hn::Mul(vdy, edge), vg);
-    const VF ds_in = hn::Mul(hn::Mul(hn::Div(hn::Sub(hn::Mul(r, vs), vx), vs), vdy), vg);
+    const VF xfq = hn::Mul(hn::Sub(q, vzp), vs);
+    const VF ds_in = hn::Mul(hn::Mul(hn::Mul(vdy, hn::Sub(xfq, vx)), vinv), vg);
     const VF vds = hn::IfThenElse(outside, ds_out, ds_in);
     const VF vdzp = hn::IfThenElseZero(outside, hn::Mul(hn::Mul(hn::Neg(vdy), vs), vg));
     if (dxp) hn::StoreU(hn::Mul(vdy, hn::IfThenZeroElse(outside, one_f)), df, dxp + i);
