@@ -26,6 +26,8 @@ using test::TestSizes;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
+// The [outer][C][inner] view, computed here independently of the library's
+// own (kernels/common/validate.cc) so that a bug there cannot hide itself.
 ref::Layout LayoutOf(const Dims& dims, int axis) {
   int64_t numel = 1;
   for (int i = 0; i < dims.rank; ++i) numel *= dims.d[i];
@@ -172,9 +174,7 @@ TEST_P(QuantizeTest, PerChannelEveryAxis) {
       {3, 5, 7}, {2, 300}, {4, 3, 100}, {2, 17, 70}, {1, 1, 1}, {5, 1, 9}, {6, 0, 4}, {33, 64},
       {3, 200, 30}, {2, 5000}};
   for (const auto& shape : shapes) {
-    Dims dims;
-    dims.rank = static_cast<int>(shape.size());
-    std::copy(shape.begin(), shape.end(), dims.d);
+    const Dims dims = test::DimsOf(shape);
     for (int axis = 0; axis < dims.rank; ++axis) {
       for (bool is_signed : {false, true}) {
         const QuantRange r{is_signed ? 7 : 8, is_signed, false};
@@ -233,9 +233,7 @@ TEST_P(DequantizeTest, MatchesReferenceBitForBit) {
                                                     {4, 3, 100}, {3, 200, 30}};
   for (const QuantRange& r : AllRanges()) {
     for (const auto& shape : shapes) {
-      Dims dims;
-      dims.rank = static_cast<int>(shape.size());
-      std::copy(shape.begin(), shape.end(), dims.d);
+      const Dims dims = test::DimsOf(shape);
       for (int axis = -1; axis < dims.rank; ++axis) {
         const ref::Layout l = LayoutOf(dims, axis);
         const int64_t c = axis < 0 ? 1 : dims.d[axis];
@@ -439,9 +437,7 @@ TEST_P(ChooseQParamsTest, MatchesReference) {
   const std::vector<std::vector<int64_t>> shapes = {{70001}, {3, 5, 7}, {2, 300}, {4, 3, 100},
                                                     {1}, {9, 1}, {2, 17, 70}, {3, 200, 30}};
   for (const auto& shape : shapes) {
-    Dims dims;
-    dims.rank = static_cast<int>(shape.size());
-    std::copy(shape.begin(), shape.end(), dims.d);
+    const Dims dims = test::DimsOf(shape);
     const ref::Layout whole = LayoutOf(dims, -1);
     std::vector<float> x(static_cast<size_t>(whole.numel()));
     for (auto& v : x) v = nd(rng) + (rng() % 3 == 0 ? 3.0f : 0.0f);
@@ -525,9 +521,7 @@ TEST_P(FakeQuantizeTest, ForwardMatchesReferenceBitForBit) {
                                                     {4, 3, 100}, {3, 200, 30}};
   for (const QuantRange& r : AllRanges()) {
     for (const auto& shape : shapes) {
-      Dims dims;
-      dims.rank = static_cast<int>(shape.size());
-      std::copy(shape.begin(), shape.end(), dims.d);
+      const Dims dims = test::DimsOf(shape);
       for (int axis = -1; axis < dims.rank; ++axis) {
         const ref::Layout l = LayoutOf(dims, axis);
         std::vector<float> scales(static_cast<size_t>(l.channels));
@@ -602,9 +596,7 @@ TEST_P(FakeQuantizeTest, BackwardMatchesReference) {
   for (const QuantRange& r : {QuantRange{8, false, false}, QuantRange{4, true, false},
                               QuantRange{8, true, true}, QuantRange{2, true, false}}) {
     for (const auto& shape : shapes) {
-      Dims dims;
-      dims.rank = static_cast<int>(shape.size());
-      std::copy(shape.begin(), shape.end(), dims.d);
+      const Dims dims = test::DimsOf(shape);
       for (int axis = -1; axis < dims.rank; ++axis) {
         const ref::Layout l = LayoutOf(dims, axis);
         const size_t c = static_cast<size_t>(l.channels), n = static_cast<size_t>(l.numel());

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "qkern/isa.hpp"
+#include "qkern/quantize.hpp"
 
 namespace qkern {
 
@@ -46,6 +47,14 @@ inline std::string IsaParamName(const ::testing::TestParamInfo<Isa>& info) {
 #define QKERN_INSTANTIATE_ISA_TEST(suite)                                               \
   INSTANTIATE_TEST_SUITE_P(Isa, suite, ::testing::ValuesIn(::qkern::architecture_isas()), \
                            ::qkern::test::IsaParamName)
+
+// A Dims from a shape list (tests keep shapes as vectors to iterate over them).
+inline Dims DimsOf(const std::vector<int64_t>& shape) {
+  Dims dims;
+  dims.rank = static_cast<int>(shape.size());
+  for (size_t i = 0; i < shape.size(); ++i) dims.d[i] = shape[i];
+  return dims;
+}
 
 // Bitwise float equality, with every NaN equal to every NaN.
 inline bool SameFloat(float a, float b) {
