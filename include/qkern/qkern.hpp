@@ -3,6 +3,7 @@
 #define QKERN_QKERN_HPP_
 
 #include "qkern/isa.hpp"
+#include "qkern/codebook.hpp"
 #include "qkern/quantize.hpp"
 #include "qkern/status.hpp"
 

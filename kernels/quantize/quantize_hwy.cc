@@ -26,6 +26,9 @@ HWY_BEFORE_NAMESPACE();
 namespace qkern {
 namespace internal {
 namespace HWY_NAMESPACE {
+// Each family's Highway code lives in its own namespace: helpers of the same
+// name in two families (ForEachVector, Table) would otherwise violate the ODR.
+namespace quantize_family {
 #if QKERN_HWY_SIMD_TARGET
 namespace hn = hwy::HWY_NAMESPACE;
 
@@ -492,6 +495,7 @@ const QuantizeKernels* Table() {
 }
 
 #endif  // QKERN_HWY_SIMD_TARGET
+}  // namespace quantize_family
 }  // namespace HWY_NAMESPACE
 }  // namespace internal
 }  // namespace qkern
@@ -500,10 +504,10 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace qkern {
 namespace internal {
-const QuantizeKernels* quantize_kernels_avx2() { return QKERN_HWY_SLOT_AVX2(Table()); }
-const QuantizeKernels* quantize_kernels_avx512() { return QKERN_HWY_SLOT_AVX512(Table()); }
-const QuantizeKernels* quantize_kernels_avx512_vnni() { return QKERN_HWY_SLOT_AVX512_VNNI(Table()); }
-const QuantizeKernels* quantize_kernels_neon() { return QKERN_HWY_SLOT_NEON(Table()); }
+const QuantizeKernels* quantize_kernels_avx2() { return QKERN_HWY_SLOT_AVX2(quantize_family::Table()); }
+const QuantizeKernels* quantize_kernels_avx512() { return QKERN_HWY_SLOT_AVX512(quantize_family::Table()); }
+const QuantizeKernels* quantize_kernels_avx512_vnni() { return QKERN_HWY_SLOT_AVX512_VNNI(quantize_family::Table()); }
+const QuantizeKernels* quantize_kernels_neon() { return QKERN_HWY_SLOT_NEON(quantize_family::Table()); }
 }  // namespace internal
 }  // namespace qkern
 #endif  // HWY_ONCE
