@@ -158,7 +158,7 @@ Status decode(const uint8_t* labels, const CodebookShape& shape, const float* ce
   for (int64_t b = 0; b < g.codebooks && g.row_len > 0; ++b) {
     const int64_t off = b * g.row_len;
     if (sel.kernels) {
-      sel.kernels->decode(labels + off, g.row_len, centroids + b * g.k, w + off);
+      sel.kernels->decode(labels + off, g.row_len, centroids + b * g.k, g.k, w + off);
     } else {
       ref::decode_row(labels + off, g.row_len, centroids + b * g.k, w + off);
     }

@@ -18,8 +18,8 @@ constexpr int kMaxVectorCentroids = 16;
 struct CodebookKernels {
   // labels[j] = #{ i < k - 1 : w[j] > t[i] } (t: the k - 1 thresholds of ref::thresholds).
   void (*assign)(const float* w, size_t n, const float* t, int k, uint8_t* labels);
-  // w[j] = centroids[labels[j]] (every label < the codebook's k).
-  void (*decode)(const uint8_t* labels, size_t n, const float* centroids, float* w);
+  // w[j] = centroids[labels[j]] (every label < k, the codebook's size).
+  void (*decode)(const uint8_t* labels, size_t n, const float* centroids, int k, float* w);
   // sums[c] += sum of x[j] over labels[j] == c, for k <= kMaxVectorCentroids.
   void (*centroid_sums)(const float* x, const uint8_t* labels, size_t n, int k, float* sums);
 };
