@@ -1,0 +1,93 @@
+// bench/codebook_bench.cc: qkern::kmeans_fit wall time on the sizes that
+// matter for weight sharing, one iteration each, reported in seconds
+// (goals; measured on the 2-core development VM, avx2, one thread):
+//   optimal1d_per_row/4096x4096/bits:4    goal <= 3 s    measured 3.8-4.2 s
+//   optimal1d_per_tensor/16M/bits:4       goal <= 10 s   measured 8.5-9.2 s
+//   lloyd_per_tensor/16M/bits:4           goal <= 2 s    measured 0.8-0.9 s
+//                                         (default options: max_iterations
+//                                         100, tolerance 1e-7)
+// Inputs are Gaussian-ish (N(0, 0.02^2), as trained weights), generated once
+// from a fixed seed outside the timed region. Counters: sse (the fit's
+// weighted SSE) and Melem/s. The ISA matters for kOptimal1D's candidate
+// scans (AVX2 or scalar; QKERN_MAX_ISA=scalar for the latter) and for the
+// labelling (qkern::assign); the rest is scalar.
+//
+// Run: build/release/bench/qkern_codebook_bench
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+#include "qkern/codebook.hpp"
+
+namespace {
+
+// splitmix64 + Box-Muller: the same values on every platform.
+const std::vector<float>& Gaussian(int64_t n) {
+  static std::vector<float> w;
+  if (static_cast<int64_t>(w.size()) < n) {
+    w.resize(static_cast<size_t>(n));
+    uint64_t s = 0x1234567ull;
+    auto next = [&s] {
+      uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      return (static_cast<double>((z ^ (z >> 31)) >> 11) + 0.5) * 0x1.0p-53;
+    };
+    for (int64_t i = 0; i < n; i += 2) {
+      const double r = std::sqrt(-2 * std::log(next())), a = 6.283185307179586 * next();
+      w[i] = static_cast<float>(0.02 * r * std::cos(a));
+      if (i + 1 < n) w[i + 1] = static_cast<float>(0.02 * r * std::sin(a));
+    }
+  }
+  return w;
+}
+
+void Fit(benchmark::State& state, qkern::KmeansMethod method, int64_t rows, int64_t cols,
+         bool per_row) {
+  const std::vector<float>& w = Gaussian(rows * cols);
+  qkern::CodebookShape shape;
+  shape.rows = rows;
+  shape.cols = cols;
+  shape.bits = 4;
+  shape.per_row = per_row;
+  qkern::KmeansOptions o;
+  o.method = method;
+  std::vector<float> centroids(static_cast<size_t>((per_row ? rows : 1) * 16));
+  std::vector<uint8_t> labels(static_cast<size_t>(rows * cols));
+  double sse = 0;
+  for (auto _ : state) {
+    const qkern::Status st =
+        qkern::kmeans_fit(w.data(), shape, o, centroids.data(), labels.data(), &sse);
+    if (!st.ok()) state.SkipWithError(st.to_string().c_str());
+    benchmark::DoNotOptimize(labels.data());
+  }
+  state.counters["sse"] = sse;
+  state.counters["Melem/s"] = benchmark::Counter(static_cast<double>(rows * cols) * 1e-6,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_Optimal1DPerRow(benchmark::State& s) {
+  Fit(s, qkern::KmeansMethod::kOptimal1D, 4096, 4096, true);
+}
+void BM_Optimal1DPerTensor(benchmark::State& s) {
+  Fit(s, qkern::KmeansMethod::kOptimal1D, 4096, 4096, false);
+}
+void BM_LloydPerTensor(benchmark::State& s) {
+  Fit(s, qkern::KmeansMethod::kLloyd, 4096, 4096, false);
+}
+
+BENCHMARK(BM_Optimal1DPerRow)
+    ->Name("optimal1d_per_row/4096x4096/bits:4")
+    ->Iterations(1)
+    ->Unit(benchmark::kSecond);
+BENCHMARK(BM_Optimal1DPerTensor)
+    ->Name("optimal1d_per_tensor/16M/bits:4")
+    ->Iterations(1)
+    ->Unit(benchmark::kSecond);
+BENCHMARK(BM_LloydPerTensor)
+    ->Name("lloyd_per_tensor/16M/bits:4")
+    ->Iterations(1)
+    ->Unit(benchmark::kSecond);
+
+}  // namespace
