@@ -1,9 +1,9 @@
 // bench/codebook_bench.cc: qkern::kmeans_fit wall time on the sizes that
 // matter for weight sharing, one iteration each, reported in seconds
 // (goals; measured on the 2-core development VM, avx2, one thread):
-//   optimal1d_per_row/4096x4096/bits:4    goal <= 3 s    measured 3.8-4.2 s
-//   optimal1d_per_tensor/16M/bits:4       goal <= 10 s   measured 8.5-9.2 s
-//   lloyd_per_tensor/16M/bits:4           goal <= 2 s    measured 0.8-0.9 s
+//   optimal1d_per_row/4096x4096/bits:4    goal <= 3 s    measured 3.9 s
+//   optimal1d_per_tensor/16M/bits:4       goal <= 10 s   measured 7.6-9.1 s
+//   lloyd_per_tensor/16M/bits:4           goal <= 2 s    measured 0.81-0.84 s
 //                                         (default options: max_iterations
 //                                         100, tolerance 1e-7)
 // Inputs are Gaussian-ish (N(0, 0.02^2), as trained weights), generated once

@@ -363,6 +363,7 @@ class Optimal1D {
 // scans of about 2b, so half the rows scan 1 to 4 candidates: one vector
 // step, a well-predicted loop.
 constexpr int64_t kBlockRows = 4096;
+constexpr int64_t kSingleLevels = 2;
 
 template <class Scan>
 struct LayerRows {
@@ -398,11 +399,22 @@ struct LayerRows {
     const int64_t base = ilo - 1, rows = ihi - base;
     int64_t b = 1;
     while (b * 2 <= rows) b *= 2;
+    // The last two levels (3/4 of the rows) mostly have one candidate (the
+    // neighbours share an argmin): evaluated without a scan. Above them the
+    // branch would be a coin flip.
     for (; b >= 1; b /= 2) {
       for (int64_t r = b; r <= rows; r += 2 * b) {
         const int64_t i = base + r;
-        row(i, r - b >= 1 ? arg[i - b] : jlo,
-            std::min<int64_t>(r + b <= rows ? arg[i + b] : jhi, i));
+        const int64_t hi = std::min<int64_t>(r + b <= rows ? arg[i + b] : jhi, i);
+        const int64_t lo = narrow(i, r - b >= 1 ? arg[i - b] : jlo, hi);
+        if (b <= kSingleLevels && lo == hi) {
+          arg[i] = static_cast<uint32_t>(lo);
+          scan_scalar(scan.p, i, lo, lo, dprev, &dcur[i]);
+        } else {
+          double best;
+          arg[i] = static_cast<uint32_t>(scan.one(i, lo, hi, dprev, &best));
+          dcur[i] = best;
+        }
       }
     }
   }
