@@ -670,9 +670,9 @@ Status kmeans_fit(const float* w, const CodebookShape& shape, const KmeansOption
   const int64_t n = g.row_len;
   // The DP's candidate scans have an AVX2 path (same results, bit for bit);
   // every x86 ISA above scalar has AVX2. The rest is scalar code.
-  const Isa isa = active_isa();
   bool avx2 = false;
 #ifdef QKERN_KMEANS_AVX2
+  const Isa isa = active_isa();
   avx2 = optimal && (isa == Isa::kAvx2 || isa == Isa::kAvx512 || isa == Isa::kAvx512Vnni);
 #endif
   const Isa used = avx2 ? Isa::kAvx2 : Isa::kScalar;
