@@ -14,7 +14,7 @@ enum class StatusCode : int {
   kInvalidArgument = 1,  // a null pointer, a bad enum, a shape that does not fit
   kOutOfRange = 2,       // a value outside its allowed range (scale, zero point, bits, axis)
   kOverflow = 3,         // a size whose element or byte count does not fit
-  kUnsupported = 4,      // valid, but not implemented for this configuration
+  kUnsupported = 4,      // valid, but beyond what this configuration supports
   kOutOfMemory = 5,
   kInternal = 6,
 };

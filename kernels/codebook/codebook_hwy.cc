@@ -9,6 +9,7 @@
 
 #include "hwy/highway.h"
 #include "kernels/codebook/codebook_kernels.h"
+#include "kernels/common/hwy_loops-inl.h"
 #include "kernels/common/hwy_slots.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -16,7 +17,7 @@ namespace qkern {
 namespace internal {
 namespace HWY_NAMESPACE {
 // Each family's Highway code lives in its own namespace: helpers of the same
-// name in two families (ForEachVector, Table) would otherwise violate the ODR.
+// name in two families (Table, ...) would otherwise violate the ODR.
 namespace codebook_family {
 #if QKERN_HWY_SIMD_TARGET
 namespace hn = hwy::HWY_NAMESPACE;
@@ -27,15 +28,6 @@ using D8 = hn::Rebind<uint8_t, DI>;  // N labels, one per float lane
 using VF = hn::Vec<DF>;
 using VI = hn::Vec<DI>;
 constexpr size_t kMaxLanes = hn::MaxLanes(DF());
-
-// Runs body(i, count) on every full vector (count = N), then once on the tail.
-template <class Body>
-HWY_INLINE void ForEachVector(size_t n, const Body& body) {
-  const size_t N = hn::Lanes(DF());
-  size_t i = 0;
-  for (; i + N <= n; i += N) body(i, N);
-  if (i < n) body(i, n - i);
-}
 
 // The label of each lane: how many thresholds lie strictly below it. The
 // thresholds are sorted, so this is the nearest centroid, ties to the lower
@@ -71,7 +63,7 @@ void AssignRow(const float* HWY_RESTRICT w, size_t n, const float* t, int k,
   const size_t N = hn::Lanes(DF());
   size_t i = 0;
   for (; i + 4 * N <= n; i += 4 * N) AssignVectors<4>(w + i, t, k, labels + i);
-  ForEachVector(n - i, [&](size_t j, size_t count) {
+  ForEachVector(DF(), n - i, [&](size_t j, size_t count) {
     if (count == N) return AssignVectors<1>(w + i + j, t, k, labels + i + j);
     HWY_ALIGN float wb[kMaxLanes] = {};
     HWY_ALIGN uint8_t lb[kMaxLanes];
@@ -109,7 +101,7 @@ void DecodeRow(const uint8_t* HWY_RESTRICT labels, size_t n, const float* centro
     }
     hn::StoreU(v, df, wp);
   };
-  ForEachVector(n, [&](size_t i, size_t count) {
+  ForEachVector(DF(), n, [&](size_t i, size_t count) {
     if (count == N) return one(labels + i, w + i);
     HWY_ALIGN uint8_t lb[kMaxLanes] = {};  // label 0 for the padding lanes: a valid index
     HWY_ALIGN float wb[kMaxLanes];
@@ -141,7 +133,7 @@ void CentroidSumsRow(const float* HWY_RESTRICT x, const uint8_t* HWY_RESTRICT la
         acc[c] = hn::Add(acc[c], hn::IfThenElseZero(member, vx));
       }
     };
-    ForEachVector(n, [&](size_t i, size_t count) {
+    ForEachVector(DF(), n, [&](size_t i, size_t count) {
       if (count == hn::Lanes(df)) return one(x + i, labels + i);
       HWY_ALIGN float xb[kMaxLanes] = {};  // padding adds 0 to centroid 0
       HWY_ALIGN uint8_t lb[kMaxLanes] = {};

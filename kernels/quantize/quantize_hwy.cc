@@ -19,6 +19,7 @@
 
 #include "hwy/cache_control.h"
 #include "hwy/highway.h"
+#include "kernels/common/hwy_loops-inl.h"
 #include "kernels/common/hwy_slots.h"
 #include "kernels/quantize/quantize_kernels.h"
 
@@ -27,7 +28,7 @@ namespace qkern {
 namespace internal {
 namespace HWY_NAMESPACE {
 // Each family's Highway code lives in its own namespace: helpers of the same
-// name in two families (ForEachVector, Table) would otherwise violate the ODR.
+// name in two families (Table, ...) would otherwise violate the ODR.
 namespace quantize_family {
 #if QKERN_HWY_SIMD_TARGET
 namespace hn = hwy::HWY_NAMESPACE;
@@ -156,16 +157,6 @@ HWY_INLINE void CodeRow(size_t n, TOut* HWY_RESTRICT y, const Codes& codes,
   if (i < n) partial(i, n - i);
 }
 
-// Runs body(i, x-offset pointers...) on every full vector, then once on the
-// tail. `body(i, tail)` with tail == 0 for full vectors, else the count.
-template <class Body>
-HWY_INLINE void ForEachVector(size_t n, const Body& body) {
-  const size_t N = hn::Lanes(DF());
-  size_t i = 0;
-  for (; i + N <= n; i += N) body(i, size_t{0});
-  if (i < n) body(i, n - i);
-}
-
 // ---------------------------------------------------------------- quantize
 
 template <typename TOut, bool kPerElement, bool kDivide>
@@ -219,15 +210,15 @@ void DequantizeRowT(const TIn* HWY_RESTRICT q, size_t n, const float* scale, con
     const VF v = hn::ConvertTo(df, hn::Sub(vq, Param<kPerElement>(di, zpp, i)));
     hn::StoreU(hn::Mul(v, Param<kPerElement>(df, sp, i)), df, yp + i);
   };
-  ForEachVector(n, [&](size_t i, size_t tail) {
-    if (tail == 0) return one(q, scale, zp, i, y);
+  ForEachVector(DF(), n, [&](size_t i, size_t count) {
+    if (count == hn::Lanes(DF())) return one(q, scale, zp, i, y);
     HWY_ALIGN TIn qb[kMaxLanes] = {};
     HWY_ALIGN float sb[kMaxLanes] = {}, yb[kMaxLanes];
     HWY_ALIGN int32_t zb[kMaxLanes] = {};
-    std::memcpy(qb, q + i, tail * sizeof(TIn));
-    one(qb, TailParam<kPerElement>(scale, i, tail, sb), TailParam<kPerElement>(zp, i, tail, zb), 0,
+    std::memcpy(qb, q + i, count * sizeof(TIn));
+    one(qb, TailParam<kPerElement>(scale, i, count, sb), TailParam<kPerElement>(zp, i, count, zb), 0,
         yb);
-    std::memcpy(y + i, yb, tail * sizeof(float));
+    std::memcpy(y + i, yb, count * sizeof(float));
   });
 }
 
@@ -353,14 +344,14 @@ void FakeQuantizeRowT(const float* HWY_RESTRICT x, size_t n, const float* inv, c
                                vqmin, vqmax);
     hn::StoreU(hn::Mul(hn::Sub(q, vzp), Param<kPerElement>(df, sp, i)), df, yp + i);
   };
-  ForEachVector(n, [&](size_t i, size_t tail) {
-    if (tail == 0) return one(x, inv, scale, zp, i, y);
+  ForEachVector(DF(), n, [&](size_t i, size_t count) {
+    if (count == hn::Lanes(DF())) return one(x, inv, scale, zp, i, y);
     HWY_ALIGN float xb[kMaxLanes] = {}, ib[kMaxLanes] = {}, sb[kMaxLanes] = {},
                     zb[kMaxLanes] = {}, yb[kMaxLanes];
-    std::memcpy(xb, x + i, tail * sizeof(float));
-    one(xb, TailParam<kPerElement>(inv, i, tail, ib), TailParam<kPerElement>(scale, i, tail, sb),
-        TailParam<kPerElement>(zp, i, tail, zb), 0, yb);
-    std::memcpy(y + i, yb, tail * sizeof(float));
+    std::memcpy(xb, x + i, count * sizeof(float));
+    one(xb, TailParam<kPerElement>(inv, i, count, ib), TailParam<kPerElement>(scale, i, count, sb),
+        TailParam<kPerElement>(zp, i, count, zb), 0, yb);
+    std::memcpy(y + i, yb, count * sizeof(float));
   });
 }
 
@@ -406,23 +397,23 @@ void FakeQuantizeBackwardRowT(const float* HWY_RESTRICT x, const float* HWY_REST
     }
   };
   const auto all = hn::FirstN(df, hn::Lanes(df));
-  ForEachVector(n, [&](size_t i, size_t tail) {
-    if (tail == 0) return one(x, dy, inv, scale, zp, i, all, dx, ds, dzp);
+  ForEachVector(DF(), n, [&](size_t i, size_t count) {
+    if (count == hn::Lanes(DF())) return one(x, dy, inv, scale, zp, i, all, dx, ds, dzp);
     HWY_ALIGN float xb[kMaxLanes] = {}, dyb[kMaxLanes] = {}, ib[kMaxLanes] = {},
                     sb[kMaxLanes] = {}, zb[kMaxLanes] = {}, dxb[kMaxLanes];
     HWY_ALIGN float dsb[kMaxLanes] = {}, dzb[kMaxLanes] = {};
-    std::memcpy(xb, x + i, tail * sizeof(float));
-    std::memcpy(dyb, dy + i, tail * sizeof(float));
+    std::memcpy(xb, x + i, count * sizeof(float));
+    std::memcpy(dyb, dy + i, count * sizeof(float));
     float* dsp = nullptr;  // per-element sums of the tail lanes, accumulated in place
     float* dzpp = nullptr;
-    if (kPerElement && ds) dsp = static_cast<float*>(std::memcpy(dsb, ds + i, tail * sizeof(float)));
-    if (kPerElement && dzp) dzpp = static_cast<float*>(std::memcpy(dzb, dzp + i, tail * sizeof(float)));
-    one(xb, dyb, TailParam<kPerElement>(inv, i, tail, ib), TailParam<kPerElement>(scale, i, tail, sb),
-        TailParam<kPerElement>(zp, i, tail, zb), 0, hn::FirstN(df, tail), dx ? dxb : nullptr, dsp,
+    if (kPerElement && ds) dsp = static_cast<float*>(std::memcpy(dsb, ds + i, count * sizeof(float)));
+    if (kPerElement && dzp) dzpp = static_cast<float*>(std::memcpy(dzb, dzp + i, count * sizeof(float)));
+    one(xb, dyb, TailParam<kPerElement>(inv, i, count, ib), TailParam<kPerElement>(scale, i, count, sb),
+        TailParam<kPerElement>(zp, i, count, zb), 0, hn::FirstN(df, count), dx ? dxb : nullptr, dsp,
         dzpp);
-    if (dx) std::memcpy(dx + i, dxb, tail * sizeof(float));
-    if (dsp) std::memcpy(ds + i, dsb, tail * sizeof(float));
-    if (dzpp) std::memcpy(dzp + i, dzb, tail * sizeof(float));
+    if (dx) std::memcpy(dx + i, dxb, count * sizeof(float));
+    if (dsp) std::memcpy(ds + i, dsb, count * sizeof(float));
+    if (dzpp) std::memcpy(dzp + i, dzb, count * sizeof(float));
   });
   if constexpr (!kPerElement) {
     if (ds) ds[0] += hn::GetLane(hn::SumOfLanes(df, sum_ds));
@@ -456,21 +447,21 @@ bool MinMaxRowT(const float* HWY_RESTRICT x, size_t n, float* mn, float* mx) {
       vmax = hn::Max(vmax, vx);
     }
   };
-  ForEachVector(n, [&](size_t i, size_t tail) {
-    if (tail == 0) return one(x, i, mn, mx);
+  ForEachVector(DF(), n, [&](size_t i, size_t count) {
+    if (count == hn::Lanes(DF())) return one(x, i, mn, mx);
     // Padding repeats the tail's first element: neutral for min, max and finiteness.
     HWY_ALIGN float xb[kMaxLanes], mnb[kMaxLanes], mxb[kMaxLanes];
     for (size_t j = 0; j < kMaxLanes; ++j) xb[j] = x[i];
-    std::memcpy(xb, x + i, tail * sizeof(float));
+    std::memcpy(xb, x + i, count * sizeof(float));
     if constexpr (kPerElement) {
-      std::memcpy(mnb, mn + i, tail * sizeof(float));
-      std::memcpy(mxb, mx + i, tail * sizeof(float));
-      for (size_t j = tail; j < kMaxLanes; ++j) mnb[j] = mxb[j] = 0.0f;
+      std::memcpy(mnb, mn + i, count * sizeof(float));
+      std::memcpy(mxb, mx + i, count * sizeof(float));
+      for (size_t j = count; j < kMaxLanes; ++j) mnb[j] = mxb[j] = 0.0f;
     }
     one(xb, 0, mnb, mxb);
     if constexpr (kPerElement) {
-      std::memcpy(mn + i, mnb, tail * sizeof(float));
-      std::memcpy(mx + i, mxb, tail * sizeof(float));
+      std::memcpy(mn + i, mnb, count * sizeof(float));
+      std::memcpy(mx + i, mxb, count * sizeof(float));
     }
   });
   if constexpr (!kPerElement) {
