@@ -77,6 +77,11 @@ std::vector<QuantRange> AllRanges() {
   return out;
 }
 
+// Per-tensor, channel-first, channel-last, long inner rows and rows that span
+// the driver's 4096-column chunks (a channel straddling a chunk boundary).
+const std::vector<std::vector<int64_t>> kPerChannelShapes = {
+    {70001}, {3, 5, 7}, {2, 300}, {4, 3, 100}, {3, 200, 30}};
+
 const float kScales[] = {1.0f,    0.5f,   0.0078125f, 0.1f,    3.7f,    1e-3f,
                          FLT_MIN, 2e-38f, 1.4e-45f,   FLT_MAX, 1e38f,   0.0392157f};
 
@@ -229,8 +234,7 @@ class DequantizeTest : public IsaTest {};
 
 TEST_P(DequantizeTest, MatchesReferenceBitForBit) {
   std::mt19937 rng(3);
-  const std::vector<std::vector<int64_t>> shapes = {{70001}, {3, 5, 7},   {2, 300},
-                                                    {4, 3, 100}, {3, 200, 30}};
+  const auto& shapes = kPerChannelShapes;
   for (const QuantRange& r : AllRanges()) {
     for (const auto& shape : shapes) {
       const Dims dims = test::DimsOf(shape);
@@ -517,8 +521,7 @@ class FakeQuantizeTest : public IsaTest {};
 
 TEST_P(FakeQuantizeTest, ForwardMatchesReferenceBitForBit) {
   std::mt19937 rng(31);
-  const std::vector<std::vector<int64_t>> shapes = {{70001}, {3, 5, 7},   {2, 300},
-                                                    {4, 3, 100}, {3, 200, 30}};
+  const auto& shapes = kPerChannelShapes;
   for (const QuantRange& r : AllRanges()) {
     for (const auto& shape : shapes) {
       const Dims dims = test::DimsOf(shape);

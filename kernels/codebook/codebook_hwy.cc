@@ -160,10 +160,7 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace qkern {
 namespace internal {
-const CodebookKernels* codebook_kernels_avx2() { return QKERN_HWY_SLOT_AVX2(codebook_family::Table()); }
-const CodebookKernels* codebook_kernels_avx512() { return QKERN_HWY_SLOT_AVX512(codebook_family::Table()); }
-const CodebookKernels* codebook_kernels_avx512_vnni() { return QKERN_HWY_SLOT_AVX512_VNNI(codebook_family::Table()); }
-const CodebookKernels* codebook_kernels_neon() { return QKERN_HWY_SLOT_NEON(codebook_family::Table()); }
+QKERN_HWY_KERNEL_ACCESSORS(CodebookKernels, codebook, codebook_family)
 }  // namespace internal
 }  // namespace qkern
 #endif  // HWY_ONCE

@@ -29,6 +29,16 @@
 #define QKERN_HWY_SLOT_NEON(expr) nullptr
 #endif
 
+// Defines a family's four accessors `<family>_kernels_<isa>()`, each returning
+// `<ns>::Table()` of that target (or null). Use in the HWY_ONCE section inside
+// namespace qkern::internal, e.g.
+//   QKERN_HWY_KERNEL_ACCESSORS(QuantizeKernels, quantize, quantize_family)
+#define QKERN_HWY_KERNEL_ACCESSORS(Type, family, ns)                                           \
+  const Type* family##_kernels_avx2() { return QKERN_HWY_SLOT_AVX2(ns::Table()); }             \
+  const Type* family##_kernels_avx512() { return QKERN_HWY_SLOT_AVX512(ns::Table()); }         \
+  const Type* family##_kernels_avx512_vnni() { return QKERN_HWY_SLOT_AVX512_VNNI(ns::Table()); } \
+  const Type* family##_kernels_neon() { return QKERN_HWY_SLOT_NEON(ns::Table()); }
+
 // True inside a per-target namespace whose target is one of qkern's SIMD ISAs
 // (not Highway's SCALAR/EMU128 baseline: qkern's scalar path is the reference).
 #define QKERN_HWY_SIMD_TARGET \

@@ -495,10 +495,7 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace qkern {
 namespace internal {
-const QuantizeKernels* quantize_kernels_avx2() { return QKERN_HWY_SLOT_AVX2(quantize_family::Table()); }
-const QuantizeKernels* quantize_kernels_avx512() { return QKERN_HWY_SLOT_AVX512(quantize_family::Table()); }
-const QuantizeKernels* quantize_kernels_avx512_vnni() { return QKERN_HWY_SLOT_AVX512_VNNI(quantize_family::Table()); }
-const QuantizeKernels* quantize_kernels_neon() { return QKERN_HWY_SLOT_NEON(quantize_family::Table()); }
+QKERN_HWY_KERNEL_ACCESSORS(QuantizeKernels, quantize, quantize_family)
 }  // namespace internal
 }  // namespace qkern
 #endif  // HWY_ONCE
