@@ -4,6 +4,7 @@
 
 #include "qkern/isa.hpp"
 #include "qkern/codebook.hpp"
+#include "qkern/gemm.hpp"
 #include "qkern/quantize.hpp"
 #include "qkern/status.hpp"
 

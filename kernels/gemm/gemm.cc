@@ -1,0 +1,441 @@
+// kernels/gemm/gemm.cc: the int8 GEMM front end (QGemm) and driver.
+//
+// create(): validate, pick the config of the active ISA (gemm_kernels.h),
+// pack W into NR-column panels of KR-byte k groups, fold the zero point and
+// the activation shift into a packed bias, precompute the per-channel
+// multipliers, all padded to whole panels.
+//
+// run(): the output is cut into tasks of (MC rows) x (a range of panels).
+// A task packs its MC rows of A into MR-row panels in the thread's workspace
+// (int16 pairs or shifted bytes), then for each weight panel (K_pad x NR bytes,
+// reused by every row panel from L2) runs the microkernel on each row panel
+// and the epilogue on the tile. The whole K is one block: an MR-row panel of A
+// and a weight panel both stream from L2 at well under its bandwidth, so
+// BLIS's KC loop (and partial sums in memory) buys nothing here. Every output
+// element is computed by one microkernel call over the whole K, so results do
+// not depend on the task split or the thread count.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "kernels/common/registry.h"
+#include "kernels/common/validate.h"
+#include "kernels/common/verbose.h"
+#include "kernels/gemm/gemm_kernels.h"
+#include "qkern/gemm.hpp"
+#include "reference/gemm_ref.h"
+
+namespace qkern {
+namespace internal {
+namespace {
+
+const Registry<GemmKernels>& registry() {
+  static const Registry<GemmKernels> r = [] {
+    Registry<GemmKernels> t;
+    t.slot[static_cast<int>(Isa::kScalar)] = gemm_kernels_scalar();
+    t.slot[static_cast<int>(Isa::kAvx2)] = gemm_kernels_avx2();
+    t.slot[static_cast<int>(Isa::kAvx512)] = gemm_kernels_avx512();
+    t.slot[static_cast<int>(Isa::kAvx512Vnni)] = gemm_kernels_avx512_vnni();
+    t.slot[static_cast<int>(Isa::kNeon)] = gemm_kernels_neon();
+    t.slot[static_cast<int>(Isa::kNeonDotprod)] = gemm_kernels_neon_dotprod();
+    return t;
+  }();
+  return r;
+}
+
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+template <typename T>
+using Buffer = std::unique_ptr<T[], FreeDeleter>;
+
+// 64-byte aligned, zero-filled; null when out of memory.
+template <typename T>
+Buffer<T> alloc_zeroed(size_t count) {
+  const size_t bytes = (std::max<size_t>(count * sizeof(T), 1) + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, bytes);
+  if (p) std::memset(p, 0, bytes);
+  return Buffer<T>(static_cast<T*>(p));
+}
+
+int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+
+// The workspace: each thread's, allocated on its first run and kept.
+uint8_t* thread_workspace() {
+  thread_local Buffer<uint8_t> ws = alloc_zeroed<uint8_t>(kQGemmWorkspaceBytes);
+  return ws.get();
+}
+
+// An A block of one task aims at this many bytes, so that it stays in a
+// 512 KiB L2 beside the weight panel being swept across it.
+constexpr int64_t kABlockBytes = 256 << 10;
+
+}  // namespace
+}  // namespace internal
+
+using internal::Buffer;
+using internal::GemmConfig;
+using internal::GemmEpilogue;
+using internal::invalid;
+using internal::out_of_range;
+using internal::str;
+
+struct QGemm::Impl {
+  int64_t n = 0, k = 0, n_pad = 0, k_pad = 0;
+  bool a_signed = false;
+  int a_shift = 0;  // added to every activation when packing (config's shift for the type)
+  size_t out_bytes = 1;
+  Isa isa = Isa::kScalar;
+  std::string kernel;
+  const GemmConfig* cfg = nullptr;
+  internal::GemmEpilogueFn epilogue = nullptr;
+  GemmEpilogue ep;
+  Buffer<int8_t> w;
+  Buffer<int32_t> bias, q31, shift;
+  Buffer<float> mult, bias_f;
+  size_t packed_bytes = 0;
+
+  void pack_a(const void* a, int64_t lda, int64_t rows, uint8_t* panel) const;
+  void run_task(const void* a, int64_t lda, int64_t m0, int64_t m1, int64_t p0, int64_t p1,
+                void* c, int64_t ldc) const;
+};
+
+QGemm::QGemm() = default;
+QGemm::~QGemm() = default;
+QGemm::QGemm(QGemm&&) noexcept = default;
+QGemm& QGemm::operator=(QGemm&&) noexcept = default;
+bool QGemm::valid() const { return impl_ != nullptr; }
+int64_t QGemm::n() const { return impl_ ? impl_->n : 0; }
+int64_t QGemm::k() const { return impl_ ? impl_->k : 0; }
+Isa QGemm::isa() const { return impl_ ? impl_->isa : Isa::kScalar; }
+const std::string& QGemm::kernel() const {
+  static const std::string none;
+  return impl_ ? impl_->kernel : none;
+}
+size_t QGemm::packed_bytes() const { return impl_ ? impl_->packed_bytes : 0; }
+
+namespace {
+
+Status validate(const QGemmParams& p) {
+  if (p.n < 1) return invalid("n: must be >= 1 (got " + std::to_string(p.n) + ")");
+  if (p.k < 1 || p.k > kQGemmMaxK) {
+    return out_of_range("k: must be in [1, " + std::to_string(kQGemmMaxK) +
+                        "] so that int32 sums cannot overflow (got " + std::to_string(p.k) + ")");
+  }
+  const int32_t za_lo = p.activation_signed ? -128 : 0, za_hi = p.activation_signed ? 127 : 255;
+  if (p.activation_zero_point < za_lo || p.activation_zero_point > za_hi) {
+    return out_of_range("activation_zero_point: must be in [" + std::to_string(za_lo) + ", " +
+                        std::to_string(za_hi) + "] (got " +
+                        std::to_string(p.activation_zero_point) + ")");
+  }
+  if (p.activation_7bit && p.activation_signed) {
+    return invalid("activation_7bit: only for u8 activations");
+  }
+  if (p.weight_layout != WeightLayout::kNK && p.weight_layout != WeightLayout::kKN) {
+    return invalid("weight_layout: unknown value");
+  }
+  if (p.output != GemmOutput::kRequantized && p.output != GemmOutput::kInt32 &&
+      p.output != GemmOutput::kFloat) {
+    return invalid("output: unknown value");
+  }
+  if (p.weights == nullptr) return invalid("weights: null");
+  const int64_t row = p.weight_layout == WeightLayout::kNK ? p.k : p.n;
+  const int64_t rows = p.weight_layout == WeightLayout::kNK ? p.n : p.k;
+  if (p.ldw != 0 && p.ldw < row) {
+    return out_of_range("ldw: must be 0 (dense) or >= " + std::to_string(row) + " (got " +
+                        std::to_string(p.ldw) + ")");
+  }
+  const int64_t ldw = p.ldw ? p.ldw : row;
+  if (ldw > std::numeric_limits<int64_t>::max() / rows) {
+    return Status(StatusCode::kOverflow, "ldw: the weight matrix's size overflows");
+  }
+  if (p.output == GemmOutput::kInt32) return Status();
+
+  // Scales matter to the requantized and float outputs only.
+  if (!(std::isfinite(p.activation_scale) && p.activation_scale > 0)) {
+    return out_of_range("activation_scale: must be finite and > 0 (got " + str(p.activation_scale) + ")");
+  }
+  if (p.weight_scale == nullptr) return invalid("weight_scale: null");
+  Status s = internal::check_scales("weight_scale", p.weight_scale, p.weight_scale_per_channel ? p.n : 1);
+  if (!s.ok()) return s;
+  if (p.output == GemmOutput::kFloat) return Status();
+
+  if (p.scheme != RequantScheme::kFp32 && p.scheme != RequantScheme::kFixedPoint) {
+    return invalid("scheme: unknown value");
+  }
+  if (!(s = internal::check_range("output_range", p.output_range)).ok()) return s;
+  if (!(std::isfinite(p.output_scale) && p.output_scale > 0)) {
+    return out_of_range("output_scale: must be finite and > 0 (got " + str(p.output_scale) + ")");
+  }
+  if (p.output_zero_point < qmin(p.output_range) || p.output_zero_point > qmax(p.output_range)) {
+    return out_of_range("output_zero_point: must be in [" + std::to_string(qmin(p.output_range)) +
+                        ", " + std::to_string(qmax(p.output_range)) + "] (got " +
+                        std::to_string(p.output_zero_point) + ")");
+  }
+  if (std::max(p.lo, qmin(p.output_range)) > std::min(p.hi, qmax(p.output_range))) {
+    return out_of_range("lo: the clamp [max(lo, qmin), min(hi, qmax)] is empty (lo " +
+                        std::to_string(p.lo) + ", hi " + std::to_string(p.hi) + ")");
+  }
+  return Status();
+}
+
+const char* type_name(bool is_signed) { return is_signed ? "s8" : "u8"; }
+
+}  // namespace
+
+Status QGemm::create(const QGemmParams& p, QGemm* gemm) {
+  internal::VerboseScope verbose("create", "qgemm");
+  if (gemm == nullptr) return invalid("gemm: null");
+  Status s = validate(p);
+  if (!s.ok()) return s;
+
+  auto impl = std::make_unique<Impl>();
+  Impl& g = *impl;
+  const auto sel = internal::registry().select(active_isa());
+  const internal::GemmKernels& kernels = *sel.kernels;
+  g.n = p.n;
+  g.k = p.k;
+  g.a_signed = p.activation_signed;
+
+  // vpmaddubsw adds two u8 x s8 products in saturating int16: exact when every
+  // adjacent K pair (the bytes it pairs) has |w0| + |w1| <= 128 (255 * 128 =
+  // 32640), or when activations are 7-bit (127 * 256 = 32512).
+  bool maddubs = false;
+  if (kernels.maddubs.name != nullptr) {
+    maddubs = p.activation_7bit;
+    if (!maddubs) {
+      maddubs = true;
+      for (int64_t n = 0; n < p.n && maddubs; ++n) {
+        for (int64_t k = 0; k < p.k; k += 2) {
+          const int a0 = std::abs(int{ref::gemm_weight(p, n, k)});
+          const int a1 = k + 1 < p.k ? std::abs(int{ref::gemm_weight(p, n, k + 1)}) : 0;
+          if (a0 + a1 > 128) {
+            maddubs = false;
+            break;
+          }
+        }
+      }
+    }
+  }
+  g.cfg = maddubs ? &kernels.maddubs : &kernels.exact;
+  g.epilogue = kernels.epilogue;
+  g.isa = sel.isa;
+  const GemmConfig& cfg = *g.cfg;
+  g.a_shift = p.activation_signed ? cfg.shift_s8 : cfg.shift_u8;
+  g.n_pad = internal::round_up(p.n, cfg.nr);
+  g.k_pad = internal::round_up(p.k, cfg.kr);
+
+  // Packed weights: panel j = [K_pad / KR][NR][KR].
+  const int64_t panels = g.n_pad / cfg.nr;
+  g.w = internal::alloc_zeroed<int8_t>(static_cast<size_t>(g.n_pad * g.k_pad));
+  g.bias = internal::alloc_zeroed<int32_t>(g.n_pad);
+  g.mult = internal::alloc_zeroed<float>(g.n_pad);
+  g.bias_f = internal::alloc_zeroed<float>(g.n_pad);
+  g.q31 = internal::alloc_zeroed<int32_t>(g.n_pad);
+  g.shift = internal::alloc_zeroed<int32_t>(g.n_pad);
+  if (!g.w || !g.bias || !g.mult || !g.bias_f || !g.q31 || !g.shift) {
+    return Status(StatusCode::kOutOfMemory, "weights: cannot allocate the packed copy");
+  }
+  for (int64_t j = 0; j < panels; ++j) {
+    int8_t* panel = g.w.get() + j * g.k_pad * cfg.nr;
+    for (int64_t c = 0; c < cfg.nr; ++c) {
+      const int64_t n = j * cfg.nr + c;
+      if (n >= p.n) break;
+      int64_t sum = 0;
+      for (int64_t k = 0; k < p.k; ++k) {
+        const int8_t w = ref::gemm_weight(p, n, k);
+        panel[(k / cfg.kr * cfg.nr + c) * cfg.kr + k % cfg.kr] = w;
+        sum += w;
+      }
+      // sum (a - za) w = sum (a + shift) w - (shift + za) sum w, modulo 2^32.
+      const int64_t fold = (g.a_shift + p.activation_zero_point) * sum;
+      const uint32_t b = p.bias ? static_cast<uint32_t>(p.bias[n]) : 0u;
+      g.bias[n] = static_cast<int32_t>(b - static_cast<uint32_t>(fold));
+    }
+  }
+  for (int64_t n = 0; n < p.n; ++n) {
+    if (p.output == GemmOutput::kInt32) break;
+    const float sw = p.weight_scale[p.weight_scale_per_channel ? n : 0];
+    const float scale = p.activation_scale * sw;  // the same expressions as reference/gemm_ref.cc
+    if (p.output == GemmOutput::kFloat) {
+      g.mult[n] = scale;
+      g.bias_f[n] = p.bias_f ? p.bias_f[n] : 0.0f;
+    } else if (p.scheme == RequantScheme::kFp32) {
+      g.mult[n] = scale / p.output_scale;
+    } else {
+      const double real = static_cast<double>(p.activation_scale) * sw / p.output_scale;
+      if (!quantize_multiplier(real, &g.q31[n], &g.shift[n]).ok()) {
+        return out_of_range(internal::indexed("weight_scale", n) +
+                            ": activation_scale * weight_scale / output_scale = " +
+                            std::to_string(real) + " is outside kFixedPoint's range");
+      }
+    }
+  }
+
+  GemmEpilogue& ep = g.ep;
+  ep.bias = g.bias.get();
+  ep.multiplier = g.mult.get();
+  ep.bias_f = g.bias_f.get();
+  ep.q31 = g.q31.get();
+  ep.shift = g.shift.get();
+  std::string out;
+  switch (p.output) {
+    case GemmOutput::kInt32:
+      ep.kind = GemmEpilogue::kInt32;
+      g.out_bytes = 4;
+      out = "s32";
+      break;
+    case GemmOutput::kFloat:
+      ep.kind = GemmEpilogue::kFloat;
+      g.out_bytes = 4;
+      out = "f32";
+      break;
+    case GemmOutput::kRequantized: {
+      const bool fp32 = p.scheme == RequantScheme::kFp32, s8 = p.output_range.is_signed;
+      ep.kind = fp32 ? (s8 ? GemmEpilogue::kFp32S8 : GemmEpilogue::kFp32U8)
+                     : (s8 ? GemmEpilogue::kFixedS8 : GemmEpilogue::kFixedU8);
+      ep.zero_point = p.output_zero_point;
+      ep.lo = std::max(p.lo, qmin(p.output_range));
+      ep.hi = std::min(p.hi, qmax(p.output_range));
+      g.out_bytes = 1;
+      out = std::string(type_name(s8)) + (fp32 ? "_fp32" : "_fixed");
+      break;
+    }
+  }
+  g.kernel = std::string("qgemm_") + type_name(p.activation_signed) + "s8_" + out + "_" + cfg.name +
+             "__" + isa_name(g.isa);
+  g.packed_bytes = static_cast<size_t>(g.n_pad * g.k_pad) + static_cast<size_t>(g.n_pad) * 5 * 4;
+  if (verbose.active()) {
+    verbose.record(g.isa, g.kernel,
+                   "n" + std::to_string(p.n) + "k" + std::to_string(p.k) + " packed_bytes:" +
+                       std::to_string(g.packed_bytes));
+  }
+  gemm->impl_ = std::move(impl);
+  return Status();
+}
+
+// Rows [0, rows) of A into MR-row panels: [K_pad / KR][MR][KR], int16 pairs
+// (c2) or shifted bytes (c4); rows past `rows` and k past K are zero.
+void QGemm::Impl::pack_a(const void* a, int64_t lda, int64_t rows, uint8_t* out) const {
+  const GemmConfig& c = *cfg;
+  const int64_t mr = c.mr, kr = c.kr, groups = k_pad / kr;
+  const int64_t panel_elems = k_pad * mr;
+  for (int64_t r0 = 0; r0 < rows; r0 += mr) {
+    const int64_t panel_rows = std::min(mr, rows - r0);
+    if (c.a_int16) {
+      int16_t* dst = reinterpret_cast<int16_t*>(out) + r0 / mr * panel_elems;
+      if (panel_rows < mr || k_pad != k) std::memset(dst, 0, panel_elems * sizeof(int16_t));
+      for (int64_t r = 0; r < panel_rows; ++r) {
+        const int64_t row = (r0 + r) * lda;
+        for (int64_t k0 = 0; k0 < k; ++k0) {
+          const int16_t v = a_signed ? static_cast<const int8_t*>(a)[row + k0]
+                                     : static_cast<const uint8_t*>(a)[row + k0];
+          dst[(k0 / kr * mr + r) * kr + k0 % kr] = v;
+        }
+      }
+    } else {
+      uint8_t* dst = out + r0 / mr * panel_elems;
+      if (panel_rows < mr || k_pad != k) std::memset(dst, 0, panel_elems);
+      // The shift is +-128 or 0: on bytes it is an xor with 0x80.
+      const uint8_t flip = a_shift != 0 ? 0x80 : 0x00;
+      for (int64_t r = 0; r < panel_rows; ++r) {
+        const uint8_t* src = static_cast<const uint8_t*>(a) + (r0 + r) * lda;
+        for (int64_t g = 0; g < groups; ++g) {
+          const int64_t n = std::min(kr, k - g * kr);
+          uint8_t* d = dst + (g * mr + r) * kr;
+          for (int64_t i = 0; i < n; ++i) d[i] = src[g * kr + i] ^ flip;
+        }
+      }
+    }
+  }
+}
+
+void QGemm::Impl::run_task(const void* a, int64_t lda, int64_t m0, int64_t m1, int64_t p0,
+                           int64_t p1, void* c, int64_t ldc) const {
+  const GemmConfig& cf = *cfg;
+  const size_t a_elem = cf.a_int16 ? 2 : 1;
+  const int64_t panel_bytes = k_pad * cf.mr * static_cast<int64_t>(a_elem);
+  uint8_t* ws = internal::thread_workspace();
+  const size_t kb = static_cast<size_t>(k_pad / cf.kr);
+  alignas(64) int32_t tile[internal::kGemmMaxMR * 64];
+  const size_t elem = a_signed ? sizeof(int8_t) : sizeof(uint8_t);
+  pack_a(static_cast<const uint8_t*>(a) + m0 * lda * static_cast<int64_t>(elem), lda, m1 - m0, ws);
+  for (int64_t j = p0; j < p1; ++j) {
+    const int8_t* wp = w.get() + j * k_pad * cf.nr;
+    const int64_t n0 = j * cf.nr;
+    const size_t nr = static_cast<size_t>(std::min<int64_t>(cf.nr, n - n0));
+    for (int64_t r0 = m0; r0 < m1; r0 += cf.mr) {
+      const size_t mr = static_cast<size_t>(std::min<int64_t>(cf.mr, m1 - r0));
+      cf.ukernel[mr - 1](kb, ws + (r0 - m0) / cf.mr * panel_bytes, wp, tile);
+      uint8_t* cp = static_cast<uint8_t*>(c) + (r0 * ldc + n0) * static_cast<int64_t>(out_bytes);
+      epilogue(tile, mr, static_cast<size_t>(cf.nr), nr, static_cast<size_t>(n0), ep, cp,
+               static_cast<size_t>(ldc));
+    }
+  }
+}
+
+Status QGemm::run(const void* a, int64_t m, int64_t lda, void* c, int64_t ldc,
+                  const ParallelFor& pf) const {
+  internal::VerboseScope verbose("exec", "qgemm");
+  if (!impl_) return invalid("gemm: not created (QGemm::create did not succeed)");
+  const Impl& g = *impl_;
+  if (m < 0) return invalid("m: must be >= 0 (got " + std::to_string(m) + ")");
+  if (lda < g.k) {
+    return invalid("lda: must be >= k = " + std::to_string(g.k) + " (got " + std::to_string(lda) + ")");
+  }
+  if (ldc < g.n) {
+    return invalid("ldc: must be >= n = " + std::to_string(g.n) + " (got " + std::to_string(ldc) + ")");
+  }
+  if (m == 0) return Status();
+  if (a == nullptr) return invalid("a: null");
+  if (c == nullptr) return invalid("c: null");
+  const int64_t max = std::numeric_limits<int64_t>::max();
+  if ((m - 1) > (max - g.k) / lda) return Status(StatusCode::kOverflow, "lda: m * lda overflows");
+  if ((m - 1) > (max / static_cast<int64_t>(g.out_bytes) - g.n) / ldc) {
+    return Status(StatusCode::kOverflow, "ldc: m * ldc overflows");
+  }
+
+  // Tasks: row blocks of MC rows (an A block of ~kABlockBytes, whole MR
+  // panels, within the workspace) times ranges of weight panels. Without a
+  // pool there is one range; with one, small M splits N so that threads have
+  // work (a GEMV is all panels).
+  const GemmConfig& cf = *g.cfg;
+  const int64_t panel_bytes = g.k_pad * cf.mr * (cf.a_int16 ? 2 : 1);
+  const int64_t max_panels = std::max<int64_t>(
+      1, std::min<int64_t>(internal::kABlockBytes, kQGemmWorkspaceBytes) / panel_bytes);
+  const int64_t mc = std::min(max_panels, (m + cf.mr - 1) / cf.mr) * cf.mr;
+  const int64_t m_blocks = (m + mc - 1) / mc;
+  const int64_t panels = g.n_pad / cf.nr;
+  const int64_t n_blocks = pf.run ? std::min(panels, std::max<int64_t>(1, 16 / m_blocks)) : 1;
+
+  struct Job {
+    const Impl* g;
+    const void* a;
+    int64_t m, lda, ldc, mc, panels, n_blocks;
+    void* c;
+  } job{&g, a, m, lda, ldc, mc, panels, n_blocks, c};
+  auto task = [](void* arg, size_t t) {
+    const Job& j = *static_cast<const Job*>(arg);
+    const int64_t mb = static_cast<int64_t>(t) / j.n_blocks, nb = static_cast<int64_t>(t) % j.n_blocks;
+    const int64_t m0 = mb * j.mc, m1 = std::min(j.m, m0 + j.mc);
+    const int64_t p0 = nb * j.panels / j.n_blocks, p1 = (nb + 1) * j.panels / j.n_blocks;
+    j.g->run_task(j.a, j.lda, m0, m1, p0, p1, j.c, j.ldc);
+  };
+  const size_t tasks = static_cast<size_t>(m_blocks * n_blocks);
+  if (pf.run) {
+    pf.run(pf.ctx, tasks, task, &job);
+  } else {
+    for (size_t t = 0; t < tasks; ++t) task(&job, t);
+  }
+  if (verbose.active()) {
+    verbose.record(g.isa, g.kernel,
+                   "m" + std::to_string(m) + "n" + std::to_string(g.n) + "k" + std::to_string(g.k) +
+                       " tasks:" + std::to_string(tasks));
+  }
+  return Status();
+}
+
+}  // namespace qkern

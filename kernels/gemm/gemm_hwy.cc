@@ -1,0 +1,337 @@
+// kernels/gemm/gemm_hwy.cc: the int8 GEMM microkernels and epilogues, written
+// once with Highway and compiled for avx2, avx512 (AVX3), avx512_vnni
+// (AVX3_DL) and neon (+ a dotprod variant). Contract and packed layouts:
+// gemm_kernels.h.
+//
+// Two kernel shapes, each an MR x NRV-vector tile of int32 accumulators held
+// in registers for the whole K loop (one vector = L columns, L int32 lanes):
+//  - c2 (widening, exact for all inputs): per k pair, each weight vector is
+//    2L int8 sign-extended to int16 (vpmovsxbw / sxtl) and each row's pair of
+//    int16 activations is broadcast; vpmaddwd (x86) or smlal/smlal2 (NEON)
+//    multiply-adds 16-bit products into int32. No product can saturate.
+//  - c4 (8-bit dot products, K quads): vpdpbusd (AVX-512 VNNI, u8 x s8, exact),
+//    sdot (NEON dotprod, s8 x s8, exact), or vpmaddubsw + vpmaddwd(1) (x86
+//    without VNNI: saturates int16 unless each adjacent K pair has
+//    |w0| + |w1| <= 128 or activations are 7-bit; create() decides).
+// Register budgets (accumulators + weight vectors + one broadcast):
+//   AVX2 (16 ymm):  4x16c2 8 + 2 + 1; 4x16c4 8 + 2 + 1 + ones.
+//   AVX-512 (32 zmm): 6x32c2 12 + 2 + 1; 8x32c4 16 + 2 + 1 (+ ones).
+//   NEON (32 q): 4x8c2 keeps two partial sums per vector (smlal low/high
+//   halves, paired up once after the K loop): 16 + 2 + 1; 4x16c4 16 + 4 + 1.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/gemm/gemm_hwy.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
+#include <cstring>
+#include <type_traits>
+#include <utility>
+
+#include "hwy/highway.h"
+#include "kernels/common/hwy_slots.h"
+#include "kernels/gemm/gemm_kernels.h"
+#include "kernels/quantize/requant-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace qkern {
+namespace internal {
+namespace HWY_NAMESPACE {
+namespace gemm_family {
+#if QKERN_HWY_SIMD_TARGET
+namespace hn = hwy::HWY_NAMESPACE;
+
+using D32 = hn::ScalableTag<int32_t>;
+using D16 = hn::Repartition<int16_t, D32>;
+using D8H = hn::Rebind<int8_t, D16>;     // half a vector of int8: one per int16 lane
+using D8 = hn::Repartition<int8_t, D32>;  // a full vector of int8
+using DF = hn::Repartition<float, D32>;
+using V32 = hn::Vec<D32>;
+using V16 = hn::Vec<D16>;
+constexpr size_t kLanes = hn::MaxLanes(D32());  // int32 lanes = columns per vector
+
+HWY_INLINE int32_t LoadI32(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+// ---------------------------------------------------------------- c2 kernel
+// kRows rows computed (<= kMR, the panel's row count), NRV vectors of columns.
+template <size_t kRows, size_t kMR, size_t NRV>
+void UkernelC2(size_t kb, const void* a_panel, const int8_t* HWY_RESTRICT w,
+               int32_t* HWY_RESTRICT tile) {
+  const D32 d32;
+  const D16 d16;
+  const D8H d8h;
+  const int16_t* HWY_RESTRICT a = static_cast<const int16_t*>(a_panel);
+  V32 vacc0[kRows][NRV], vacc1[kRows][NRV];  // vacc1 stays zero on x86 (vpmaddwd pairs in place)
+#pragma GCC unroll 8
+  for (size_t m = 0; m < kRows; ++m) {
+#pragma GCC unroll 8
+    for (size_t v = 0; v < NRV; ++v) vacc0[m][v] = vacc1[m][v] = hn::Zero(d32);
+  }
+  for (size_t k = 0; k < kb; ++k) {
+    V16 vw[NRV];
+#pragma GCC unroll 8
+    for (size_t v = 0; v < NRV; ++v) vw[v] = hn::PromoteTo(d16, hn::LoadU(d8h, w + v * 2 * kLanes));
+#pragma GCC unroll 8
+    for (size_t m = 0; m < kRows; ++m) {
+      const V16 va = hn::BitCast(d16, hn::Set(d32, LoadI32(a + 2 * m)));  // (a[k], a[k+1]) in every lane
+#pragma GCC unroll 8
+      for (size_t v = 0; v < NRV; ++v) {
+        vacc0[m][v] = hn::ReorderWidenMulAccumulate(d32, va, vw[v], vacc0[m][v], vacc1[m][v]);
+      }
+    }
+    w += NRV * 2 * kLanes;
+    a += 2 * kMR;
+  }
+#pragma GCC unroll 8
+  for (size_t m = 0; m < kRows; ++m) {
+#pragma GCC unroll 8
+    for (size_t v = 0; v < NRV; ++v) {
+      hn::StoreU(hn::RearrangeToOddPlusEven(vacc0[m][v], vacc1[m][v]), d32,
+                 tile + m * NRV * kLanes + v * kLanes);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- c4 kernel
+// The 8-bit dot product of each int32 lane's four bytes, added to vacc.
+// (foreach_target includes this file once per target: macros are redefined.)
+#undef QKERN_GEMM_C4_TARGET
+#undef QKERN_GEMM_C4_NAME
+#undef QKERN_DOT4
+#undef QKERN_GEMM_C2_NAME
+#undef QKERN_GEMM_C4_TILE
+#if HWY_TARGET == HWY_AVX3_DL
+// Highway 1.0.3's AVX3_DL target string lacks avx512vnni (TOOLCHAIN.md): the
+// kernel function carries it; the EVEX zmm form is the only one emitted.
+#define QKERN_GEMM_C4_TARGET __attribute__((target("avx512vnni")))
+#define QKERN_GEMM_C4_NAME "c4"
+#define QKERN_DOT4(vacc, va, vw) V32 { _mm512_dpbusd_epi32((vacc).raw, (va).raw, (vw).raw) }
+#elif HWY_TARGET == HWY_AVX3
+#define QKERN_GEMM_C4_TARGET
+#define QKERN_GEMM_C4_NAME "c4_maddubs"
+#define QKERN_DOT4(vacc, va, vw) \
+  V32 { _mm512_add_epi32((vacc).raw, _mm512_madd_epi16(_mm512_maddubs_epi16((va).raw, (vw).raw), _mm512_set1_epi16(1))) }
+#elif HWY_TARGET == HWY_AVX2
+#define QKERN_GEMM_C4_TARGET
+#define QKERN_GEMM_C4_NAME "c4_maddubs"
+#define QKERN_DOT4(vacc, va, vw) \
+  V32 { _mm256_add_epi32((vacc).raw, _mm256_madd_epi16(_mm256_maddubs_epi16((va).raw, (vw).raw), _mm256_set1_epi16(1))) }
+#elif HWY_TARGET == HWY_NEON
+// g++ 12 rejects plain "+dotprod"; +crypto keeps Highway's NEON ops inlinable.
+#define QKERN_GEMM_C4_TARGET __attribute__((target("arch=armv8.2-a+dotprod+crypto")))
+#define QKERN_GEMM_C4_NAME "c4"
+#define QKERN_DOT4(vacc, va, vw) \
+  V32 { vdotq_s32((vacc).raw, vreinterpretq_s8_s32((vw).raw), vreinterpretq_s8_s32((va).raw)) }
+#endif
+
+template <size_t kRows, size_t kMR, size_t NRV>
+QKERN_GEMM_C4_TARGET void UkernelC4(size_t kb, const void* a_panel, const int8_t* HWY_RESTRICT w,
+                                    int32_t* HWY_RESTRICT tile) {
+  const D32 d32;
+  const uint8_t* HWY_RESTRICT a = static_cast<const uint8_t*>(a_panel);
+  V32 vacc[kRows][NRV];
+#pragma GCC unroll 8
+  for (size_t m = 0; m < kRows; ++m) {
+#pragma GCC unroll 8
+    for (size_t v = 0; v < NRV; ++v) vacc[m][v] = hn::Zero(d32);
+  }
+  for (size_t k = 0; k < kb; ++k) {
+    V32 vw[NRV];
+#pragma GCC unroll 8
+    for (size_t v = 0; v < NRV; ++v) vw[v] = hn::LoadU(d32, reinterpret_cast<const int32_t*>(w + v * 4 * kLanes));
+#pragma GCC unroll 8
+    for (size_t m = 0; m < kRows; ++m) {
+      const V32 va = hn::Set(d32, LoadI32(a + 4 * m));  // a[k..k+3] in every lane
+#pragma GCC unroll 8
+      for (size_t v = 0; v < NRV; ++v) vacc[m][v] = QKERN_DOT4(vacc[m][v], va, vw[v]);
+    }
+    w += NRV * 4 * kLanes;
+    a += 4 * kMR;
+  }
+#pragma GCC unroll 8
+  for (size_t m = 0; m < kRows; ++m) {
+#pragma GCC unroll 8
+    for (size_t v = 0; v < NRV; ++v) hn::StoreU(vacc[m][v], d32, tile + m * NRV * kLanes + v * kLanes);
+  }
+}
+
+// --------------------------------------------------------------- epilogue
+
+template <GemmEpilogue::Kind kKind>
+HWY_INLINE void EpilogueT(const int32_t* tile, size_t mr, size_t nr_tile, size_t nr, size_t n0,
+                          const GemmEpilogue& ep, void* c, size_t ldc) {
+  const D32 d32;
+  const DF df;
+  using requant::kMagic;
+  const hn::Vec<DF> zom = hn::Set(df, static_cast<float>(ep.zero_point) + kMagic);
+  const hn::Vec<DF> lom = hn::Set(df, static_cast<float>(ep.lo) + kMagic);
+  const hn::Vec<DF> him = hn::Set(df, static_cast<float>(ep.hi) + kMagic);
+  // clamp(v + zo, lo, hi) == clamp(v, lo - zo, hi - zo) + zo, without overflow.
+  const V32 vlo = hn::Set(d32, ep.lo - ep.zero_point), vhi = hn::Set(d32, ep.hi - ep.zero_point);
+  const V32 vzo = hn::Set(d32, ep.zero_point);
+  for (size_t m = 0; m < mr; ++m) {
+    const int32_t* t = tile + m * nr_tile;
+    for (size_t j = 0; j < nr; j += kLanes) {
+      const size_t count = nr - j < kLanes ? nr - j : kLanes;
+      const size_t n = n0 + j;  // per-channel arrays are padded: whole vectors are in bounds
+      const V32 acc = hn::Add(hn::LoadU(d32, t + j), hn::LoadU(d32, ep.bias + n));  // wraps
+      if constexpr (kKind == GemmEpilogue::kInt32 || kKind == GemmEpilogue::kFloat) {
+        HWY_ALIGN int32_t buf[kLanes];
+        if constexpr (kKind == GemmEpilogue::kInt32) {
+          hn::Store(acc, d32, buf);
+        } else {
+          const auto y = hn::MulAdd(hn::ConvertTo(df, acc), hn::LoadU(df, ep.multiplier + n),
+                                    hn::LoadU(df, ep.bias_f + n));
+          hn::Store(hn::BitCast(d32, y), d32, buf);
+        }
+        std::memcpy(static_cast<int32_t*>(c) + m * ldc + j, buf, count * sizeof(int32_t));
+      } else {
+        V32 codes;
+        if constexpr (kKind == GemmEpilogue::kFp32U8 || kKind == GemmEpilogue::kFp32S8) {
+          const auto t = hn::Mul(hn::ConvertTo(df, acc), hn::LoadU(df, ep.multiplier + n));
+          codes = requant::CodesFromRounded(hn::Round(t), zom, lom, him);  // t is finite
+        } else {
+          const V32 v = requant::MultiplyByQuantizedMultiplier(acc, hn::LoadU(d32, ep.q31 + n),
+                                                               hn::LoadU(d32, ep.shift + n));
+          codes = hn::Add(hn::Min(hn::Max(v, vlo), vhi), vzo);
+        }
+        using TOut = std::conditional_t<kKind == GemmEpilogue::kFp32S8 || kKind == GemmEpilogue::kFixedS8,
+                             int8_t, uint8_t>;
+        HWY_ALIGN TOut buf[kLanes];
+        requant::StoreCodes(codes, buf);
+        std::memcpy(static_cast<TOut*>(c) + m * ldc + j, buf, count);
+      }
+    }
+  }
+}
+
+void Epilogue(const int32_t* tile, size_t mr, size_t nr_tile, size_t nr, size_t n0,
+              const GemmEpilogue& ep, void* c, size_t ldc) {
+  switch (ep.kind) {
+    case GemmEpilogue::kInt32:
+      return EpilogueT<GemmEpilogue::kInt32>(tile, mr, nr_tile, nr, n0, ep, c, ldc);
+    case GemmEpilogue::kFloat:
+      return EpilogueT<GemmEpilogue::kFloat>(tile, mr, nr_tile, nr, n0, ep, c, ldc);
+    case GemmEpilogue::kFp32U8:
+      return EpilogueT<GemmEpilogue::kFp32U8>(tile, mr, nr_tile, nr, n0, ep, c, ldc);
+    case GemmEpilogue::kFp32S8:
+      return EpilogueT<GemmEpilogue::kFp32S8>(tile, mr, nr_tile, nr, n0, ep, c, ldc);
+    case GemmEpilogue::kFixedU8:
+      return EpilogueT<GemmEpilogue::kFixedU8>(tile, mr, nr_tile, nr, n0, ep, c, ldc);
+    case GemmEpilogue::kFixedS8:
+      return EpilogueT<GemmEpilogue::kFixedS8>(tile, mr, nr_tile, nr, n0, ep, c, ldc);
+  }
+}
+
+// ------------------------------------------------------------------ tables
+
+// The tables are constant-initialized (constexpr): building them at run time
+// would execute this target's instructions while the registry is filled,
+// before dispatch knows whether the CPU has them.
+template <size_t kMR, size_t NRV, size_t... kRows>
+constexpr GemmConfig MakeC2(const char* name, std::index_sequence<kRows...>) {
+  GemmConfig c;
+  c.name = name;
+  c.mr = kMR;
+  c.nr = NRV * kLanes;
+  c.kr = 2;
+  c.a_int16 = true;
+  ((c.ukernel[kRows] = &UkernelC2<kRows + 1, kMR, NRV>), ...);
+  return c;
+}
+
+template <size_t kMR, size_t NRV, size_t... kRows>
+constexpr GemmConfig MakeC4(const char* name, int shift_u8, int shift_s8, std::index_sequence<kRows...>) {
+  GemmConfig c;
+  c.name = name;
+  c.mr = kMR;
+  c.nr = NRV * kLanes;
+  c.kr = 4;
+  c.shift_u8 = shift_u8;
+  c.shift_s8 = shift_s8;
+  ((c.ukernel[kRows] = &UkernelC4<kRows + 1, kMR, NRV>), ...);
+  return c;
+}
+
+#if HWY_TARGET == HWY_AVX2
+constexpr size_t kMRC2 = 4, kNRVC2 = 2, kMRC4 = 4, kNRVC4 = 2;
+#define QKERN_GEMM_C2_NAME "4x16c2"
+#define QKERN_GEMM_C4_TILE "4x16"
+#elif HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// c2 stops at 6 rows: a 6-row int16 panel of the largest K (kQGemmMaxK) fits
+// the 1 MiB workspace; 8 rows would not.
+constexpr size_t kMRC2 = 6, kNRVC2 = 2, kMRC4 = 8, kNRVC4 = 2;
+#define QKERN_GEMM_C2_NAME "6x32c2"
+#define QKERN_GEMM_C4_TILE "8x32"
+#else  // NEON
+constexpr size_t kMRC2 = 4, kNRVC2 = 2, kMRC4 = 4, kNRVC4 = 4;
+#define QKERN_GEMM_C2_NAME "4x8c2"
+#define QKERN_GEMM_C4_TILE "4x16"
+#endif
+
+constexpr GemmConfig ConfigC2() {
+  return MakeC2<kMRC2, kNRVC2>(QKERN_GEMM_C2_NAME, std::make_index_sequence<kMRC2>());
+}
+// vpdpbusd and vpmaddubsw take u8 activations (s8 shifted by +128); sdot takes s8 (u8 by -128).
+constexpr GemmConfig ConfigC4() {
+#if HWY_TARGET == HWY_NEON
+  return MakeC4<kMRC4, kNRVC4>(QKERN_GEMM_C4_TILE QKERN_GEMM_C4_NAME, -128, 0,
+                               std::make_index_sequence<kMRC4>());
+#else
+  return MakeC4<kMRC4, kNRVC4>(QKERN_GEMM_C4_TILE QKERN_GEMM_C4_NAME, 0, 128,
+                               std::make_index_sequence<kMRC4>());
+#endif
+}
+
+constexpr GemmKernels MakeTable() {
+  GemmKernels k;
+#if HWY_TARGET == HWY_AVX3_DL
+  k.exact = ConfigC4();  // vpdpbusd: exact for every input
+#else
+  k.exact = ConfigC2();
+#if HWY_TARGET != HWY_NEON
+  k.maddubs = ConfigC4();
+#endif
+#endif
+  k.epilogue = &Epilogue;
+  return k;
+}
+
+const GemmKernels* Table() {
+  static constexpr GemmKernels kTable = MakeTable();
+  return &kTable;
+}
+
+#if HWY_TARGET == HWY_NEON
+// neon_dotprod: sdot kernels; dispatch selects this table only after HWCAP_ASIMDDP.
+constexpr GemmKernels MakeTableDot() {
+  GemmKernels k;
+  k.exact = ConfigC4();
+  k.epilogue = &Epilogue;
+  return k;
+}
+const GemmKernels* TableDot() {
+  static constexpr GemmKernels kTable = MakeTableDot();
+  return &kTable;
+}
+#endif
+
+#endif  // QKERN_HWY_SIMD_TARGET
+}  // namespace gemm_family
+}  // namespace HWY_NAMESPACE
+}  // namespace internal
+}  // namespace qkern
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace qkern {
+namespace internal {
+QKERN_HWY_KERNEL_ACCESSORS(GemmKernels, gemm, gemm_family)
+const GemmKernels* gemm_kernels_neon_dotprod() {
+  return QKERN_HWY_SLOT_NEON(gemm_family::TableDot());
+}
+}  // namespace internal
+}  // namespace qkern
+#endif

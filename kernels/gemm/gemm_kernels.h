@@ -1,0 +1,83 @@
+// kernels/gemm/gemm_kernels.h: the int8 GEMM family's microkernel contract.
+//
+// One config per ISA (XNNPACK's rule): a microkernel, the packing it reads
+// and its tile sizes are chosen together. A config computes an MR x NR tile
+// of int32 sums from two packed panels, KR consecutive k at a time:
+//
+//   packed W, one panel per NR columns (N padded up to NR, zero columns):
+//     panel j = [K_pad / KR][NR][KR] int8       byte (kb, c, r) = W[j*NR + c][kb*KR + r]
+//   packed A, one panel per MR rows (built per run, in the workspace):
+//     KR == 2: [K_pad / 2][MR][2] int16         A[m][k] + shift (0 for c2 kernels)
+//     KR == 4: [K_pad / 4][MR][4] uint8/int8    A[m][k] + shift, stored as the kernel's byte type
+//   K_pad = K rounded up to KR; padded k read 0 from W, so whatever A holds there adds 0.
+//   Rows of A past M inside a panel are zero.
+//
+//   ukernel[mr - 1](kb = K_pad / KR, a_panel, w_panel, tile):
+//     tile[m * NR + c] = sum_{k < K_pad} a'[m][k] * W[c][k]   for m < mr, c < NR
+//   (int32, wrapping; a' = A + shift as packed). Never reads past the panels.
+//
+// The zero point and the shift never reach the microkernel: with a' = a + shift,
+//   sum (a - za) * w = sum a' * w - (shift + za) * sum w,
+// so the packed bias is bias[n] - (shift + za) * sum_k W[n][k] (modulo 2^32).
+// The epilogue adds it and writes C: it reads tile rows m < mr and columns
+// c < nr (nr <= NR valid columns starting at column n0), and the per-channel
+// arrays of GemmEpilogue at [n0, n0 + NR) (padded to N_pad, so whole vectors
+// may be loaded). It writes exactly C[m][n0 + c] for m < mr, c < nr.
+//
+// Shifts: c2 kernels widen A to int16 (shift 0, u8 or s8 as they are). c4
+// kernels multiply bytes: vpdpbusd / vpmaddubsw take u8 activations (s8 is
+// shifted by +128, i.e. xor 0x80), NEON sdot takes s8 (u8 shifted by -128).
+#ifndef QKERN_KERNELS_GEMM_GEMM_KERNELS_H_
+#define QKERN_KERNELS_GEMM_GEMM_KERNELS_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace qkern {
+namespace internal {
+
+constexpr int kGemmMaxMR = 8;
+
+// What the epilogue writes: kind and the per-channel arrays (N_pad entries each).
+struct GemmEpilogue {
+  enum Kind : int { kInt32 = 0, kFloat, kFp32U8, kFp32S8, kFixedU8, kFixedS8 };
+  Kind kind = kInt32;
+  const int32_t* bias = nullptr;        // packed bias (zero points folded in)
+  const float* multiplier = nullptr;    // kFp32*: (sa*sw)/so; kFloat: sa*sw
+  const float* bias_f = nullptr;        // kFloat
+  const int32_t* q31 = nullptr;         // kFixed*
+  const int32_t* shift = nullptr;       // kFixed*
+  int32_t zero_point = 0, lo = 0, hi = 0;  // requantized: output zp and effective clamp
+};
+
+using GemmUkernel = void (*)(size_t kb, const void* a, const int8_t* w, int32_t* tile);
+// c: &C[m0][n0] of the output type, ldc in elements.
+using GemmEpilogueFn = void (*)(const int32_t* tile, size_t mr, size_t nr_tile, size_t nr,
+                                size_t n0, const GemmEpilogue& ep, void* c, size_t ldc);
+
+struct GemmConfig {
+  const char* name = nullptr;  // tile and method, e.g. "4x16c2"; null: no such config
+  int mr = 0, nr = 0, kr = 0;
+  int shift_u8 = 0, shift_s8 = 0;  // added to activations when packing A
+  bool a_int16 = false;            // KR == 2: A packed as int16
+  GemmUkernel ukernel[kGemmMaxMR] = {};  // [mr - 1], mr in [1, MR]
+};
+
+struct GemmKernels {
+  GemmConfig exact;    // exact for every input (widening, or a true 8-bit dot product)
+  GemmConfig maddubs;  // vpmaddubsw: exact only where create() proved it (x86 without VNNI)
+  GemmEpilogueFn epilogue = nullptr;
+};
+
+const GemmKernels* gemm_kernels_avx2();
+const GemmKernels* gemm_kernels_avx512();
+const GemmKernels* gemm_kernels_avx512_vnni();
+const GemmKernels* gemm_kernels_neon();
+const GemmKernels* gemm_kernels_neon_dotprod();
+// The portable C++ config (the `scalar` ISA): gemm_scalar.cc.
+const GemmKernels* gemm_kernels_scalar();
+
+}  // namespace internal
+}  // namespace qkern
+
+#endif  // QKERN_KERNELS_GEMM_GEMM_KERNELS_H_
