@@ -256,8 +256,8 @@ constexpr GemmConfig MakeC4(const char* name, int shift_u8, int shift_s8, std::i
 }
 
 #if HWY_TARGET == HWY_AVX2
-constexpr size_t kMRC2 = 4, kNRVC2 = 2, kMRC4 = 4, kNRVC4 = 2;
-#define QKERN_GEMM_C2_NAME "4x16c2"
+constexpr size_t kMRC2 = 6, kNRVC2 = 2, kMRC4 = 4, kNRVC4 = 2;
+#define QKERN_GEMM_C2_NAME "6x16c2"
 #define QKERN_GEMM_C4_TILE "4x16"
 #elif HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
 // c2 stops at 6 rows: a 6-row int16 panel of the largest K (kQGemmMaxK) fits

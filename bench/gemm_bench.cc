@@ -1,0 +1,374 @@
+// bench/gemm_bench.cc: the int8 GEMM (QGemm) per shape x ISA, against the
+// machine's measured peak and oneDNN's matmul in the same binary.
+//
+// Entries, registered at run time in this order (Google Benchmark runs them in
+// registration order, all repetitions of one entry before the next):
+//   peak/<instr>            a register-only loop of the multiply-add instruction
+//                           the best kernel is built on (vpdpbusd zmm with VNNI;
+//                           vpmaddwd ymm/zmm otherwise, counting its 16/32
+//                           multiply-adds as 2 ops each), 12 independent chains;
+//   dram_read               one core summing a 512 MiB buffer (GB/s);
+//   onednn/m:M/k:K/n:N      oneDNN matmul u8 x s8 -> u8, per-channel output
+//                           scales, source and destination zero points, int32
+//                           bias, weights reordered once to its own layout
+//                           (format any), one OpenMP thread;
+//   qgemm/m:M/k:K/n:N/isa:X the same operator through QGemm (u8 x s8 -> u8, fp32
+//                           requantization, per-channel scales, bias);
+//   ..._llc                 M = 1 and 8 on (4096, 4096) rotating 8 weight
+//                           matrices (128 MiB of int8) so none is cached;
+//   qgemm_threads:2/m:1024/k:1024/n:1024  the best ISA through ThreadPool(2).
+// Shapes: M in {1, 8, 64, 256} x (K, N) in {(768, 3072), (3072, 768),
+// (2048, 1000), (4096, 4096), (4096, 11008)}, plus 1024^3. scalar runs M = 1
+// only (it takes seconds per larger shape).
+//
+// Counters: Gops = 2*M*N*K per second (1e9); pct_peak = Gops / peak;
+// vs_onednn = Gops / oneDNN's Gops at the same shape; weight_GBs (M = 1, 8:
+// packed weight bytes read per second) and vs_dram = weight_GBs / dram_read;
+// vs_1thread for the threaded entry. oneDNN's ISA follows ONEDNN_MAX_CPU_ISA:
+// run once more with ONEDNN_MAX_CPU_ISA=AVX2 for its AVX2 column (on an
+// AVX2-only machine both runs are the same).
+//
+// Defaults (overridable): --benchmark_min_time=0.2 --benchmark_repetitions=3
+// --benchmark_report_aggregates_only=true: read the medians.
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+#include "qkern/qkern.hpp"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+#ifdef QKERN_BENCH_ONEDNN
+#include <oneapi/dnnl/dnnl.hpp>
+extern "C" void omp_set_num_threads(int);
+#endif
+
+namespace {
+
+struct Shape {
+  int64_t m, k, n;
+};
+
+std::string shape_name(const Shape& s) {
+  return "m:" + std::to_string(s.m) + "/k:" + std::to_string(s.k) + "/n:" + std::to_string(s.n);
+}
+double gops(const Shape& s) { return 2.0 * static_cast<double>(s.m) * s.n * s.k * 1e-9; }
+
+// Medians of finished entries, by name (filled as repetitions finish).
+std::map<std::string, std::vector<double>>& results() {
+  static std::map<std::string, std::vector<double>> r;
+  return r;
+}
+void record(const std::string& key, double v) { results()[key].push_back(v); }
+double median(const std::string& key) {
+  auto it = results().find(key);
+  if (it == results().end() || it->second.empty()) return 0;
+  std::vector<double> v = it->second;
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+void ratio(benchmark::State& st, const char* name, double value, const std::string& base) {
+  const double b = median(base);
+  if (b > 0) st.counters[name] = value / b;
+}
+
+// Seconds per iteration from the state (wall clock).
+template <class F>
+double timed_loop(benchmark::State& st, F&& f) {
+  int64_t iters = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : st) {
+    f(iters);
+    ++iters;
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return iters ? s / static_cast<double>(iters) : 0;
+}
+
+// ------------------------------------------------------------------ peaks
+
+#if defined(__x86_64__)
+// 12 independent accumulators: enough to cover latency x throughput of each.
+__attribute__((target("avx2"))) int64_t peak_vpmaddwd_ymm(int64_t iters) {
+  __m256i acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_epi32(i);
+  const __m256i b = _mm256_set1_epi16(1);
+  for (int64_t it = 0; it < iters; ++it) {
+    for (int i = 0; i < 12; ++i) {
+      acc[i] = _mm256_madd_epi16(acc[i], b);  // a chain per accumulator: nothing to hoist
+      asm volatile("" : "+x"(acc[i]));
+    }
+  }
+  __m256i s = acc[0];
+  for (int i = 1; i < 12; ++i) s = _mm256_add_epi32(s, acc[i]);
+  return _mm256_extract_epi32(s, 0);
+}
+__attribute__((target("avx512f,avx512bw"))) int64_t peak_vpmaddwd_zmm(int64_t iters) {
+  __m512i acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_epi32(i);
+  const __m512i b = _mm512_set1_epi16(1);
+  for (int64_t it = 0; it < iters; ++it) {
+    for (int i = 0; i < 12; ++i) {
+      acc[i] = _mm512_madd_epi16(acc[i], b);
+      asm volatile("" : "+v"(acc[i]));
+    }
+  }
+  __m512i s = acc[0];
+  for (int i = 1; i < 12; ++i) s = _mm512_add_epi32(s, acc[i]);
+  int32_t lanes[16];
+  _mm512_storeu_si512(lanes, s);
+  return lanes[0];
+}
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) int64_t peak_vpdpbusd_zmm(int64_t iters) {
+  __m512i acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_epi32(i);
+  const __m512i a = _mm512_set1_epi8(3), b = _mm512_set1_epi8(5);
+  for (int64_t it = 0; it < iters; ++it) {
+    for (int i = 0; i < 12; ++i) {
+      acc[i] = _mm512_dpbusd_epi32(acc[i], a, b);
+      asm volatile("" : "+v"(acc[i]));
+    }
+  }
+  __m512i s = acc[0];
+  for (int i = 1; i < 12; ++i) s = _mm512_add_epi32(s, acc[i]);
+  int32_t lanes[16];
+  _mm512_storeu_si512(lanes, s);
+  return lanes[0];
+}
+#endif
+
+struct Peak {
+  const char* name = nullptr;
+  double ops_per_iter = 0;  // 12 instructions x multiply-adds x 2
+  int64_t (*fn)(int64_t) = nullptr;
+};
+
+Peak best_peak() {
+  Peak p;
+#if defined(__x86_64__)
+  if (qkern::isa_available(qkern::Isa::kAvx512Vnni)) {
+    p = {"vpdpbusd_zmm", 12.0 * 64 * 2, &peak_vpdpbusd_zmm};
+  } else if (qkern::isa_available(qkern::Isa::kAvx512)) {
+    p = {"vpmaddwd_zmm", 12.0 * 32 * 2, &peak_vpmaddwd_zmm};
+  } else if (qkern::isa_available(qkern::Isa::kAvx2)) {
+    p = {"vpmaddwd_ymm", 12.0 * 16 * 2, &peak_vpmaddwd_ymm};
+  }
+#endif
+  return p;
+}
+
+void BM_Peak(benchmark::State& st, Peak p) {
+  const int64_t n = 1 << 16;
+  const double s = timed_loop(st, [&](int64_t) { benchmark::DoNotOptimize(p.fn(n)); });
+  const double g = p.ops_per_iter * n / s * 1e-9;
+  st.counters["Gops"] = g;
+  record("peak", g);
+}
+
+void BM_DramRead(benchmark::State& st) {
+  const size_t n = (size_t{512} << 20) / sizeof(uint64_t);
+  std::unique_ptr<uint64_t[]> buf(new uint64_t[n]);
+  for (size_t i = 0; i < n; ++i) buf[i] = i;
+  const double s = timed_loop(st, [&](int64_t) {
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t i = 0; i < n; i += 4) {
+      s0 += buf[i];
+      s1 += buf[i + 1];
+      s2 += buf[i + 2];
+      s3 += buf[i + 3];
+    }
+    benchmark::DoNotOptimize(s0 + s1 + s2 + s3);
+  });
+  const double gbs = static_cast<double>(n * sizeof(uint64_t)) / s * 1e-9;
+  st.counters["GBs"] = gbs;
+  record("dram_read", gbs);
+}
+
+// ------------------------------------------------------------------ data
+
+struct Problem {
+  Shape s;
+  std::vector<uint8_t> a, c;
+  std::vector<std::vector<int8_t>> w;  // one or several (rotated) N x K matrices
+  std::vector<int32_t> bias;
+  std::vector<float> wscale;
+  float sa = 0.02f, so = 0.5f;
+  int32_t za = 128, zo = 128;
+
+  Problem(Shape shape, int matrices) : s(shape) {
+    std::mt19937 rng(7);
+    std::uniform_int_distribution<int> byte(0, 255);
+    a.resize(static_cast<size_t>(s.m * s.k));
+    for (auto& v : a) v = static_cast<uint8_t>(byte(rng));
+    c.resize(static_cast<size_t>(s.m * s.n));
+    w.resize(static_cast<size_t>(matrices));
+    for (auto& m : w) {
+      m.resize(static_cast<size_t>(s.n * s.k));
+      for (auto& v : m) v = static_cast<int8_t>(byte(rng) - 128);
+    }
+    bias.resize(static_cast<size_t>(s.n));
+    wscale.resize(static_cast<size_t>(s.n));
+    for (int64_t n = 0; n < s.n; ++n) {
+      bias[n] = byte(rng) * 100 - 12800;
+      wscale[n] = 0.001f + 0.0001f * static_cast<float>(n % 7);
+    }
+  }
+  qkern::QGemmParams params(size_t i) const {
+    qkern::QGemmParams p;
+    p.n = s.n;
+    p.k = s.k;
+    p.activation_zero_point = za;
+    p.activation_scale = sa;
+    p.weights = w[i].data();
+    p.weight_scale = wscale.data();
+    p.bias = bias.data();
+    p.output_scale = so;
+    p.output_zero_point = zo;
+    return p;
+  }
+};
+
+void BM_QGemm(benchmark::State& st, Shape s, qkern::Isa isa, int matrices, int threads) {
+  if (!qkern::set_max_isa(isa).ok()) {
+    st.SkipWithError("ISA not available");
+    return;
+  }
+  Problem pr(s, matrices);
+  std::vector<qkern::QGemm> g(static_cast<size_t>(matrices));
+  for (int i = 0; i < matrices; ++i) {
+    const qkern::Status status = qkern::QGemm::create(pr.params(static_cast<size_t>(i)), &g[i]);
+    if (!status.ok()) {
+      st.SkipWithError(status.to_string().c_str());
+      qkern::reset_max_isa();
+      return;
+    }
+  }
+  qkern::reset_max_isa();
+  qkern::ThreadPool pool(threads);
+  const qkern::ParallelFor pf = threads > 1 ? pool.parallel_for() : qkern::ParallelFor();
+  const double sec = timed_loop(st, [&](int64_t it) {
+    (void)g[static_cast<size_t>(it % matrices)].run(pr.a.data(), s.m, s.k, pr.c.data(), s.n, pf);
+  });
+  const double gop = gops(s) / sec;
+  st.SetLabel(g[0].kernel());
+  st.counters["Gops"] = gop;
+  const std::string key = "qgemm/" + shape_name(s) + (matrices > 1 ? "_llc" : "") +
+                          "/isa:" + qkern::isa_name(isa) + "/t" + std::to_string(threads);
+  record(key, gop);
+  ratio(st, "pct_peak", 100 * gop, "peak");
+  if (matrices == 1) ratio(st, "vs_onednn", gop, "onednn/" + shape_name(s));
+  if (s.m <= 8) {
+    const double gbs = static_cast<double>(g[0].packed_bytes()) / sec * 1e-9;
+    st.counters["weight_GBs"] = gbs;
+    if (matrices > 1) ratio(st, "vs_dram", gbs, "dram_read");
+  }
+  if (threads > 1) {
+    ratio(st, "vs_1thread", gop,
+          "qgemm/" + shape_name(s) + "/isa:" + qkern::isa_name(isa) + "/t1");
+  }
+}
+
+#ifdef QKERN_BENCH_ONEDNN
+void BM_OneDnn(benchmark::State& st, Shape s) {
+  using namespace dnnl;
+  using dt = memory::data_type;
+  using tag = memory::format_tag;
+  omp_set_num_threads(1);
+  Problem pr(s, 1);
+  engine eng(engine::kind::cpu, 0);
+  stream strm(eng);
+  const memory::desc a_md({s.m, s.k}, dt::u8, tag::ab), w_any({s.k, s.n}, dt::s8, tag::any),
+      w_user_md({s.k, s.n}, dt::s8, tag::ba),  // N x K rows: the same bytes QGemm gets
+      bias_md({1, s.n}, dt::s32, tag::ab), c_md({s.m, s.n}, dt::u8, tag::ab);
+  primitive_attr attr;
+  std::vector<float> scales(static_cast<size_t>(s.n));
+  for (int64_t n = 0; n < s.n; ++n) scales[n] = pr.sa * pr.wscale[n] / pr.so;
+  attr.set_output_scales(1 << 1, scales);
+  attr.set_zero_points(DNNL_ARG_SRC, 0, {pr.za});
+  attr.set_zero_points(DNNL_ARG_DST, 0, {pr.zo});
+  matmul::primitive_desc pd(matmul::desc(a_md, w_any, bias_md, c_md), attr, eng);
+  memory w_user(w_user_md, eng, pr.w[0].data()), w_packed(pd.weights_desc(), eng);
+  reorder(w_user, w_packed).execute(strm, w_user, w_packed);
+  memory a_mem(a_md, eng, pr.a.data()), bias_mem(bias_md, eng, pr.bias.data()),
+      c_mem(c_md, eng, pr.c.data());
+  matmul prim(pd);
+  const double sec = timed_loop(st, [&](int64_t) {
+    prim.execute(strm, {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, w_packed},
+                        {DNNL_ARG_BIAS, bias_mem}, {DNNL_ARG_DST, c_mem}});
+    strm.wait();
+  });
+  const double gop = gops(s) / sec;
+  st.SetLabel(pd.impl_info_str());
+  st.counters["Gops"] = gop;
+  record("onednn/" + shape_name(s), gop);
+  ratio(st, "pct_peak", 100 * gop, "peak");
+}
+#endif
+
+void register_all() {
+  const Peak peak = best_peak();
+  if (peak.fn) {
+    benchmark::RegisterBenchmark((std::string("peak/") + peak.name).c_str(), BM_Peak, peak)
+        ->UseRealTime();
+  }
+  benchmark::RegisterBenchmark("dram_read", BM_DramRead)->UseRealTime()->Iterations(3);
+  std::vector<Shape> shapes;
+  for (int64_t m : {1, 8, 64, 256}) {
+    for (auto kn : {std::pair<int64_t, int64_t>{768, 3072}, {3072, 768}, {2048, 1000}, {4096, 4096},
+                    {4096, 11008}}) {
+      shapes.push_back({m, kn.first, kn.second});
+    }
+  }
+  shapes.push_back({1024, 1024, 1024});
+  const qkern::Isa best = qkern::best_isa();
+  for (const Shape& s : shapes) {
+#ifdef QKERN_BENCH_ONEDNN
+    benchmark::RegisterBenchmark(("onednn/" + shape_name(s)).c_str(), BM_OneDnn, s)->UseRealTime();
+#endif
+    for (qkern::Isa isa : qkern::available_isas()) {
+      if (isa == qkern::Isa::kScalar && s.m > 1) continue;
+      benchmark::RegisterBenchmark(
+          ("qgemm/" + shape_name(s) + "/isa:" + qkern::isa_name(isa)).c_str(), BM_QGemm, s, isa, 1, 1)
+          ->UseRealTime();
+    }
+  }
+  for (int64_t m : {1, 8}) {
+    const Shape s{m, 4096, 4096};
+    for (qkern::Isa isa : qkern::available_isas()) {
+      if (isa == qkern::Isa::kScalar) continue;
+      benchmark::RegisterBenchmark(
+          ("qgemm/" + shape_name(s) + "_llc/isa:" + qkern::isa_name(isa)).c_str(), BM_QGemm, s, isa,
+          8, 1)
+          ->UseRealTime();
+    }
+  }
+  const Shape cube{1024, 1024, 1024};
+  benchmark::RegisterBenchmark(
+      ("qgemm_threads:2/" + shape_name(cube) + "/isa:" + qkern::isa_name(best)).c_str(), BM_QGemm,
+      cube, best, 1, 2)
+      ->UseRealTime();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<char*> args(argv, argv + argc);
+  std::string min_time = "--benchmark_min_time=0.2", reps = "--benchmark_repetitions=3",
+              agg = "--benchmark_report_aggregates_only=true";
+  args.insert(args.begin() + 1, {&min_time[0], &reps[0], &agg[0]});
+  int n = static_cast<int>(args.size());
+  benchmark::Initialize(&n, args.data());
+  register_all();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
