@@ -2,11 +2,13 @@
 //
 //   qkern info    what this CPU and build can run, which ISA dispatch picks, the kernels per op
 //   qkern tour    every op x every available ISA x L1 / L2 / beyond-LLC sizes: each result
-//                 checked against the scalar reference, timed, and compared with memcpy
+//                 checked against the scalar reference, timed, and compared with memcpy; then
+//                 the int8 GEMM (QGemm) at small shapes on every available ISA
 //   qkern bench   one problem, benchdnn-style: check, time, one line of text or JSON
 //
-// The tool calls only the public API, plus the scalar reference (reference/quantize_ref.h) as the
-// expected answer, so what it measures is what a user's call costs. No SIMD code lives here.
+// The tool calls only the public API, plus the scalar references (reference/quantize_ref.h,
+// reference/gemm_ref.h) as the expected answers, so what it measures is what a user's call
+// costs. No SIMD code lives here.
 #include "qkern/qkern.hpp"
 
 #include <algorithm>
@@ -28,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "reference/gemm_ref.h"
 #include "reference/quantize_ref.h"
 
 namespace qkern_cli {
@@ -35,6 +38,9 @@ namespace {
 
 using qkern::Dims;
 using qkern::Isa;
+using qkern::ParallelFor;
+using qkern::QGemm;
+using qkern::QGemmParams;
 using qkern::QuantParams;
 using qkern::QuantRange;
 using qkern::RequantParams;
@@ -55,19 +61,27 @@ constexpr const char* kUsage =
     "  info      CPU model and features, the ISAs of this architecture (available or not),\n"
     "            the chosen and best ISA, the caps in effect, the kernels of each op\n"
     "  tour      every op on every available ISA at L1, L2 and beyond-LLC sizes: checked\n"
-    "            against the scalar reference, timed, compared with a memcpy of the same bytes\n"
+    "            against the scalar reference, timed, compared with a memcpy of the same bytes;\n"
+    "            then the int8 GEMM at small shapes on every available ISA (kernel, Gop/s)\n"
     "              --quick        small sizes and few repeats only (a few seconds)\n"
     "  bench     one problem: check against the reference, time it, print one line\n"
     "              --op <quantize|dequantize|requantize|choose_qparams|fake_quantize|\n"
-    "                    fake_quantize_backward>                                   (required)\n"
-    "              --n <elements>                                                   (required)\n"
+    "                    fake_quantize_backward|gemm>                              (required)\n"
+    "              --n <elements>   (required; gemm: output channels N, default 4096)\n"
     "              --channels C   per-channel parameters along the last axis, dims {n/C, C}\n"
     "              --signed       int8 codes (default uint8)\n"
     "              --bits B       code width, 2..8 (default 8)\n"
-    "              --scheme fp32|fixed_point   requantize only (default fp32)\n"
+    "              --scheme fp32|fixed_point   requantize and gemm only (default fp32)\n"
     "              --isa <name>   cap dispatch at this ISA (must be available here)\n"
     "              --repeats R    timed samples; the median is reported (default 15)\n"
     "              --json         one JSON object instead of key=value text\n"
+    "            --op gemm: C (M x N, u8, zero point 128) = requantize(A W^T + bias), A M x K u8\n"
+    "            (zero point 128), W N x K s8 with per-channel scales, int32 bias; prints Gop/s\n"
+    "            (2 M N K / time) and weight GB/s (packed bytes / time). Rows past the 4th are\n"
+    "            checked only when 2 M N K <= 2^27. --channels, --signed, --bits do not apply.\n"
+    "              --m M          rows of A and C (default 1)\n"
+    "              --k K          reduction length, 1..65793 (default 4096)\n"
+    "              --threads T    run through a qkern::ThreadPool of T threads (default 1)\n"
     "  help      this text (also --help, -h)\n"
     "\n"
     "environment:\n"
@@ -202,10 +216,12 @@ enum class Op {
   kRequantize,
   kChooseQParams,
   kFakeQuantize,
-  kFakeQuantizeBackward
+  kFakeQuantizeBackward,
+  kGemm  // the int8 GEMM (QGemm): its own case (GemmCase), not a Case
 };
 constexpr Op kAllOps[] = {Op::kQuantize,      Op::kDequantize,   Op::kRequantize,
-                          Op::kChooseQParams, Op::kFakeQuantize, Op::kFakeQuantizeBackward};
+                          Op::kChooseQParams, Op::kFakeQuantize, Op::kFakeQuantizeBackward,
+                          Op::kGemm};
 
 const char* OpName(Op op) {
   switch (op) {
@@ -221,6 +237,8 @@ const char* OpName(Op op) {
       return "fake_quantize";
     case Op::kFakeQuantizeBackward:
       return "fake_quantize_backward";
+    case Op::kGemm:
+      return "gemm";
   }
   return "unknown";
 }
@@ -241,12 +259,17 @@ const char* SchemeName(RequantScheme s) {
 
 struct Problem {
   Op op = Op::kQuantize;
-  int64_t n = 0;         // elements
+  int64_t n = 0;         // elements (gemm: output channels N)
   int64_t channels = 0;  // 0: per tensor, dims {n}; C: per channel, dims {n / C, C}, axis 1
   QuantRange range;
-  RequantScheme scheme = RequantScheme::kFp32;
+  RequantScheme scheme = RequantScheme::kFp32;  // requantize and gemm
   bool relu = false;  // requantize: fused ReLU, lo = the output zero point
   uint32_t seed = 1;
+  // gemm only: C (m x n) = A (m x k) W^T, W n x k.
+  int64_t m = 1;
+  int64_t k = 4096;
+  int threads = 1;               // > 1: through a qkern::ThreadPool of this many threads
+  bool activation_7bit = false;  // A <= 127, declared: the vpmaddubsw kernels for any weights
 };
 
 // The ISA whose kernel runs when dispatch is at `isa`. The quantize family fills every SIMD slot
@@ -276,6 +299,8 @@ std::string KernelName(Op op, bool is_signed, RequantScheme scheme, Isa isa) {
       return "fake_quantize_f32" + suffix;
     case Op::kFakeQuantizeBackward:
       return "fake_quantize_backward_f32" + suffix;
+    case Op::kGemm:
+      break;  // QGemm picks its kernel in create(), from the weights too: QGemm::kernel()
   }
   return "unknown";
 }
@@ -785,11 +810,142 @@ Status MakeCase(const Problem& p, std::unique_ptr<Case>* out) {
     case Op::kFakeQuantizeBackward:
       c.reset(new FakeQuantizeBackwardCase(p));
       break;
+    case Op::kGemm:
+      return Status(qkern::StatusCode::kInternal, "tool: gemm runs through GemmCase, not Case");
   }
   if (Status s = c->Init(); !s.ok()) return s;
   *out = std::move(c);
   return Status();
 }
+
+// ------------------------------------------------------------------------------ gemm
+
+// The int8 GEMM (qkern/gemm.hpp) as a user runs it: C = requantize(A W^T + bias), u8 activations
+// (zero point 128) x s8 N x K weights with per-channel scales, int32 bias, u8 codes (zero point
+// 128) out. Not a Case: QGemm binds its kernel (and packs W for it) in create(), so Create() must
+// run under the ISA cap being measured, and Run() is the prepacked call that is timed.
+class GemmCase {
+ public:
+  // ref::gemm is a scalar loop of a few ns per multiply-add: problems of up to this many ops
+  // (2 M N K) are checked in full; larger ones only on their first min(M, kCheckRows) rows,
+  // by calling ref::gemm on those rows alone (every row runs the same kernel code, so the
+  // first ones stand for the rest; the guards below still catch a write outside C).
+  static constexpr double kFullCheckOps = static_cast<double>(int64_t{1} << 27);
+  static constexpr int64_t kCheckRows = 4;
+  // Bytes of poison on each side of C: a kernel that writes outside its M x N fails the check.
+  static constexpr int64_t kGuard = 64;
+
+  explicit GemmCase(const Problem& p) : p_(p) {}
+  GemmCase(const GemmCase&) = delete;
+  GemmCase& operator=(const GemmCase&) = delete;
+
+  // Generates A, W, the scales and the bias, and the reference answer of the checked rows.
+  Status Init() {
+    const int64_t m = p_.m, n = p_.n, k = p_.k;
+    a_ = Buffer<uint8_t>(m * k);
+    w_ = Buffer<int8_t>(n * k);
+    c_ = Buffer<uint8_t>(m * n + kCodeOffset + 2 * kGuard);
+    wscale_.resize(static_cast<size_t>(n));
+    bias_.resize(static_cast<size_t>(n));
+    Rng rng(p_.seed);
+    const uint32_t a_mask = p_.activation_7bit ? 0x7f : 0xff;
+    for (int64_t i = 0; i < m * k; ++i) a_[i] = static_cast<uint8_t>((rng.Bits() >> 24) & a_mask);
+    // Uniform over all of s8: adjacent pairs with |w0| + |w1| > 128 abound, so create() must
+    // pick the exact (vpmaddwd) kernels unless the activations are declared 7-bit.
+    for (int64_t i = 0; i < n * k; ++i) {
+      w_[i] = static_cast<int8_t>(static_cast<uint8_t>(rng.Bits() >> 24));
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      wscale_[j] = 0.005f + 0.015f * rng.Unit();  // per channel, in [0.005, 0.02)
+      bias_[j] = static_cast<int32_t>(rng.Int(-(1 << 16), 1 << 16));
+    }
+    QGemmParams& q = params_;
+    q.n = n;
+    q.k = k;
+    q.activation_signed = false;
+    q.activation_zero_point = 128;
+    q.activation_scale = 0.05f;
+    q.activation_7bit = p_.activation_7bit;
+    q.weights = w_.data();
+    q.weight_layout = qkern::WeightLayout::kNK;
+    q.weight_scale = wscale_.data();
+    q.weight_scale_per_channel = true;
+    q.bias = bias_.data();
+    q.output = qkern::GemmOutput::kRequantized;
+    q.scheme = p_.scheme;
+    q.output_range = QuantRange();  // u8, 8 bits
+    q.output_zero_point = 128;
+    // The output scale as tests/gemm_tester.h picks it: the accumulators' range over 240 codes
+    // at the typical weight scale 0.01, so the codes span the u8 range, clamping a little at
+    // both ends (a fixed scale would leave every code on one clamp at large K). The range is
+    // taken on the first rows only, whose statistics every row shares.
+    int64_t lo = 0, hi = 1;
+    for (int64_t r = 0; r < std::min(m, kCheckRows); ++r) {
+      for (int64_t j = 0; j < n; ++j) {
+        const int64_t v = ref::gemm_acc(q, a_.data(), k, r, j);
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+      }
+    }
+    const float span = static_cast<float>(hi - lo) * q.activation_scale * 0.01f;
+    q.output_scale = std::max(span / 240.0f, 1e-30f);
+
+    checked_rows_ = Ops() <= kFullCheckOps ? m : std::min(m, kCheckRows);
+    want_ = Buffer<uint8_t>(checked_rows_ * n);
+    ref::gemm(q, a_.data(), checked_rows_, k, want_.data(), n);
+    return Status();
+  }
+
+  // Packs W for the kernel of the active ISA. On failure no QGemm of an earlier ISA is left.
+  Status Create() {
+    gemm_ = QGemm();
+    return QGemm::create(params_, &gemm_);
+  }
+  Status Run(const ParallelFor& pf) { return gemm_.run(a_.data(), p_.m, p_.k, c(), p_.n, pf); }
+  void Poison() { std::memset(c_.data(), 0xA5, static_cast<size_t>(c_.size())); }
+  bool Check(std::string* detail) const {
+    const int64_t begin = kGuard + kCodeOffset, end = begin + p_.m * p_.n;
+    for (int64_t i = 0; i < c_.size(); ++i) {
+      if ((i < begin || i >= end) && c_[i] != 0xA5) {
+        *detail = Format("wrote outside C: the byte %" PRId64 " %s C was changed",
+                         i < begin ? begin - i : i - end + 1, i < begin ? "before" : "after");
+        return false;
+      }
+    }
+    return CheckCodes(
+        c(), want_.data(), checked_rows_ * p_.n, /*is_signed=*/false,
+        [&](int64_t i) {
+          const int64_t r = i / p_.n, j = i % p_.n;
+          return Format("m=%" PRId64 " n=%" PRId64 " acc=%" PRId32, r, j,
+                        ref::gemm_acc(params_, a_.data(), p_.k, r, j)) +
+                 " multiplier=" + FloatStr(ref::gemm_multiplier(params_, j));
+        },
+        detail);
+  }
+
+  const Problem& problem() const { return p_; }
+  const QGemm& gemm() const { return gemm_; }
+  int64_t checked_rows() const { return checked_rows_; }
+  double Ops() const {
+    return 2.0 * static_cast<double>(p_.m) * static_cast<double>(p_.n) * static_cast<double>(p_.k);
+  }
+  std::string Shape() const {
+    return Format("%" PRId64 "x%" PRId64 "x%" PRId64, p_.m, p_.k, p_.n);
+  }
+
+ private:
+  uint8_t* c() { return c_.data() + kGuard + kCodeOffset; }
+  const uint8_t* c() const { return c_.data() + kGuard + kCodeOffset; }
+
+  Problem p_;
+  QGemmParams params_;
+  QGemm gemm_;
+  int64_t checked_rows_ = 0;
+  Buffer<uint8_t> a_, c_, want_;
+  Buffer<int8_t> w_;
+  std::vector<float> wscale_;
+  std::vector<int32_t> bias_;
+};
 
 // ------------------------------------------------------------------------------ timing
 
@@ -927,6 +1083,38 @@ std::string CapsDescription() {
 
 // ------------------------------------------------------------------------------ info
 
+// The GEMM kernels dispatch at `isa` picks. There is no registry query: QGemm names its kernel in
+// create(), from the weights and the activations as well as the ISA (the vpmaddubsw kernels only
+// where create() proves them exact or the activations are declared 7-bit), so this creates
+// 1 x 2 GEMMs that take each path: u8 and s8 activations with weights 127, 127 (the exact
+// kernels) and 7-bit u8 activations (the vpmaddubsw ones, where the ISA has them). Sets the
+// set_max_isa() cap; the caller resets it. *runs: the ISA of those kernels (below `isa` where
+// QKERN_MAX_ISA caps dispatch lower, then *capped is set, or where gemm has no such slot).
+Status GemmKernelNames(Isa isa, std::string* names, Isa* runs, bool* capped) {
+  if (Status s = qkern::set_max_isa(isa); !s.ok()) return s;
+  *capped = qkern::active_isa() != isa;
+  const int8_t w[2] = {127, 127};
+  const float scale = 1.0f;
+  names->clear();
+  *runs = isa;
+  for (int variant = 0; variant < 3; ++variant) {
+    QGemmParams q;
+    q.n = 1;
+    q.k = 2;
+    q.activation_signed = variant == 1;
+    q.activation_7bit = variant == 2;
+    q.weights = w;
+    q.weight_scale = &scale;
+    QGemm g;
+    if (Status s = QGemm::create(q, &g); !s.ok()) return s;
+    if (names->find(g.kernel()) == std::string::npos) {
+      *names += (names->empty() ? "" : " ") + g.kernel();
+    }
+    *runs = g.isa();
+  }
+  return Status();
+}
+
 int Info(const std::vector<std::string>& args) {
   if (!args.empty()) return UsageError("info: unexpected argument '" + args[0] + "'");
   if (!EnvironmentOk()) return kExitUsage;
@@ -947,6 +1135,25 @@ int Info(const std::vector<std::string>& args) {
   for (Op op : kAllOps) {
     std::printf("  %s\n", OpName(op));
     for (Isa isa : qkern::available_isas()) {
+      if (op == Op::kGemm) {
+        std::string names;
+        Isa runs = isa;
+        bool capped = false;
+        const Status s = GemmKernelNames(isa, &names, &runs, &capped);
+        qkern::reset_max_isa();
+        if (!s.ok()) {
+          std::fprintf(stderr, "qkern: gemm on %s: %s\n", qkern::isa_name(isa),
+                       s.to_string().c_str());
+          return kExitFailure;
+        }
+        std::printf("    %-13s %s%s\n", qkern::isa_name(isa), names.c_str(),
+                    runs == isa ? ""
+                                : (std::string(capped ? " (QKERN_MAX_ISA caps it to "
+                                                      : " (falls back to ") +
+                                   qkern::isa_name(runs) + ")")
+                                      .c_str());
+        continue;
+      }
       std::string names;
       for (bool is_signed : {false, true}) {
         for (RequantScheme scheme : {RequantScheme::kFp32, RequantScheme::kFixedPoint}) {
@@ -1018,6 +1225,47 @@ TimingPlan TourPlan(int64_t n, bool quick) {
     plan.min_sample_s = 0;
   } else {
     plan.min_samples = plan.max_samples = n > 16384 ? 11 : 15;
+  }
+  return plan;
+}
+
+// The GEMM entries. 67 x 515 x 259 is about m 64, k 512, n 256 (a small layer, in L2) plus
+// tails in every dimension, so each kernel's partial MR / NR / KR blocks run; the full tour adds
+// a GEMV over 16 MiB of weights (bound by memory bandwidth, like LLM decoding).
+std::vector<TourOp> TourGemms(bool quick) {
+  auto make = [](int64_t m, int64_t k, int64_t n) {
+    Problem p;
+    p.op = Op::kGemm;
+    p.m = m;
+    p.k = k;
+    p.n = n;
+    return p;
+  };
+  std::vector<TourOp> ops;
+  ops.push_back({"gemm u8s8>u8 fp32", make(67, 515, 259)});
+  Problem fixed = make(67, 515, 259);
+  fixed.scheme = RequantScheme::kFixedPoint;
+  ops.push_back({"gemm u8s8>u8 fixed", fixed});
+  Problem a7 = make(67, 515, 259);
+  a7.activation_7bit = true;  // declared: the vpmaddubsw kernels where the ISA has them
+  ops.push_back({"gemm 7-bit A", a7});
+  if (!quick) ops.push_back({"gemv u8s8>u8 fp32", make(1, 4096, 4096)});
+  for (size_t k = 0; k < ops.size(); ++k) {
+    ops[k].problem.seed = static_cast<uint32_t>(20240601u + 977u * k);
+  }
+  return ops;
+}
+
+TimingPlan TourGemmPlan(bool quick) {
+  TimingPlan plan;
+  if (quick) {
+    plan.min_samples = plan.max_samples = 5;
+    plan.min_sample_s = 50e-6;
+  } else {
+    // The scalar GEMV takes milliseconds a call: fewer samples there, 15 for the SIMD rows.
+    plan.min_samples = 3;
+    plan.max_samples = 15;
+    plan.target_s = 0.25;
   }
   return plan;
 }
@@ -1113,6 +1361,54 @@ int Tour(const std::vector<std::string>& args) {
       }
     }
   }
+
+  // The int8 GEMM. QGemm binds its kernel in create(), so each ISA gets its own create() under
+  // its cap; the data and the reference answer are shared.
+  std::printf("\n%-22s %-14s %-12s %-44s %12s %9s %11s  %s\n", "gemm", "m x k x n", "isa",
+              "kernel", "time (us)", "Gop/s", "weight GB/s", "check");
+  const TimingPlan gemm_plan = TourGemmPlan(quick);
+  for (const TourOp& op : TourGemms(quick)) {
+    GemmCase c(op.problem);
+    if (Status s = c.Init(); !s.ok()) {
+      ++checks;
+      ++failed;
+      failures.push_back(std::string(op.label) + ": setup: " + s.to_string());
+      continue;
+    }
+    for (Isa isa : isas) {
+      ++checks;
+      Status status = qkern::set_max_isa(isa);
+      if (status.ok()) status = c.Create();
+      std::string detail;
+      bool ok = false;
+      double seconds = 0;
+      if (status.ok()) {
+        c.Poison();
+        status = c.Run(ParallelFor());
+        ok = status.ok() && c.Check(&detail);
+        if (status.ok()) {
+          status = TimeCalls([&] { return c.Run(ParallelFor()); }, gemm_plan, &seconds);
+        }
+      }
+      if (!status.ok()) {
+        ok = false;
+        detail = "the call returned " + status.to_string();
+      }
+      const std::string kernel = c.gemm().valid() ? c.gemm().kernel() : "-";
+      if (!ok) {
+        ++failed;
+        failures.push_back(Format("%s %s %s (%s): ", op.label, c.Shape().c_str(),
+                                  qkern::isa_name(isa), kernel.c_str()) +
+                           detail);
+      }
+      std::printf("%-22s %-14s %-12s %-44s %12.3f %9.2f %11.2f  %s\n", op.label,
+                  c.Shape().c_str(), qkern::isa_name(isa), kernel.c_str(), seconds * 1e6,
+                  seconds > 0 ? c.Ops() / seconds / 1e9 : 0.0,
+                  seconds > 0 ? static_cast<double>(c.gemm().packed_bytes()) / seconds / 1e9 : 0.0,
+                  ok ? "\u2713" : "\u2717");
+      std::fflush(stdout);
+    }
+  }
   qkern::reset_max_isa();
   if (!failures.empty()) {
     std::printf("\nfailures:\n");
@@ -1125,9 +1421,80 @@ int Tour(const std::vector<std::string>& args) {
 
 // ------------------------------------------------------------------------------ bench
 
+// The timing plan of `bench`: `repeats` samples of at least a millisecond each.
+TimingPlan BenchPlan(int64_t repeats) {
+  TimingPlan plan;
+  plan.min_samples = plan.max_samples = static_cast<int>(repeats);
+  plan.min_sample_s = 1e-3;
+  // With QKERN_VERBOSE every call logs a line: one call per sample keeps the log readable.
+  const char* verbose = std::getenv("QKERN_VERBOSE");
+  plan.calibrate = !(verbose != nullptr && std::atoi(verbose) > 0);
+  return plan;
+}
+
+// `bench --op gemm`: create under the ISA cap in effect, check, time, print one line.
+int BenchGemm(const Problem& p, int64_t repeats, bool json) {
+  GemmCase c(p);
+  if (Status s = c.Init(); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.to_string().c_str());
+    return kExitFailure;
+  }
+  if (Status s = c.Create(); !s.ok()) {
+    std::fprintf(stderr, "qkern: QGemm::create: %s\n", s.to_string().c_str());
+    return kExitFailure;
+  }
+  // threads 1 runs with no pool at all (the plain call); ThreadPool(1) would run inline too.
+  qkern::ThreadPool pool(p.threads);
+  const ParallelFor pf = p.threads > 1 ? pool.parallel_for() : ParallelFor();
+  c.Poison();
+  if (Status s = c.Run(pf); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.to_string().c_str());
+    return kExitFailure;
+  }
+  std::string detail;
+  const bool ok = c.Check(&detail);
+  const TimingPlan plan = BenchPlan(repeats);
+  double seconds = 0;
+  if (Status s = TimeCalls([&] { return c.Run(pf); }, plan, &seconds); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.to_string().c_str());
+    return kExitFailure;
+  }
+  const QGemm& g = c.gemm();
+  const double gops = c.Ops() / seconds / 1e9;
+  const double weight_gbps = static_cast<double>(g.packed_bytes()) / seconds / 1e9;
+  const char* scheme = SchemeName(p.scheme);
+  if (json) {
+    std::printf("{\"op\": \"gemm\", \"m\": %" PRId64 ", \"k\": %" PRId64 ", \"n\": %" PRId64
+                ", \"type\": \"u8s8>u8\", \"scheme\": \"%s\", \"threads\": %d, ",
+                p.m, p.k, p.n, scheme, p.threads);
+    std::printf(
+        "\"isa\": \"%s\", \"kernel\": \"%s\", \"repeats\": %d, \"time_us\": %.4f, "
+        "\"gops\": %.3f, \"weight_gbps\": %.3f, \"packed_bytes\": %zu, \"checked_rows\": %" PRId64
+        ", \"check\": \"%s\"",
+        qkern::isa_name(g.isa()), JsonEscape(g.kernel()).c_str(), plan.max_samples,
+        seconds * 1e6, gops, weight_gbps, g.packed_bytes(), c.checked_rows(), ok ? "ok" : "fail");
+    if (!ok) std::printf(", \"detail\": \"%s\"", JsonEscape(detail).c_str());
+    std::printf("}\n");
+  } else {
+    std::printf("op=gemm m=%" PRId64 " k=%" PRId64 " n=%" PRId64
+                " type=u8s8>u8 scheme=%s threads=%d isa=%s kernel=%s time_us=%.4f gops=%.3f "
+                "weight_gbps=%.3f checked_rows=%" PRId64 " check=%s\n",
+                p.m, p.k, p.n, scheme, p.threads, qkern::isa_name(g.isa()), g.kernel().c_str(),
+                seconds * 1e6, gops, weight_gbps, c.checked_rows(), ok ? "ok" : "fail");
+  }
+  if (!ok) {
+    std::fprintf(stderr, "qkern: %s: check failed: %s\n", g.kernel().c_str(), detail.c_str());
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
 int Bench(const std::vector<std::string>& args) {
   Problem p;
   bool have_op = false, have_n = false, have_scheme = false, json = false;
+  // Flags of one family of ops only, checked once --op is known (flags come in any order).
+  bool have_channels = false, have_signed = false, have_bits = false;
+  bool have_m = false, have_k = false, have_threads = false;
   std::optional<std::string> isa_flag;
   int64_t repeats = 15;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -1148,6 +1515,7 @@ int Bench(const std::vector<std::string>& args) {
     };
     if (name == "--signed" && name == a) {
       p.range.is_signed = true;
+      have_signed = true;
     } else if (name == "--json" && name == a) {
       json = true;
     } else if (name == "--op") {
@@ -1155,7 +1523,7 @@ int Bench(const std::vector<std::string>& args) {
       if (!OpFromName(value, &p.op)) {
         return UsageError("bench: unknown op '" + value +
                           "' (quantize, dequantize, requantize, choose_qparams, fake_quantize, "
-                          "fake_quantize_backward)");
+                          "fake_quantize_backward, gemm)");
       }
       have_op = true;
     } else if (name == "--n") {
@@ -1169,12 +1537,34 @@ int Bench(const std::vector<std::string>& args) {
       if (!take_value() || !ParseInt(value, 1, int64_t{1} << 31, &p.channels)) {
         return UsageError("bench: --channels must be a positive integer (got '" + value + "')");
       }
+      have_channels = true;
     } else if (name == "--bits") {
       int64_t bits = 0;
       if (!take_value() || !ParseInt(value, 2, 8, &bits)) {
         return UsageError("bench: --bits must be in [2, 8] (got '" + value + "')");
       }
       p.range.bits = static_cast<int>(bits);
+      have_bits = true;
+    } else if (name == "--m") {
+      if (!take_value() || !ParseInt(value, 1, int64_t{1} << 31, &p.m)) {
+        return UsageError("bench: --m must be an integer in [1, 2^31] (got '" + value + "')");
+      }
+      have_m = true;
+    } else if (name == "--k") {
+      if (!take_value() || !ParseInt(value, 1, qkern::kQGemmMaxK, &p.k)) {
+        return UsageError(Format("bench: --k must be an integer in [1, %" PRId64
+                                 "], the largest K whose int32 sums cannot overflow (got '",
+                                 qkern::kQGemmMaxK) +
+                          value + "')");
+      }
+      have_k = true;
+    } else if (name == "--threads") {
+      int64_t threads = 0;
+      if (!take_value() || !ParseInt(value, 1, 1024, &threads)) {
+        return UsageError("bench: --threads must be in [1, 1024] (got '" + value + "')");
+      }
+      p.threads = static_cast<int>(threads);
+      have_threads = true;
     } else if (name == "--scheme") {
       if (!take_value()) return UsageError("bench: --scheme needs a value");
       if (value == "fp32") {
@@ -1197,9 +1587,30 @@ int Bench(const std::vector<std::string>& args) {
     }
   }
   if (!have_op) return UsageError("bench: --op is required");
-  if (!have_n) return UsageError("bench: --n is required");
-  if (have_scheme && p.op != Op::kRequantize) {
-    return UsageError("bench: --scheme applies to --op requantize only");
+  const bool gemm = p.op == Op::kGemm;
+  if (gemm) {
+    if (have_channels) return UsageError("bench: --channels does not apply to --op gemm");
+    if (have_signed) return UsageError("bench: --signed does not apply to --op gemm");
+    if (have_bits) return UsageError("bench: --bits does not apply to --op gemm");
+    if (!have_n) p.n = 4096;
+    // A, W, its packed copy, C and the expected rows: refuse what cannot fit rather than die
+    // in the allocator (the dimensions alone go up to 2^31).
+    const double m = static_cast<double>(p.m), n = static_cast<double>(p.n);
+    const double k = static_cast<double>(p.k);
+    const double bytes = m * k + 2 * n * k + 2 * m * n;
+    if (bytes > 0x1p34) {
+      return UsageError(Format("bench: --m %" PRId64 " --k %" PRId64 " --n %" PRId64
+                               " needs %.1f GiB of buffers (at most 16 GiB)",
+                               p.m, p.k, p.n, bytes / 0x1p30));
+    }
+  } else {
+    if (!have_n) return UsageError("bench: --n is required");
+    if (have_m) return UsageError("bench: --m applies to --op gemm only");
+    if (have_k) return UsageError("bench: --k applies to --op gemm only");
+    if (have_threads) return UsageError("bench: --threads applies to --op gemm only");
+  }
+  if (have_scheme && p.op != Op::kRequantize && !gemm) {
+    return UsageError("bench: --scheme applies to --op requantize and gemm only");
   }
   if (p.channels > 0 && p.n % p.channels != 0) {
     return UsageError(
@@ -1228,6 +1639,7 @@ int Bench(const std::vector<std::string>& args) {
     }
   }
   p.seed = 20240601u;
+  if (gemm) return BenchGemm(p, repeats, json);
 
   std::unique_ptr<Case> c;
   if (Status s = MakeCase(p, &c); !s.ok()) {
@@ -1242,12 +1654,7 @@ int Bench(const std::vector<std::string>& args) {
   }
   std::string detail;
   const bool ok = c->Check(&detail);
-  TimingPlan plan;
-  plan.min_samples = plan.max_samples = static_cast<int>(repeats);
-  plan.min_sample_s = 1e-3;
-  // With QKERN_VERBOSE every call logs a line: one call per sample keeps the log readable.
-  const char* verbose = std::getenv("QKERN_VERBOSE");
-  plan.calibrate = !(verbose != nullptr && std::atoi(verbose) > 0);
+  const TimingPlan plan = BenchPlan(repeats);
   double seconds = 0;
   if (Status s = TimeCalls([&] { return c->Run(); }, plan, &seconds); !s.ok()) {
     std::fprintf(stderr, "%s\n", s.to_string().c_str());

@@ -367,8 +367,7 @@ void QGemm::Impl::run_task(const void* a, int64_t lda, int64_t m0, int64_t m1, i
   uint8_t* ws = internal::thread_workspace();
   const size_t kb = static_cast<size_t>(k_pad / cf.kr);
   alignas(64) int32_t tile[internal::kGemmMaxMR * 64];
-  const size_t elem = a_signed ? sizeof(int8_t) : sizeof(uint8_t);
-  pack_a(static_cast<const uint8_t*>(a) + m0 * lda * static_cast<int64_t>(elem), lda, m1 - m0, ws);
+  pack_a(static_cast<const uint8_t*>(a) + m0 * lda, lda, m1 - m0, ws);  // one byte per element
   for (int64_t j = p0; j < p1; ++j) {
     const int8_t* wp = w.get() + j * k_pad * cf.nr;
     const int64_t n0 = j * cf.nr;
