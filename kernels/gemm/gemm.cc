@@ -230,13 +230,20 @@ Status QGemm::create(const QGemmParams& p, QGemm* gemm) {
 
   // Packed weights: panel j = [K_pad / KR][NR][KR].
   const int64_t panels = g.n_pad / cfg.nr;
+  // Only the per-channel arrays the output needs (the epilogue reads no other).
+  const bool requant = p.output == GemmOutput::kRequantized;
+  const bool fixed = requant && p.scheme == RequantScheme::kFixedPoint;
+  const bool need_mult = p.output == GemmOutput::kFloat || (requant && !fixed);
   g.w = internal::alloc_zeroed<int8_t>(static_cast<size_t>(g.n_pad * g.k_pad));
   g.bias = internal::alloc_zeroed<int32_t>(g.n_pad);
-  g.mult = internal::alloc_zeroed<float>(g.n_pad);
-  g.bias_f = internal::alloc_zeroed<float>(g.n_pad);
-  g.q31 = internal::alloc_zeroed<int32_t>(g.n_pad);
-  g.shift = internal::alloc_zeroed<int32_t>(g.n_pad);
-  if (!g.w || !g.bias || !g.mult || !g.bias_f || !g.q31 || !g.shift) {
+  if (need_mult) g.mult = internal::alloc_zeroed<float>(g.n_pad);
+  if (p.output == GemmOutput::kFloat) g.bias_f = internal::alloc_zeroed<float>(g.n_pad);
+  if (fixed) {
+    g.q31 = internal::alloc_zeroed<int32_t>(g.n_pad);
+    g.shift = internal::alloc_zeroed<int32_t>(g.n_pad);
+  }
+  if (!g.w || !g.bias || (need_mult && !g.mult) || (p.output == GemmOutput::kFloat && !g.bias_f) ||
+      (fixed && (!g.q31 || !g.shift))) {
     return Status(StatusCode::kOutOfMemory, "weights: cannot allocate the packed copy");
   }
   for (int64_t j = 0; j < panels; ++j) {
@@ -309,7 +316,8 @@ Status QGemm::create(const QGemmParams& p, QGemm* gemm) {
   }
   g.kernel = std::string("qgemm_") + type_name(p.activation_signed) + "s8_" + out + "_" + cfg.name +
              "__" + isa_name(g.isa);
-  g.packed_bytes = static_cast<size_t>(g.n_pad * g.k_pad) + static_cast<size_t>(g.n_pad) * 5 * 4;
+  const int arrays = 1 + (need_mult ? 1 : 0) + (g.bias_f ? 1 : 0) + (fixed ? 2 : 0);
+  g.packed_bytes = static_cast<size_t>(g.n_pad * (g.k_pad + 4 * arrays));
   if (verbose.active()) {
     verbose.record(g.isa, g.kernel,
                    "n" + std::to_string(p.n) + "k" + std::to_string(p.k) + " packed_bytes:" +
