@@ -39,8 +39,12 @@ test-arm: deps-arm
 	QEMU_CPU=neoverse-n1 ctest --preset arm
 	QEMU_CPU=max ctest --preset arm
 
+# Re-configure after deps-bench: a oneDNN installed just now is found then.
 bench: deps-bench build
+	cmake --preset release > /dev/null
+	cmake --build --preset release
 	build/release/bench/qkern_bench --benchmark_min_time=0.2
+	build/release/bench/qkern_gemm_bench
 
 clean:
 	rm -rf build
