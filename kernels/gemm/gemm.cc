@@ -227,6 +227,12 @@ Status QGemm::create(const QGemmParams& p, QGemm* gemm) {
   g.a_shift = p.activation_signed ? cfg.shift_s8 : cfg.shift_u8;
   g.n_pad = internal::round_up(p.n, cfg.nr);
   g.k_pad = internal::round_up(p.k, cfg.kr);
+  // run() needs one MR-row panel of A in the workspace; every config's MR is
+  // chosen so that kQGemmMaxK fits (6 rows of int16, 8 of bytes).
+  if (g.k_pad * cfg.mr * (cfg.a_int16 ? 2 : 1) > static_cast<int64_t>(kQGemmWorkspaceBytes)) {
+    return Status(StatusCode::kInternal, std::string("k: a ") + cfg.name +
+                                             " panel of A exceeds the workspace");
+  }
 
   // Packed weights: panel j = [K_pad / KR][NR][KR].
   const int64_t panels = g.n_pad / cfg.nr;
