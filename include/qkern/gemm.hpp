@@ -135,7 +135,7 @@ class QGemm {
   int64_t n() const;
   int64_t k() const;
   Isa isa() const;                 // the ISA whose kernel create() picked
-  const std::string& kernel() const;  // e.g. qgemm_u8s8_u8_fp32_4x16c2__avx2
+  const std::string& kernel() const;  // e.g. qgemm_u8s8_u8_fp32_6x16c2__avx2
   size_t packed_bytes() const;     // weights, bias and per-channel parameters
 
  private:
