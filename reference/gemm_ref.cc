@@ -53,27 +53,19 @@ void gemm(const QGemmParams& p, const void* a, int64_t m_count, int64_t lda, voi
               std::fma(static_cast<float>(acc), gemm_float_scale(p, n), p.bias_f ? p.bias_f[n] : 0.0f);
           break;
         case GemmOutput::kRequantized: {
-          // One element through the quantize family's requantize reference.
-          RequantParams rp;
-          rp.scheme = p.scheme;
-          rp.range = p.output_range;
-          rp.zero_point = p.output_zero_point;
-          rp.lo = p.lo;
-          rp.hi = p.hi;
-          const float mult = gemm_multiplier(p, n);
-          int32_t q31 = 0, shift = 0;
+          const int32_t lo = std::max(p.lo, qmin(p.output_range));
+          const int32_t hi = std::min(p.hi, qmax(p.output_range));
+          int32_t q;
           if (p.scheme == RequantScheme::kFp32) {
-            rp.multiplier = &mult;
+            q = requantize_fp32_one(acc, gemm_multiplier(p, n), p.output_zero_point, lo, hi);
           } else {
             const double real = static_cast<double>(p.activation_scale) *
                                 p.weight_scale[p.weight_scale_per_channel ? n : 0] / p.output_scale;
+            int32_t q31 = 0, shift = 0;
             (void)quantize_multiplier(real, &q31, &shift);
-            rp.fixed_multiplier = &q31;
-            rp.shift = &shift;
+            q = requantize_fixed_one(acc, q31, shift, p.output_zero_point, lo, hi);
           }
-          Layout one;
-          uint8_t* out = static_cast<uint8_t*>(c) + i;  // u8 and s8 are both one byte
-          requantize(&acc, one, rp, out);
+          static_cast<uint8_t*>(c)[i] = static_cast<uint8_t>(q);  // u8 or s8: the low byte
           break;
         }
       }

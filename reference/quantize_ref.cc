@@ -96,21 +96,25 @@ void dequantize(const void* q, const Layout& l, const float* scale, const int32_
   }
 }
 
+int32_t requantize_fp32_one(int32_t acc, float m, int32_t zo, int32_t lo, int32_t hi) {
+  return add_and_clamp(round_half_even(static_cast<float>(acc) * m), zo, lo, hi);
+}
+
+int32_t requantize_fixed_one(int32_t acc, int32_t qm, int32_t shift, int32_t zo, int32_t lo,
+                             int32_t hi) {
+  const int64_t v = int64_t{multiply_by_quantized_multiplier(acc, qm, shift)} + zo;
+  return static_cast<int32_t>(std::min<int64_t>(std::max<int64_t>(v, lo), hi));
+}
+
 void requantize(const int32_t* acc, const Layout& l, const RequantParams& p, void* y) {
   const int32_t lo = std::max(p.lo, qmin(p.range));
   const int32_t hi = std::min(p.hi, qmax(p.range));
   for (int64_t i = 0; i < l.numel(); ++i) {
     const int64_t c = channel_of(l, i);
-    int32_t q;
-    if (p.scheme == RequantScheme::kFp32) {
-      const float t = static_cast<float>(acc[i]) * p.multiplier[c];
-      q = add_and_clamp(round_half_even(t), p.zero_point, lo, hi);
-    } else {
-      const int64_t v =
-          int64_t{multiply_by_quantized_multiplier(acc[i], p.fixed_multiplier[c], p.shift[c])} +
-          p.zero_point;
-      q = static_cast<int32_t>(std::min<int64_t>(std::max<int64_t>(v, lo), hi));
-    }
+    const int32_t q =
+        p.scheme == RequantScheme::kFp32
+            ? requantize_fp32_one(acc[i], p.multiplier[c], p.zero_point, lo, hi)
+            : requantize_fixed_one(acc[i], p.fixed_multiplier[c], p.shift[c], p.zero_point, lo, hi);
     store_code(y, p.range.is_signed, i, q);
   }
 }

@@ -37,6 +37,13 @@ int32_t quantize_one(float x, float scale_or_inv, bool divide, int32_t zp, int32
 // RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x << left, qm), right).
 int32_t multiply_by_quantized_multiplier(int32_t x, int32_t qm, int32_t shift);
 
+// One accumulator through requantize, the effective clamp [lo, hi] already
+// intersected with the code range: clamp(rne(float(acc) * m) + zo, lo, hi) and
+// clamp(MultiplyByQuantizedMultiplier(acc, qm, shift) + zo, lo, hi).
+int32_t requantize_fp32_one(int32_t acc, float m, int32_t zo, int32_t lo, int32_t hi);
+int32_t requantize_fixed_one(int32_t acc, int32_t qm, int32_t shift, int32_t zo, int32_t lo,
+                             int32_t hi);
+
 // zero_point may be null (all zero). y is uint8_t or int8_t per range.is_signed.
 void quantize(const float* x, const Layout& l, const float* scale, const int32_t* zero_point,
               const QuantRange& range, QuantizeMode mode, void* y);

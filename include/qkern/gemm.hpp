@@ -1,5 +1,4 @@
-// qkern/gemm.hpp: int8 GEMM with per-channel requantization (QGemm), and the
-// parallel-for hook every prepacked operator takes.
+// qkern/gemm.hpp: int8 GEMM with per-channel requantization (QGemm).
 //
 // Semantics (docs/semantics.md "int8 GEMM"; reference/gemm_ref.h is the code):
 //   acc[m][n] = bias[n] + sum_k (A[m][k] - za) * W[n][k]        int32, exact
@@ -27,38 +26,11 @@
 #include <string>
 
 #include "qkern/isa.hpp"
+#include "qkern/parallel.hpp"
 #include "qkern/quantize.hpp"
 #include "qkern/status.hpp"
 
 namespace qkern {
-
-// An engine's thread pool, lent to one run: `run(ctx, n, task, arg)` must call
-// task(arg, i) exactly once for every i in [0, n), on any threads in any order,
-// and return when all have returned. A null `run` runs the tasks inline.
-// Results never depend on how the tasks are scheduled.
-struct ParallelFor {
-  void (*run)(void* ctx, size_t n, void (*task)(void* arg, size_t i), void* arg) = nullptr;
-  void* ctx = nullptr;
-};
-
-// A simple fixed-size pool for callers without one of their own. threads <= 1
-// runs everything on the calling thread. One run at a time per pool (runs from
-// several threads on one pool are serialized).
-class ThreadPool {
- public:
-  explicit ThreadPool(int threads);
-  ~ThreadPool();
-  ThreadPool(const ThreadPool&) = delete;
-  ThreadPool& operator=(const ThreadPool&) = delete;
-
-  int threads() const;
-  // The hook to pass to run(); valid while the pool lives.
-  ParallelFor parallel_for();
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-};
 
 // The largest K whose sum of products cannot overflow int32:
 // |A - za| <= 255 and |W| <= 128, so K * 255 * 128 <= 2^31 - 1.

@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "qkern/gemm.hpp"
+#include "qkern/parallel.hpp"
 
 namespace qkern {
 

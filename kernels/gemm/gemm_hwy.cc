@@ -179,15 +179,19 @@ HWY_INLINE void EpilogueT(const int32_t* tile, size_t mr, size_t nr_tile, size_t
       const size_t n = n0 + j;  // per-channel arrays are padded: whole vectors are in bounds
       const V32 acc = hn::Add(hn::LoadU(d32, t + j), hn::LoadU(d32, ep.bias + n));  // wraps
       if constexpr (kKind == GemmEpilogue::kInt32 || kKind == GemmEpilogue::kFloat) {
-        HWY_ALIGN int32_t buf[kLanes];
-        if constexpr (kKind == GemmEpilogue::kInt32) {
-          hn::Store(acc, d32, buf);
-        } else {
-          const auto y = hn::MulAdd(hn::ConvertTo(df, acc), hn::LoadU(df, ep.multiplier + n),
-                                    hn::LoadU(df, ep.bias_f + n));
-          hn::Store(hn::BitCast(d32, y), d32, buf);
+        V32 y = acc;
+        if constexpr (kKind == GemmEpilogue::kFloat) {
+          y = hn::BitCast(d32, hn::MulAdd(hn::ConvertTo(df, acc), hn::LoadU(df, ep.multiplier + n),
+                                          hn::LoadU(df, ep.bias_f + n)));
         }
-        std::memcpy(static_cast<int32_t*>(c) + m * ldc + j, buf, count * sizeof(int32_t));
+        int32_t* out = static_cast<int32_t*>(c) + m * ldc + j;  // float bits or int32
+        if (count == kLanes) {
+          hn::StoreU(y, d32, out);
+        } else {  // the last columns: through a stack vector, never past C's row
+          HWY_ALIGN int32_t buf[kLanes];
+          hn::Store(y, d32, buf);
+          std::memcpy(out, buf, count * sizeof(int32_t));
+        }
       } else {
         V32 codes;
         if constexpr (kKind == GemmEpilogue::kFp32U8 || kKind == GemmEpilogue::kFp32S8) {
@@ -200,9 +204,14 @@ HWY_INLINE void EpilogueT(const int32_t* tile, size_t mr, size_t nr_tile, size_t
         }
         using TOut = std::conditional_t<kKind == GemmEpilogue::kFp32S8 || kKind == GemmEpilogue::kFixedS8,
                              int8_t, uint8_t>;
-        HWY_ALIGN TOut buf[kLanes];
-        requant::StoreCodes(codes, buf);
-        std::memcpy(static_cast<TOut*>(c) + m * ldc + j, buf, count);
+        TOut* out = static_cast<TOut*>(c) + m * ldc + j;
+        if (count == kLanes) {
+          requant::StoreCodes(codes, out);
+        } else {
+          HWY_ALIGN TOut buf[kLanes];
+          requant::StoreCodes(codes, buf);
+          std::memcpy(out, buf, count);
+        }
       }
     }
   }

@@ -1,7 +1,7 @@
 // kernels/gemm/gemm_scalar.cc: the `scalar` ISA's GEMM config, portable C++
 // on the same packed layouts as the SIMD kernels (c2: int16 activation pairs),
 // so the scalar path exercises packing, bias folding and tiling too. Plain
-// loops, kept short; the epilogue uses the quantize reference's rounding.
+// loops, kept short; the epilogue is the quantize reference's requantize_*_one.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -35,10 +35,6 @@ void ukernel(size_t kb, const void* a_panel, const int8_t* w, int32_t* tile) {
   }
 }
 
-int32_t clamp64(int64_t v, int32_t lo, int32_t hi) {
-  return static_cast<int32_t>(std::min<int64_t>(std::max<int64_t>(v, lo), hi));
-}
-
 void epilogue(const int32_t* tile, size_t mr, size_t nr_tile, size_t nr, size_t n0,
               const GemmEpilogue& ep, void* c, size_t ldc) {
   for (size_t m = 0; m < mr; ++m) {
@@ -54,21 +50,15 @@ void epilogue(const int32_t* tile, size_t mr, size_t nr_tile, size_t nr, size_t 
           static_cast<float*>(c)[i] = std::fma(static_cast<float>(acc), ep.multiplier[n], ep.bias_f[n]);
           break;
         case GemmEpilogue::kFp32U8:
-        case GemmEpilogue::kFp32S8: {
-          // rne(t) is an integer-valued float; double holds it + zo exactly.
-          const float r = ref::round_half_even(static_cast<float>(acc) * ep.multiplier[n]);
-          const double v = static_cast<double>(r) + ep.zero_point;
-          const int32_t q = v <= ep.lo ? ep.lo : v >= ep.hi ? ep.hi : static_cast<int32_t>(v);
-          static_cast<uint8_t*>(c)[i] = static_cast<uint8_t>(q);  // u8 or s8: the low byte
+        case GemmEpilogue::kFp32S8:
+          static_cast<uint8_t*>(c)[i] = static_cast<uint8_t>(
+              ref::requantize_fp32_one(acc, ep.multiplier[n], ep.zero_point, ep.lo, ep.hi));
           break;
-        }
         case GemmEpilogue::kFixedU8:
-        case GemmEpilogue::kFixedS8: {
-          const int64_t v =
-              int64_t{ref::multiply_by_quantized_multiplier(acc, ep.q31[n], ep.shift[n])} + ep.zero_point;
-          static_cast<uint8_t*>(c)[i] = static_cast<uint8_t>(clamp64(v, ep.lo, ep.hi));
+        case GemmEpilogue::kFixedS8:
+          static_cast<uint8_t*>(c)[i] = static_cast<uint8_t>(
+              ref::requantize_fixed_one(acc, ep.q31[n], ep.shift[n], ep.zero_point, ep.lo, ep.hi));
           break;
-        }
       }
     }
   }
