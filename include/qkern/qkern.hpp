@@ -5,6 +5,7 @@
 #include "qkern/isa.hpp"
 #include "qkern/codebook.hpp"
 #include "qkern/gemm.hpp"
+#include "qkern/lut_gemm.hpp"
 #include "qkern/parallel.hpp"
 #include "qkern/quantize.hpp"
 #include "qkern/status.hpp"

@@ -20,7 +20,9 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <vector>
 
+#include "kernels/common/buffer.h"
 #include "kernels/common/registry.h"
 #include "kernels/common/validate.h"
 #include "kernels/common/verbose.h"
@@ -46,22 +48,7 @@ const Registry<GemmKernels>& registry() {
   return r;
 }
 
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-template <typename T>
-using Buffer = std::unique_ptr<T[], FreeDeleter>;
-
-// 64-byte aligned, zero-filled; null when out of memory.
-template <typename T>
-Buffer<T> alloc_zeroed(size_t count) {
-  const size_t bytes = (std::max<size_t>(count * sizeof(T), 1) + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, bytes);
-  if (p) std::memset(p, 0, bytes);
-  return Buffer<T>(static_cast<T*>(p));
-}
-
-int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+}  // namespace
 
 // The workspace: each thread's, allocated on its first run and kept.
 uint8_t* thread_workspace() {
@@ -69,6 +56,7 @@ uint8_t* thread_workspace() {
   return ws.get();
 }
 
+namespace {
 // An A block of one task aims at this many bytes, so that it stays in a
 // 512 KiB L2 beside the weight panel being swept across it.
 constexpr int64_t kABlockBytes = 256 << 10;
@@ -87,15 +75,12 @@ struct QGemm::Impl {
   int64_t n = 0, k = 0, n_pad = 0, k_pad = 0;
   bool a_signed = false;
   int a_shift = 0;  // added to every activation when packing (config's shift for the type)
-  size_t out_bytes = 1;
   Isa isa = Isa::kScalar;
   std::string kernel;
   const GemmConfig* cfg = nullptr;
   internal::GemmEpilogueFn epilogue = nullptr;
-  GemmEpilogue ep;
+  internal::GemmOutputPlan out;
   Buffer<int8_t> w;
-  Buffer<int32_t> bias, q31, shift;
-  Buffer<float> mult, bias_f;
   size_t packed_bytes = 0;
 
   void pack_a(const void* a, int64_t lda, int64_t rows, uint8_t* panel) const;
@@ -117,9 +102,9 @@ const std::string& QGemm::kernel() const {
 }
 size_t QGemm::packed_bytes() const { return impl_ ? impl_->packed_bytes : 0; }
 
-namespace {
+namespace internal {
 
-Status validate(const QGemmParams& p) {
+Status validate_gemm(const QGemmParams& p) {
   if (p.n < 1) return invalid("n: must be >= 1 (got " + std::to_string(p.n) + ")");
   if (p.k < 1 || p.k > kQGemmMaxK) {
     return out_of_range("k: must be in [1, " + std::to_string(kQGemmMaxK) +
@@ -184,12 +169,88 @@ Status validate(const QGemmParams& p) {
 
 const char* type_name(bool is_signed) { return is_signed ? "s8" : "u8"; }
 
-}  // namespace
+const GemmKernels* gemm_kernels_for(Isa isa) { return registry().select(isa).kernels; }
+
+Status plan_gemm_output(const QGemmParams& p, int64_t n_pad, const int64_t* wsum, int a_shift,
+                        GemmOutputPlan* plan) {
+  GemmOutputPlan& g = *plan;
+  // Only the per-channel arrays the output needs (the epilogue reads no other).
+  const bool requant = p.output == GemmOutput::kRequantized;
+  const bool fixed = requant && p.scheme == RequantScheme::kFixedPoint;
+  const bool need_mult = p.output == GemmOutput::kFloat || (requant && !fixed);
+  g.bias = alloc_zeroed<int32_t>(n_pad);
+  if (need_mult) g.mult = alloc_zeroed<float>(n_pad);
+  if (p.output == GemmOutput::kFloat) g.bias_f = alloc_zeroed<float>(n_pad);
+  if (fixed) {
+    g.q31 = alloc_zeroed<int32_t>(n_pad);
+    g.shift = alloc_zeroed<int32_t>(n_pad);
+  }
+  if (!g.bias || (need_mult && !g.mult) || (p.output == GemmOutput::kFloat && !g.bias_f) ||
+      (fixed && (!g.q31 || !g.shift))) {
+    return Status(StatusCode::kOutOfMemory, "weights: cannot allocate the per-channel parameters");
+  }
+  for (int64_t n = 0; n < p.n; ++n) {
+    // sum (a - za) w = sum (a + shift) w - (shift + za) sum w, modulo 2^32.
+    const int64_t fold = (a_shift + p.activation_zero_point) * wsum[n];
+    const uint32_t b = p.bias ? static_cast<uint32_t>(p.bias[n]) : 0u;
+    g.bias[n] = static_cast<int32_t>(b - static_cast<uint32_t>(fold));
+    if (p.output == GemmOutput::kInt32) continue;
+    const float sw = p.weight_scale[p.weight_scale_per_channel ? n : 0];
+    const float scale = p.activation_scale * sw;  // the same expressions as reference/gemm_ref.cc
+    if (p.output == GemmOutput::kFloat) {
+      g.mult[n] = scale;
+      g.bias_f[n] = p.bias_f ? p.bias_f[n] : 0.0f;
+    } else if (p.scheme == RequantScheme::kFp32) {
+      g.mult[n] = scale / p.output_scale;
+    } else {
+      const double real = static_cast<double>(p.activation_scale) * sw / p.output_scale;
+      if (!quantize_multiplier(real, &g.q31[n], &g.shift[n]).ok()) {
+        return out_of_range(indexed("weight_scale", n) +
+                            ": activation_scale * weight_scale / output_scale = " +
+                            std::to_string(real) + " is outside kFixedPoint's range");
+      }
+    }
+  }
+
+  GemmEpilogue& ep = g.ep;
+  ep.bias = g.bias.get();
+  ep.multiplier = g.mult.get();
+  ep.bias_f = g.bias_f.get();
+  ep.q31 = g.q31.get();
+  ep.shift = g.shift.get();
+  switch (p.output) {
+    case GemmOutput::kInt32:
+      ep.kind = GemmEpilogue::kInt32;
+      g.out_bytes = 4;
+      g.name = "s32";
+      break;
+    case GemmOutput::kFloat:
+      ep.kind = GemmEpilogue::kFloat;
+      g.out_bytes = 4;
+      g.name = "f32";
+      break;
+    case GemmOutput::kRequantized: {
+      const bool fp32 = p.scheme == RequantScheme::kFp32, s8 = p.output_range.is_signed;
+      ep.kind = fp32 ? (s8 ? GemmEpilogue::kFp32S8 : GemmEpilogue::kFp32U8)
+                     : (s8 ? GemmEpilogue::kFixedS8 : GemmEpilogue::kFixedU8);
+      ep.zero_point = p.output_zero_point;
+      ep.lo = std::max(p.lo, qmin(p.output_range));
+      ep.hi = std::min(p.hi, qmax(p.output_range));
+      g.out_bytes = 1;
+      g.name = std::string(type_name(s8)) + (fp32 ? "_fp32" : "_fixed");
+      break;
+    }
+  }
+  g.arrays = 1 + (need_mult ? 1 : 0) + (g.bias_f ? 1 : 0) + (fixed ? 2 : 0);
+  return Status();
+}
+
+}  // namespace internal
 
 Status QGemm::create(const QGemmParams& p, QGemm* gemm) {
   internal::VerboseScope verbose("create", "qgemm");
   if (gemm == nullptr) return invalid("gemm: null");
-  Status s = validate(p);
+  Status s = internal::validate_gemm(p);
   if (!s.ok()) return s;
 
   auto impl = std::make_unique<Impl>();
@@ -236,22 +297,9 @@ Status QGemm::create(const QGemmParams& p, QGemm* gemm) {
 
   // Packed weights: panel j = [K_pad / KR][NR][KR].
   const int64_t panels = g.n_pad / cfg.nr;
-  // Only the per-channel arrays the output needs (the epilogue reads no other).
-  const bool requant = p.output == GemmOutput::kRequantized;
-  const bool fixed = requant && p.scheme == RequantScheme::kFixedPoint;
-  const bool need_mult = p.output == GemmOutput::kFloat || (requant && !fixed);
   g.w = internal::alloc_zeroed<int8_t>(static_cast<size_t>(g.n_pad * g.k_pad));
-  g.bias = internal::alloc_zeroed<int32_t>(g.n_pad);
-  if (need_mult) g.mult = internal::alloc_zeroed<float>(g.n_pad);
-  if (p.output == GemmOutput::kFloat) g.bias_f = internal::alloc_zeroed<float>(g.n_pad);
-  if (fixed) {
-    g.q31 = internal::alloc_zeroed<int32_t>(g.n_pad);
-    g.shift = internal::alloc_zeroed<int32_t>(g.n_pad);
-  }
-  if (!g.w || !g.bias || (need_mult && !g.mult) || (p.output == GemmOutput::kFloat && !g.bias_f) ||
-      (fixed && (!g.q31 || !g.shift))) {
-    return Status(StatusCode::kOutOfMemory, "weights: cannot allocate the packed copy");
-  }
+  std::vector<int64_t> wsum(static_cast<size_t>(p.n));
+  if (!g.w) return Status(StatusCode::kOutOfMemory, "weights: cannot allocate the packed copy");
   for (int64_t j = 0; j < panels; ++j) {
     int8_t* panel = g.w.get() + j * g.k_pad * cfg.nr;
     for (int64_t c = 0; c < cfg.nr; ++c) {
@@ -265,65 +313,14 @@ Status QGemm::create(const QGemmParams& p, QGemm* gemm) {
           sum += dst[r];
         }
       }
-      // sum (a - za) w = sum (a + shift) w - (shift + za) sum w, modulo 2^32.
-      const int64_t fold = (g.a_shift + p.activation_zero_point) * sum;
-      const uint32_t b = p.bias ? static_cast<uint32_t>(p.bias[n]) : 0u;
-      g.bias[n] = static_cast<int32_t>(b - static_cast<uint32_t>(fold));
+      wsum[n] = sum;
     }
   }
-  for (int64_t n = 0; n < p.n; ++n) {
-    if (p.output == GemmOutput::kInt32) break;
-    const float sw = p.weight_scale[p.weight_scale_per_channel ? n : 0];
-    const float scale = p.activation_scale * sw;  // the same expressions as reference/gemm_ref.cc
-    if (p.output == GemmOutput::kFloat) {
-      g.mult[n] = scale;
-      g.bias_f[n] = p.bias_f ? p.bias_f[n] : 0.0f;
-    } else if (p.scheme == RequantScheme::kFp32) {
-      g.mult[n] = scale / p.output_scale;
-    } else {
-      const double real = static_cast<double>(p.activation_scale) * sw / p.output_scale;
-      if (!quantize_multiplier(real, &g.q31[n], &g.shift[n]).ok()) {
-        return out_of_range(internal::indexed("weight_scale", n) +
-                            ": activation_scale * weight_scale / output_scale = " +
-                            std::to_string(real) + " is outside kFixedPoint's range");
-      }
-    }
-  }
-
-  GemmEpilogue& ep = g.ep;
-  ep.bias = g.bias.get();
-  ep.multiplier = g.mult.get();
-  ep.bias_f = g.bias_f.get();
-  ep.q31 = g.q31.get();
-  ep.shift = g.shift.get();
-  std::string out;
-  switch (p.output) {
-    case GemmOutput::kInt32:
-      ep.kind = GemmEpilogue::kInt32;
-      g.out_bytes = 4;
-      out = "s32";
-      break;
-    case GemmOutput::kFloat:
-      ep.kind = GemmEpilogue::kFloat;
-      g.out_bytes = 4;
-      out = "f32";
-      break;
-    case GemmOutput::kRequantized: {
-      const bool fp32 = p.scheme == RequantScheme::kFp32, s8 = p.output_range.is_signed;
-      ep.kind = fp32 ? (s8 ? GemmEpilogue::kFp32S8 : GemmEpilogue::kFp32U8)
-                     : (s8 ? GemmEpilogue::kFixedS8 : GemmEpilogue::kFixedU8);
-      ep.zero_point = p.output_zero_point;
-      ep.lo = std::max(p.lo, qmin(p.output_range));
-      ep.hi = std::min(p.hi, qmax(p.output_range));
-      g.out_bytes = 1;
-      out = std::string(type_name(s8)) + (fp32 ? "_fp32" : "_fixed");
-      break;
-    }
-  }
-  g.kernel = std::string("qgemm_") + type_name(p.activation_signed) + "s8_" + out + "_" + cfg.name +
-             "__" + isa_name(g.isa);
-  const int arrays = 1 + (need_mult ? 1 : 0) + (g.bias_f ? 1 : 0) + (fixed ? 2 : 0);
-  g.packed_bytes = static_cast<size_t>(g.n_pad * (g.k_pad + 4 * arrays));
+  s = internal::plan_gemm_output(p, g.n_pad, wsum.data(), g.a_shift, &g.out);
+  if (!s.ok()) return s;
+  g.kernel = std::string("qgemm_") + internal::type_name(p.activation_signed) + "s8_" + g.out.name +
+             "_" + cfg.name + "__" + isa_name(g.isa);
+  g.packed_bytes = static_cast<size_t>(g.n_pad * (g.k_pad + 4 * g.out.arrays));
   if (verbose.active()) {
     verbose.record(g.isa, g.kernel,
                    "n" + std::to_string(p.n) + "k" + std::to_string(p.k) + " packed_bytes:" +
@@ -389,8 +386,8 @@ void QGemm::Impl::run_task(const void* a, int64_t lda, int64_t m0, int64_t m1, i
     for (int64_t r0 = m0; r0 < m1; r0 += cf.mr) {
       const size_t mr = static_cast<size_t>(std::min<int64_t>(cf.mr, m1 - r0));
       cf.ukernel[mr - 1](kb, ws + (r0 - m0) / cf.mr * panel_bytes, wp, tile);
-      uint8_t* cp = static_cast<uint8_t*>(c) + (r0 * ldc + n0) * static_cast<int64_t>(out_bytes);
-      epilogue(tile, mr, static_cast<size_t>(cf.nr), nr, static_cast<size_t>(n0), ep, cp,
+      uint8_t* cp = static_cast<uint8_t*>(c) + (r0 * ldc + n0) * static_cast<int64_t>(out.out_bytes);
+      epilogue(tile, mr, static_cast<size_t>(cf.nr), nr, static_cast<size_t>(n0), out.ep, cp,
                static_cast<size_t>(ldc));
     }
   }
@@ -413,7 +410,7 @@ Status QGemm::run(const void* a, int64_t m, int64_t lda, void* c, int64_t ldc,
   if (c == nullptr) return invalid("c: null");
   const int64_t max = std::numeric_limits<int64_t>::max();
   if ((m - 1) > (max - g.k) / lda) return Status(StatusCode::kOverflow, "lda: m * lda overflows");
-  if ((m - 1) > (max / static_cast<int64_t>(g.out_bytes) - g.n) / ldc) {
+  if ((m - 1) > (max / static_cast<int64_t>(g.out.out_bytes) - g.n) / ldc) {
     return Status(StatusCode::kOverflow, "ldc: m * ldc overflows");
   }
 

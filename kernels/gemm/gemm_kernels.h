@@ -32,6 +32,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+
+#include "kernels/common/buffer.h"
+#include "qkern/gemm.hpp"
 
 namespace qkern {
 namespace internal {
@@ -76,6 +80,29 @@ const GemmKernels* gemm_kernels_neon();
 const GemmKernels* gemm_kernels_neon_dotprod();
 // The portable C++ config (the `scalar` ISA): gemm_scalar.cc.
 const GemmKernels* gemm_kernels_scalar();
+
+// The registry's table for an ISA (after fallback), for families that reuse
+// the GEMM's configs or epilogue (LutGemm, QConv2d).
+const GemmKernels* gemm_kernels_for(Isa isa);
+
+// QGemmParams checks of QGemm::create (every message names the field).
+Status validate_gemm(const QGemmParams& p);
+
+// The epilogue's per-channel arrays for p's output, padded to n_pad entries:
+// the packed bias bias[n] - (a_shift + za) * wsum[n] (modulo 2^32), where
+// wsum[n] = sum_k W[n][k] of the weights the kernel multiplies, and the
+// multipliers of the requantized or float output.
+struct GemmOutputPlan {
+  Buffer<int32_t> bias, q31, shift;
+  Buffer<float> mult, bias_f;
+  GemmEpilogue ep;
+  size_t out_bytes = 1;
+  std::string name;  // "u8_fp32", "s8_fixed", "s32", "f32"
+  int arrays = 0;    // per-channel arrays of 4 bytes allocated
+};
+Status plan_gemm_output(const QGemmParams& p, int64_t n_pad, const int64_t* wsum, int a_shift,
+                        GemmOutputPlan* plan);
+const char* type_name(bool is_signed);  // "s8" / "u8"
 
 }  // namespace internal
 }  // namespace qkern

@@ -1,0 +1,464 @@
+// kernels/lut_gemm/lut_gemm.cc: the lookup GEMM front end (LutGemm) and driver.
+//
+// create(): validate, pick the config of the active ISA (lut_kernels.h),
+// repack the caller's index rows into NR-column panels of BB-byte blocks,
+// build one decode table per column (the int8 codebook of quantized
+// activations, or the float one), and for quantized activations fold the zero
+// point and shift into a packed bias with the int8 GEMM's output plan.
+//
+// run(): tasks are (row block) x (range of panels), as QGemm's. A task packs
+// its rows of X into the thread's workspace as label planes (lut_kernels.h),
+// then sweeps chunks of panels small enough to stay in L2: for each MR-row
+// group, each panel of the chunk runs the microkernel over the whole K and
+// the output is written (the int8 GEMM's epilogue, or + bias_f for floats).
+// Every output element is one microkernel call over the whole K, so results
+// do not depend on the task split or the thread count.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "kernels/common/buffer.h"
+#include "kernels/common/registry.h"
+#include "kernels/common/validate.h"
+#include "kernels/common/verbose.h"
+#include "kernels/gemm/gemm_kernels.h"
+#include "kernels/lut_gemm/lut_kernels.h"
+#include "qkern/codebook.hpp"
+#include "qkern/lut_gemm.hpp"
+#include "reference/lut_gemm_ref.h"
+
+namespace qkern {
+namespace internal {
+namespace {
+
+const Registry<LutConfig>& registry() {
+  static const Registry<LutConfig> r = [] {
+    Registry<LutConfig> t;
+    t.slot[static_cast<int>(Isa::kScalar)] = lut_kernels_scalar();
+    t.slot[static_cast<int>(Isa::kAvx2)] = lut_kernels_avx2();
+    t.slot[static_cast<int>(Isa::kAvx512)] = lut_kernels_avx512();
+    t.slot[static_cast<int>(Isa::kAvx512Vnni)] = lut_kernels_avx512_vnni();
+    t.slot[static_cast<int>(Isa::kNeon)] = lut_kernels_neon();
+    t.slot[static_cast<int>(Isa::kNeonDotprod)] = lut_kernels_neon_dotprod();
+    return t;
+  }();
+  return r;
+}
+
+// X rows of one task aim at this many bytes (in L2 beside a chunk of panels).
+constexpr int64_t kXBlockBytes = 256 << 10;
+// A chunk of weight panels swept by every row group of a task.
+constexpr int64_t kPanelChunkBytes = 64 << 10;
+
+int log2_of(int64_t v) {
+  int l = 0;
+  while ((int64_t{1} << l) < v) ++l;
+  return l;
+}
+
+}  // namespace
+}  // namespace internal
+
+using internal::Buffer;
+using internal::LutConfig;
+using internal::invalid;
+using internal::out_of_range;
+
+struct LutGemm::Impl {
+  int64_t n = 0, k = 0, n_pad = 0, k_pad = 0;
+  int bits = 4, per_byte = 2;
+  int64_t kb = 0;  // k per block
+  LutActivation act = LutActivation::kFp32;
+  int a_shift = 0;
+  size_t a_elem = 4;  // bytes per packed X element
+  Isa isa = Isa::kScalar;
+  std::string kernel;
+  const LutConfig* cfg = nullptr;
+  internal::LutUkernelI8 const* ukernel_i8 = nullptr;    // [rows - 1]
+  internal::LutUkernelF32 const* ukernel_f32 = nullptr;  // [rows - 1]
+  internal::GemmEpilogueFn epilogue = nullptr;
+  internal::GemmOutputPlan out;  // quantized activations
+  int64_t table_stride = 16;     // elements per column table
+  Buffer<uint8_t> idx;
+  Buffer<int8_t> tables_i8;
+  Buffer<float> tables_f32, bias_f;
+  size_t out_bytes = 4;
+  size_t packed_bytes = 0;
+
+  int64_t a_stride() const { return internal::round_up(k_pad * static_cast<int64_t>(a_elem), 64); }
+  void pack_x(const void* x, int64_t ldx, int64_t rows, uint8_t* out) const;
+  void run_task(const void* x, int64_t ldx, int64_t m0, int64_t m1, int64_t p0, int64_t p1, void* y,
+                int64_t ldy) const;
+};
+
+LutGemm::LutGemm() = default;
+LutGemm::~LutGemm() = default;
+LutGemm::LutGemm(LutGemm&&) noexcept = default;
+LutGemm& LutGemm::operator=(LutGemm&&) noexcept = default;
+bool LutGemm::valid() const { return impl_ != nullptr; }
+int64_t LutGemm::n() const { return impl_ ? impl_->n : 0; }
+int64_t LutGemm::k() const { return impl_ ? impl_->k : 0; }
+int LutGemm::bits() const { return impl_ ? impl_->bits : 0; }
+Isa LutGemm::isa() const { return impl_ ? impl_->isa : Isa::kScalar; }
+const std::string& LutGemm::kernel() const {
+  static const std::string none;
+  return impl_ ? impl_->kernel : none;
+}
+size_t LutGemm::packed_bytes() const { return impl_ ? impl_->packed_bytes : 0; }
+
+Status quantize_codebook_int8(const float* codebook, int count, int8_t* q, float* scale) {
+  if (codebook == nullptr) return invalid("codebook: null");
+  if (q == nullptr) return invalid("q: null");
+  if (scale == nullptr) return invalid("scale: null");
+  if (count < 1 || count > 256) {
+    return out_of_range("count: must be in [1, 256] (got " + std::to_string(count) + ")");
+  }
+  for (int i = 0; i < count; ++i) {
+    if (!std::isfinite(codebook[i])) {
+      return out_of_range(internal::indexed("codebook", i) + ": must be finite (got " +
+                          internal::str(codebook[i]) + ")");
+    }
+  }
+  ref::quantize_codebook_int8(codebook, count, q, scale);
+  return Status();
+}
+
+namespace {
+
+Status validate(const LutGemmParams& p) {
+  if (p.n < 1) return invalid("n: must be >= 1 (got " + std::to_string(p.n) + ")");
+  if (p.k < 1 || p.k > kLutGemmMaxK) {
+    return out_of_range("k: must be in [1, " + std::to_string(kLutGemmMaxK) + "] (got " +
+                        std::to_string(p.k) + ")");
+  }
+  if (p.bits != 2 && p.bits != 4) {
+    return invalid("bits: the lookup GEMM takes 2- or 4-bit indices (got " + std::to_string(p.bits) + ")");
+  }
+  if (p.activation != LutActivation::kFp32 && p.activation != LutActivation::kU8 &&
+      p.activation != LutActivation::kS8) {
+    return invalid("activation: unknown value");
+  }
+  if (p.output != GemmOutput::kRequantized && p.output != GemmOutput::kInt32 &&
+      p.output != GemmOutput::kFloat) {
+    return invalid("output: unknown value");
+  }
+  if (p.activation == LutActivation::kFp32) {
+    if (p.output != GemmOutput::kFloat) {
+      return invalid("output: fp32 activations give float outputs only (kFloat)");
+    }
+    if (p.bias != nullptr) return invalid("bias: the int32 bias is for quantized activations; use bias_f");
+  }
+  if (p.indices == nullptr) return invalid("indices: null");
+  const int64_t row = packed_row_bytes(p.k, p.bits);
+  if (p.ld_indices != 0 && p.ld_indices < row) {
+    return out_of_range("ld_indices: must be 0 (dense) or >= " + std::to_string(row) + " (got " +
+                        std::to_string(p.ld_indices) + ")");
+  }
+  const int64_t ld = p.ld_indices ? p.ld_indices : row;
+  if (ld > (std::numeric_limits<int64_t>::max() - row) / p.n) {
+    return Status(StatusCode::kOverflow, "ld_indices: n * ld_indices overflows");
+  }
+  const int64_t need = (p.n - 1) * ld + row;
+  if (p.indices_size < need) {
+    return out_of_range("indices_size: " + std::to_string(p.n) + " rows of " + std::to_string(p.k) +
+                        " " + std::to_string(p.bits) + "-bit indices need " + std::to_string(need) +
+                        " bytes (got " + std::to_string(p.indices_size) + ")");
+  }
+  if (p.codebook == nullptr) return invalid("codebook: null");
+  const int64_t entries = int64_t{1} << p.bits;
+  const int64_t books = p.codebook_per_row ? p.n : 1;
+  if (p.codebook_size != books * entries) {
+    return invalid("codebook_size: expected " + std::to_string(books * entries) + " floats (" +
+                   std::to_string(entries) + (p.codebook_per_row ? " per row" : " per tensor") +
+                   "), got " + std::to_string(p.codebook_size));
+  }
+  for (int64_t i = 0; i < books * entries; ++i) {
+    if (!std::isfinite(p.codebook[i])) {
+      return out_of_range(internal::indexed("codebook", i) + ": must be finite (got " +
+                          internal::str(p.codebook[i]) + ")");
+    }
+  }
+  return Status();
+}
+
+}  // namespace
+
+Status LutGemm::create(const LutGemmParams& p, LutGemm* gemm) {
+  internal::VerboseScope verbose("create", "lut_gemm");
+  if (gemm == nullptr) return invalid("gemm: null");
+  Status s = validate(p);
+  if (!s.ok()) return s;
+
+  const int entries = 1 << p.bits;
+  const int64_t books = p.codebook_per_row ? p.n : 1;
+  const bool quantized = p.activation != LutActivation::kFp32;
+  std::vector<int8_t> cq;
+  std::vector<float> scales;
+  QGemmParams qp;
+  if (quantized) {
+    cq.resize(static_cast<size_t>(books * entries));
+    scales.resize(static_cast<size_t>(books));
+    for (int64_t b = 0; b < books; ++b) {
+      ref::quantize_codebook_int8(p.codebook + b * entries, entries, cq.data() + b * entries, &scales[b]);
+    }
+    // The output is the int8 GEMM's: the same checks, on the same field names.
+    qp.n = p.n;
+    qp.k = p.k;
+    qp.activation_signed = p.activation == LutActivation::kS8;
+    qp.activation_zero_point = p.activation_zero_point;
+    qp.activation_scale = p.activation_scale;
+    qp.weights = reinterpret_cast<const int8_t*>(p.indices);  // checked non-null above, never read
+    qp.weight_scale = scales.data();
+    qp.weight_scale_per_channel = p.codebook_per_row;
+    qp.bias = p.bias;
+    qp.output = p.output;
+    qp.scheme = p.scheme;
+    qp.output_range = p.output_range;
+    qp.output_scale = p.output_scale;
+    qp.output_zero_point = p.output_zero_point;
+    qp.lo = p.lo;
+    qp.hi = p.hi;
+    qp.bias_f = p.bias_f;
+    if (!(s = internal::validate_gemm(qp)).ok()) return s;
+  }
+
+  auto impl = std::make_unique<Impl>();
+  Impl& g = *impl;
+  const auto sel = internal::registry().select(active_isa());
+  const LutConfig& cfg = *sel.kernels;
+  g.cfg = &cfg;
+  g.isa = sel.isa;
+  g.n = p.n;
+  g.k = p.k;
+  g.bits = p.bits;
+  g.per_byte = 8 / p.bits;
+  g.act = p.activation;
+  g.kb = int64_t{cfg.bb} * g.per_byte;
+  g.n_pad = internal::round_up(p.n, cfg.nr);
+  g.k_pad = internal::round_up(p.k, g.kb);
+  const int b4 = p.bits == 4 ? 1 : 0;
+  if (quantized) {
+    g.a_shift = p.activation == LutActivation::kS8 ? cfg.shift_s8 : cfg.shift_u8;
+    g.a_elem = cfg.a_int16 ? 2 : 1;
+    g.ukernel_i8 = cfg.i8[b4];
+    g.epilogue = internal::gemm_kernels_for(g.isa)->epilogue;
+  } else {
+    g.a_elem = 4;
+    g.ukernel_f32 = cfg.f32[b4];
+  }
+  if (g.a_stride() > static_cast<int64_t>(kQGemmWorkspaceBytes)) {
+    return Status(StatusCode::kInternal, "k: one packed row of X exceeds the workspace");
+  }
+
+  // Indices: panel j = [K_pad / KB][NR][BB] bytes, each column's block a slice of its row.
+  const int64_t row = packed_row_bytes(p.k, p.bits);
+  const int64_t ld = p.ld_indices ? p.ld_indices : row;
+  const int64_t blocks = g.k_pad / g.kb;
+  const int64_t idx_bytes = g.n_pad * blocks * cfg.bb;
+  g.idx = internal::alloc_zeroed<uint8_t>(static_cast<size_t>(idx_bytes));
+  // Per-channel arrays are read as whole vectors past the last panel's columns.
+  const int64_t n_arrays = g.n_pad + 64;
+  if (!g.idx) return Status(StatusCode::kOutOfMemory, "indices: cannot allocate the packed copy");
+  std::vector<uint8_t> row_copy(static_cast<size_t>(blocks * cfg.bb));
+  for (int64_t n = 0; n < p.n; ++n) {
+    std::memcpy(row_copy.data(), p.indices + n * ld, static_cast<size_t>(row));
+    if (p.k % g.per_byte) {  // labels past K in the last byte read 0
+      row_copy[static_cast<size_t>(row - 1)] &= static_cast<uint8_t>((1u << (p.k % g.per_byte * p.bits)) - 1);
+    }
+    const int64_t j = n / cfg.nr, c = n % cfg.nr;
+    for (int64_t b = 0; b < blocks; ++b) {
+      std::memcpy(g.idx.get() + ((j * blocks + b) * cfg.nr + c) * cfg.bb, row_copy.data() + b * cfg.bb,
+                  static_cast<size_t>(cfg.bb));
+    }
+    std::fill(row_copy.begin(), row_copy.end(), 0);
+  }
+
+  if (quantized) {
+    g.tables_i8 = internal::alloc_zeroed<int8_t>(static_cast<size_t>(g.n_pad * 16));
+    if (!g.tables_i8) return Status(StatusCode::kOutOfMemory, "codebook: cannot allocate the tables");
+    std::vector<int64_t> wsum(static_cast<size_t>(p.n));
+    for (int64_t n = 0; n < p.n; ++n) {
+      const int8_t* c = cq.data() + (p.codebook_per_row ? n * entries : 0);
+      std::memcpy(g.tables_i8.get() + n * 16, c, static_cast<size_t>(entries));
+      int64_t sum = 0;
+      for (int64_t k = 0; k < p.k; ++k) sum += c[ref::lut_label(p, n, k)];
+      wsum[n] = sum;
+    }
+    if (!(s = internal::plan_gemm_output(qp, n_arrays, wsum.data(), g.a_shift, &g.out)).ok()) return s;
+    g.out_bytes = g.out.out_bytes;
+    g.table_stride = 16;
+  } else {
+    g.table_stride = p.bits == 4 ? cfg.f32_table : cfg.f32_table2;
+    g.tables_f32 = internal::alloc_zeroed<float>(static_cast<size_t>(g.n_pad * g.table_stride));
+    g.bias_f = internal::alloc_zeroed<float>(static_cast<size_t>(n_arrays));
+    if (!g.tables_f32 || !g.bias_f) return Status(StatusCode::kOutOfMemory, "codebook: cannot allocate the tables");
+    for (int64_t n = 0; n < p.n; ++n) {
+      std::memcpy(g.tables_f32.get() + n * g.table_stride, p.codebook + (p.codebook_per_row ? n * entries : 0),
+                  static_cast<size_t>(entries) * sizeof(float));
+      g.bias_f[n] = p.bias_f ? p.bias_f[n] : 0.0f;
+    }
+    g.out_bytes = 4;
+  }
+
+  const char* act = quantized ? internal::type_name(p.activation == LutActivation::kS8) : "f32";
+  const std::string out = quantized ? g.out.name : "f32";
+  g.kernel = "lut_gemm_" + std::to_string(p.bits) + "bit_" + act + "_" + out + "_" + cfg.name +
+             (quantized ? cfg.method : "fma") + "__" + isa_name(g.isa);
+  g.packed_bytes = static_cast<size_t>(idx_bytes) +
+                   (quantized ? static_cast<size_t>(g.n_pad * 16 + n_arrays * 4 * g.out.arrays)
+                              : static_cast<size_t>((g.n_pad * g.table_stride + n_arrays) * 4));
+  if (verbose.active()) {
+    verbose.record(g.isa, g.kernel,
+                   "n" + std::to_string(p.n) + "k" + std::to_string(p.k) + " packed_bytes:" +
+                       std::to_string(g.packed_bytes));
+  }
+  gemm->impl_ = std::move(impl);
+  return Status();
+}
+
+namespace {
+// X rows -> label planes: element (b, t, i) of a row = X[b*KB + P*i + t]; k >= K is 0.
+template <typename TDst, typename TSrc, typename Conv>
+void pack_planes(const TSrc* x, int64_t ldx, int64_t rows, int64_t k, int64_t k_pad, int log_p, int log_bb,
+                 int64_t stride_elems, Conv conv, TDst* out) {
+  const int64_t kb_mask = (int64_t{1} << (log_p + log_bb)) - 1, p_mask = (int64_t{1} << log_p) - 1;
+  const int64_t tail = k & ~kb_mask;  // the last (partial) block starts here
+  for (int64_t r = 0; r < rows; ++r) {
+    const TSrc* src = x + r * ldx;
+    TDst* d = out + r * stride_elems;
+    if (tail < k_pad) std::memset(d + tail, 0, static_cast<size_t>(k_pad - tail) * sizeof(TDst));
+    for (int64_t kk = 0; kk < k; ++kk) {
+      const int64_t rem = kk & kb_mask;
+      d[(kk & ~kb_mask) + ((rem & p_mask) << log_bb) + (rem >> log_p)] = conv(src[kk]);
+    }
+  }
+}
+}  // namespace
+
+void LutGemm::Impl::pack_x(const void* x, int64_t ldx, int64_t rows, uint8_t* out) const {
+  const int log_p = internal::log2_of(per_byte), log_bb = internal::log2_of(cfg->bb);
+  const int64_t stride = a_stride() / static_cast<int64_t>(a_elem);
+  if (act == LutActivation::kFp32) {
+    pack_planes(static_cast<const float*>(x), ldx, rows, k, k_pad, log_p, log_bb, stride,
+                [](float v) { return v; }, reinterpret_cast<float*>(out));
+  } else if (a_elem == 2) {
+    int16_t* dst = reinterpret_cast<int16_t*>(out);
+    if (act == LutActivation::kS8) {
+      pack_planes(static_cast<const int8_t*>(x), ldx, rows, k, k_pad, log_p, log_bb, stride,
+                  [](int8_t v) { return static_cast<int16_t>(v); }, dst);
+    } else {
+      pack_planes(static_cast<const uint8_t*>(x), ldx, rows, k, k_pad, log_p, log_bb, stride,
+                  [](uint8_t v) { return static_cast<int16_t>(v); }, dst);
+    }
+  } else {
+    // The shift is +-128 or 0: on bytes it is an xor with 0x80.
+    const uint8_t flip = a_shift ? 0x80 : 0;
+    pack_planes(static_cast<const uint8_t*>(x), ldx, rows, k, k_pad, log_p, log_bb, stride,
+                [flip](uint8_t v) { return static_cast<uint8_t>(v ^ flip); }, out);
+  }
+}
+
+void LutGemm::Impl::run_task(const void* x, int64_t ldx, int64_t m0, int64_t m1, int64_t p0, int64_t p1,
+                             void* y, int64_t ldy) const {
+  const LutConfig& cf = *cfg;
+  const int64_t stride = a_stride();
+  uint8_t* ws = internal::thread_workspace();
+  const int64_t x_elem = act == LutActivation::kFp32 ? 4 : 1;
+  pack_x(static_cast<const uint8_t*>(x) + m0 * ldx * x_elem, ldx, m1 - m0, ws);
+  const size_t blocks = static_cast<size_t>(k_pad / kb);
+  const int64_t panel_bytes = k_pad / kb * cf.nr * cf.bb;
+  const int64_t chunk = std::max<int64_t>(1, internal::kPanelChunkBytes / panel_bytes);
+  alignas(64) int32_t tile[internal::kLutMaxMR * 64];
+  for (int64_t q0 = p0; q0 < p1; q0 += chunk) {
+    const int64_t q1 = std::min(p1, q0 + chunk);
+    for (int64_t r0 = m0; r0 < m1; r0 += cf.mr) {
+      const int64_t rows = std::min<int64_t>(cf.mr, m1 - r0);
+      const uint8_t* xp = ws + (r0 - m0) * stride;
+      for (int64_t j = q0; j < q1; ++j) {
+        const int64_t n0 = j * cf.nr;
+        const size_t nr = static_cast<size_t>(std::min<int64_t>(cf.nr, n - n0));
+        const uint8_t* ip = idx.get() + j * panel_bytes;
+        uint8_t* yp = static_cast<uint8_t*>(y) + (r0 * ldy + n0) * static_cast<int64_t>(out_bytes);
+        if (act == LutActivation::kFp32) {
+          float* ftile = reinterpret_cast<float*>(tile);
+          ukernel_f32[rows - 1](blocks, xp, static_cast<size_t>(stride), ip,
+                                tables_f32.get() + n0 * table_stride, ftile);
+          for (int64_t r = 0; r < rows; ++r) {
+            float* yr = reinterpret_cast<float*>(yp) + r * ldy;
+            for (size_t c = 0; c < nr; ++c) yr[c] = ftile[r * cf.nr + c] + bias_f[n0 + c];
+          }
+        } else {
+          ukernel_i8[rows - 1](blocks, xp, static_cast<size_t>(stride), ip, tables_i8.get() + n0 * 16, tile);
+          epilogue(tile, static_cast<size_t>(rows), static_cast<size_t>(cf.nr), nr, static_cast<size_t>(n0),
+                   out.ep, yp, static_cast<size_t>(ldy));
+        }
+      }
+    }
+  }
+}
+
+Status LutGemm::run(const void* x, int64_t m, int64_t ldx, void* y, int64_t ldy, const ParallelFor& pf) const {
+  internal::VerboseScope verbose("exec", "lut_gemm");
+  if (!impl_) return invalid("gemm: not created (LutGemm::create did not succeed)");
+  const Impl& g = *impl_;
+  if (m < 0) return invalid("m: must be >= 0 (got " + std::to_string(m) + ")");
+  if (ldx < g.k) {
+    return invalid("ldx: must be >= k = " + std::to_string(g.k) + " (got " + std::to_string(ldx) + ")");
+  }
+  if (ldy < g.n) {
+    return invalid("ldy: must be >= n = " + std::to_string(g.n) + " (got " + std::to_string(ldy) + ")");
+  }
+  if (m == 0) return Status();
+  if (x == nullptr) return invalid("x: null");
+  if (y == nullptr) return invalid("y: null");
+  const int64_t max = std::numeric_limits<int64_t>::max();
+  const int64_t x_elem = g.act == LutActivation::kFp32 ? 4 : 1;
+  if ((m - 1) > (max / x_elem - g.k) / ldx) return Status(StatusCode::kOverflow, "ldx: m * ldx overflows");
+  if ((m - 1) > (max / static_cast<int64_t>(g.out_bytes) - g.n) / ldy) {
+    return Status(StatusCode::kOverflow, "ldy: m * ldy overflows");
+  }
+
+  // Row blocks of whole MR groups whose packed X fits the block budget (at
+  // least one row), times ranges of panels: small M splits N so that the
+  // pool's threads have work.
+  const LutConfig& cf = *g.cfg;
+  const int64_t stride = g.a_stride();
+  int64_t mc = std::max<int64_t>(1, std::min<int64_t>(internal::kXBlockBytes, kQGemmWorkspaceBytes) / stride);
+  if (mc * stride > static_cast<int64_t>(kQGemmWorkspaceBytes)) mc = kQGemmWorkspaceBytes / stride;
+  if (mc >= cf.mr) mc = mc / cf.mr * cf.mr;
+  mc = std::min(mc, m);
+  const int64_t m_blocks = (m + mc - 1) / mc;
+  const int64_t panels = g.n_pad / cf.nr;
+  const int64_t n_blocks = pf.run ? std::min(panels, std::max<int64_t>(1, 16 / m_blocks)) : 1;
+
+  struct Job {
+    const Impl* g;
+    const void* x;
+    int64_t m, ldx, ldy, mc, panels, n_blocks;
+    void* y;
+  } job{&g, x, m, ldx, ldy, mc, panels, n_blocks, y};
+  auto task = [](void* arg, size_t t) {
+    const Job& j = *static_cast<const Job*>(arg);
+    const int64_t mb = static_cast<int64_t>(t) / j.n_blocks, nb = static_cast<int64_t>(t) % j.n_blocks;
+    const int64_t m0 = mb * j.mc, m1 = std::min(j.m, m0 + j.mc);
+    const int64_t p0 = nb * j.panels / j.n_blocks, p1 = (nb + 1) * j.panels / j.n_blocks;
+    j.g->run_task(j.x, j.ldx, m0, m1, p0, p1, j.y, j.ldy);
+  };
+  const size_t tasks = static_cast<size_t>(m_blocks * n_blocks);
+  if (pf.run) {
+    pf.run(pf.ctx, tasks, task, &job);
+  } else {
+    for (size_t t = 0; t < tasks; ++t) task(&job, t);
+  }
+  if (verbose.active()) {
+    verbose.record(g.isa, g.kernel,
+                   "m" + std::to_string(m) + "n" + std::to_string(g.n) + "k" + std::to_string(g.k) +
+                       " tasks:" + std::to_string(tasks));
+  }
+  return Status();
+}
+
+}  // namespace qkern

@@ -1,0 +1,297 @@
+// kernels/lut_gemm/lut_hwy.cc: the lookup GEMM microkernels, written once with
+// Highway and compiled for avx2, avx512 (AVX3), avx512_vnni (AVX3_DL) and neon
+// (+ a dotprod variant). Contract and packed layouts: lut_kernels.h.
+//
+// Per block of BB packed bytes of one column (KB = BB * 8/bits labels):
+//   planes:  label planes t = (byte >> bits*t) & (2^bits - 1), P = 8/bits of them
+//   int8:    w = TableLookupBytes(Cq column table, plane)   (vpshufb / tbl; the
+//            16-entry table is the same in every 128-bit block)
+//            widening (avx2, avx512, neon): w -> int16 halves, vpmaddwd / smlal
+//            with int16 X (exact for every input);
+//            dot (avx512_vnni vpdpbusd u8 x s8, neon_dotprod sdot s8 x s8):
+//            4 bytes per int32 lane (exact).
+//   fp32:    labels widened to int32 lanes, w = TableLookupLanes over the column's
+//            2^bits floats (vpermps; two of them and a blend for 16 entries on
+//            avx2, four on neon), fma with X.
+// Accumulators: MR rows x NR = 4 columns, one vector each (NEON widening keeps
+// a second one for smlal2), reduced across lanes once after the K loop.
+//   AVX2 (16 ymm): 2x4: 8 accumulators + table, packed bytes, plane, weights.
+//   AVX-512 (32 zmm): 4x4: 16 accumulators.   NEON (32 q): 2x4 (x2 for smlal).
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/lut_gemm/lut_hwy.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
+#include <utility>
+
+#include "hwy/highway.h"
+#include "kernels/common/hwy_slots.h"
+#include "kernels/lut_gemm/lut_kernels.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace qkern {
+namespace internal {
+namespace HWY_NAMESPACE {
+namespace lut_family {
+#if QKERN_HWY_SIMD_TARGET
+namespace hn = hwy::HWY_NAMESPACE;
+
+using D8 = hn::ScalableTag<int8_t>;
+using DU8 = hn::RebindToUnsigned<D8>;
+using D16 = hn::Repartition<int16_t, D8>;
+using D32 = hn::Repartition<int32_t, D8>;
+using DF = hn::Repartition<float, D8>;
+using DU8Q = hn::Rebind<uint8_t, D32>;  // one byte per int32 lane
+using V8 = hn::Vec<D8>;
+using VU8 = hn::Vec<DU8>;
+using V32 = hn::Vec<D32>;
+using VF = hn::Vec<DF>;
+constexpr size_t kBB = hn::MaxLanes(D8());    // block bytes
+constexpr size_t kL32 = hn::MaxLanes(D32());  // int32 / float lanes
+constexpr size_t kNR = 4;
+
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+constexpr size_t kMR = 4;
+#define QKERN_LUT_TILE "4x4"
+#else
+constexpr size_t kMR = 2;
+#define QKERN_LUT_TILE "2x4"
+#endif
+
+// Label plane t of packed bytes v.
+template <int kBits>
+HWY_INLINE VU8 Plane(VU8 v, int t) {
+  const DU8 du8;
+  const VU8 mask = hn::Set(du8, static_cast<uint8_t>((1 << kBits) - 1));
+  return t == 0 ? hn::And(v, mask) : hn::And(hn::ShiftRightSame(v, kBits * t), mask);
+}
+
+// ------------------------------------------------------------- int8, widening
+template <int kBits, size_t kRows>
+void GemvI8Madd(size_t blocks, const void* a_, size_t a_stride, const uint8_t* HWY_RESTRICT idx,
+                const int8_t* HWY_RESTRICT tables, int32_t* HWY_RESTRICT tile) {
+  constexpr int kP = 8 / kBits;
+  const D8 d8;
+  const DU8 du8;
+  const D16 d16;
+  const D32 d32;
+  const hn::Half<D8> d8h;
+  const uint8_t* a = static_cast<const uint8_t*>(a_);
+  V32 acc0[kRows][kNR], acc1[kRows][kNR];
+#pragma GCC unroll 8
+  for (size_t m = 0; m < kRows; ++m) {
+#pragma GCC unroll 4
+    for (size_t c = 0; c < kNR; ++c) acc0[m][c] = acc1[m][c] = hn::Zero(d32);
+  }
+  for (size_t b = 0; b < blocks; ++b) {
+#pragma GCC unroll 4
+    for (size_t c = 0; c < kNR; ++c) {
+      const VU8 v = hn::LoadU(du8, idx + c * kBB);
+      const V8 table = hn::LoadDup128(d8, tables + 16 * c);
+#pragma GCC unroll 4
+      for (int t = 0; t < kP; ++t) {
+        const V8 w = hn::TableLookupBytes(table, hn::BitCast(d8, Plane<kBits>(v, t)));
+        const auto wlo = hn::PromoteTo(d16, hn::LowerHalf(d8h, w));
+        const auto whi = hn::PromoteTo(d16, hn::UpperHalf(d8h, w));
+#pragma GCC unroll 8
+        for (size_t m = 0; m < kRows; ++m) {
+          const int16_t* ap =
+              reinterpret_cast<const int16_t*>(a + m * a_stride) + (b * kP + t) * kBB;
+          acc0[m][c] = hn::ReorderWidenMulAccumulate(d32, hn::LoadU(d16, ap), wlo, acc0[m][c], acc1[m][c]);
+          acc0[m][c] = hn::ReorderWidenMulAccumulate(d32, hn::LoadU(d16, ap + kBB / 2), whi, acc0[m][c],
+                                                     acc1[m][c]);
+        }
+      }
+    }
+    idx += kNR * kBB;
+  }
+#pragma GCC unroll 8
+  for (size_t m = 0; m < kRows; ++m) {
+#pragma GCC unroll 4
+    for (size_t c = 0; c < kNR; ++c) {
+      tile[m * kNR + c] = hn::GetLane(hn::SumOfLanes(d32, hn::Add(acc0[m][c], acc1[m][c])));
+    }
+  }
+}
+
+// ------------------------------------------------------------------ int8, dot
+#undef QKERN_LUT_DOT_TARGET
+#undef QKERN_LUT_DOT4
+#if HWY_TARGET == HWY_AVX3_DL
+// Highway 1.0.3's AVX3_DL target string lacks avx512vnni (TOOLCHAIN.md).
+#define QKERN_LUT_DOT_TARGET __attribute__((target("avx512vnni")))
+#define QKERN_LUT_DOT4(vacc, va, vw) V32 { _mm512_dpbusd_epi32((vacc).raw, (va).raw, (vw).raw) }
+#elif HWY_TARGET == HWY_NEON
+#define QKERN_LUT_DOT_TARGET __attribute__((target("arch=armv8.2-a+dotprod+crypto")))
+#define QKERN_LUT_DOT4(vacc, va, vw) \
+  V32 { vdotq_s32((vacc).raw, vreinterpretq_s8_s32((va).raw), vreinterpretq_s8_s32((vw).raw)) }
+#endif
+
+#if defined(QKERN_LUT_DOT4)
+template <int kBits, size_t kRows>
+QKERN_LUT_DOT_TARGET void GemvI8Dot(size_t blocks, const void* a_, size_t a_stride,
+                                    const uint8_t* HWY_RESTRICT idx, const int8_t* HWY_RESTRICT tables,
+                                    int32_t* HWY_RESTRICT tile) {
+  constexpr int kP = 8 / kBits;
+  const D8 d8;
+  const DU8 du8;
+  const D32 d32;
+  const uint8_t* a = static_cast<const uint8_t*>(a_);
+  V32 acc[kRows][kNR];
+#pragma GCC unroll 8
+  for (size_t m = 0; m < kRows; ++m) {
+#pragma GCC unroll 4
+    for (size_t c = 0; c < kNR; ++c) acc[m][c] = hn::Zero(d32);
+  }
+  for (size_t b = 0; b < blocks; ++b) {
+#pragma GCC unroll 4
+    for (size_t c = 0; c < kNR; ++c) {
+      const VU8 v = hn::LoadU(du8, idx + c * kBB);
+      const V8 table = hn::LoadDup128(d8, tables + 16 * c);
+#pragma GCC unroll 4
+      for (int t = 0; t < kP; ++t) {
+        const V32 w = hn::BitCast(d32, hn::TableLookupBytes(table, hn::BitCast(d8, Plane<kBits>(v, t))));
+#pragma GCC unroll 8
+        for (size_t m = 0; m < kRows; ++m) {
+          const uint8_t* ap = a + m * a_stride + (b * kP + t) * kBB;
+          const V32 va = hn::BitCast(d32, hn::LoadU(du8, ap));
+          acc[m][c] = QKERN_LUT_DOT4(acc[m][c], va, w);
+        }
+      }
+    }
+    idx += kNR * kBB;
+  }
+#pragma GCC unroll 8
+  for (size_t m = 0; m < kRows; ++m) {
+#pragma GCC unroll 4
+    for (size_t c = 0; c < kNR; ++c) tile[m * kNR + c] = hn::GetLane(hn::SumOfLanes(d32, acc[m][c]));
+  }
+}
+#endif
+
+// ----------------------------------------------------------------------- fp32
+// Floats per column table: 2^bits, at least one whole vector.
+template <int kBits>
+constexpr size_t TableFloats() {
+  return (size_t{1} << kBits) > kL32 ? (size_t{1} << kBits) : kL32;
+}
+
+template <int kBits>
+HWY_INLINE VF LookupF32(const float* HWY_RESTRICT table, V32 label) {
+  const DF df;
+  const D32 d32;
+  constexpr size_t kChunks = TableFloats<kBits>() / kL32;
+  const auto lane = hn::IndicesFromVec(df, hn::And(label, hn::Set(d32, static_cast<int32_t>(kL32 - 1))));
+  VF w = hn::TableLookupLanes(hn::LoadU(df, table), lane);
+#pragma GCC unroll 4
+  for (size_t ch = 1; ch < kChunks; ++ch) {
+    const auto in_chunk = hn::RebindMask(df, hn::Gt(label, hn::Set(d32, static_cast<int32_t>(ch * kL32 - 1))));
+    w = hn::IfThenElse(in_chunk, hn::TableLookupLanes(hn::LoadU(df, table + ch * kL32), lane), w);
+  }
+  return w;
+}
+
+template <int kBits, size_t kRows>
+void GemvF32(size_t blocks, const void* a_, size_t a_stride, const uint8_t* HWY_RESTRICT idx,
+             const float* HWY_RESTRICT tables, float* HWY_RESTRICT tile) {
+  constexpr int kP = 8 / kBits;
+  constexpr size_t kTable = TableFloats<kBits>();
+  const DF df;
+  const D32 d32;
+  const DU8Q du8q;
+  const uint8_t* a = static_cast<const uint8_t*>(a_);
+  VF acc[kRows][kNR];
+#pragma GCC unroll 8
+  for (size_t m = 0; m < kRows; ++m) {
+#pragma GCC unroll 4
+    for (size_t c = 0; c < kNR; ++c) acc[m][c] = hn::Zero(df);
+  }
+  const V32 mask = hn::Set(d32, (1 << kBits) - 1);
+  for (size_t b = 0; b < blocks; ++b) {
+#pragma GCC unroll 4
+    for (size_t c = 0; c < kNR; ++c) {
+      for (size_t j = 0; j < kBB; j += kL32) {
+        const V32 v = hn::PromoteTo(d32, hn::LoadU(du8q, idx + c * kBB + j));
+#pragma GCC unroll 4
+        for (int t = 0; t < kP; ++t) {
+          const V32 label = t == 0 ? hn::And(v, mask) : hn::And(hn::ShiftRightSame(v, kBits * t), mask);
+          const VF w = LookupF32<kBits>(tables + c * kTable, label);
+#pragma GCC unroll 8
+          for (size_t m = 0; m < kRows; ++m) {
+            const float* ap = reinterpret_cast<const float*>(a + m * a_stride) + (b * kP + t) * kBB + j;
+            acc[m][c] = hn::MulAdd(hn::LoadU(df, ap), w, acc[m][c]);
+          }
+        }
+      }
+    }
+    idx += kNR * kBB;
+  }
+#pragma GCC unroll 8
+  for (size_t m = 0; m < kRows; ++m) {
+#pragma GCC unroll 4
+    for (size_t c = 0; c < kNR; ++c) tile[m * kNR + c] = hn::GetLane(hn::SumOfLanes(df, acc[m][c]));
+  }
+}
+
+// ------------------------------------------------------------------ tables
+// Constant-initialized (see gemm_hwy.cc: no target code may run while the
+// registry is filled).
+template <bool kDot, size_t... kRows>
+constexpr LutConfig MakeConfig(std::index_sequence<kRows...>) {
+  LutConfig c;
+  c.name = QKERN_LUT_TILE;
+  c.mr = kMR;
+  c.nr = kNR;
+  c.bb = kBB;
+  c.f32_table = TableFloats<4>();
+  c.f32_table2 = TableFloats<2>();
+#if defined(QKERN_LUT_DOT4)
+  if constexpr (kDot) {
+    c.method = "dot";
+#if HWY_TARGET == HWY_NEON
+    c.shift_u8 = -128;  // sdot: s8 x s8
+#else
+    c.shift_s8 = 128;   // vpdpbusd: u8 x s8
+#endif
+    ((c.i8[0][kRows] = &GemvI8Dot<2, kRows + 1>), ...);
+    ((c.i8[1][kRows] = &GemvI8Dot<4, kRows + 1>), ...);
+  }
+#endif
+  if constexpr (!kDot) {
+    c.method = "madd";
+    c.a_int16 = true;
+    ((c.i8[0][kRows] = &GemvI8Madd<2, kRows + 1>), ...);
+    ((c.i8[1][kRows] = &GemvI8Madd<4, kRows + 1>), ...);
+  }
+  ((c.f32[0][kRows] = &GemvF32<2, kRows + 1>), ...);
+  ((c.f32[1][kRows] = &GemvF32<4, kRows + 1>), ...);
+  return c;
+}
+
+const LutConfig* Table() {
+  static constexpr LutConfig kTable = MakeConfig<HWY_TARGET == HWY_AVX3_DL>(std::make_index_sequence<kMR>());
+  return &kTable;
+}
+
+#if HWY_TARGET == HWY_NEON
+// neon_dotprod: sdot kernels; dispatch selects this table only after HWCAP_ASIMDDP.
+const LutConfig* TableDot() {
+  static constexpr LutConfig kTable = MakeConfig<true>(std::make_index_sequence<kMR>());
+  return &kTable;
+}
+#endif
+
+#endif  // QKERN_HWY_SIMD_TARGET
+}  // namespace lut_family
+}  // namespace HWY_NAMESPACE
+}  // namespace internal
+}  // namespace qkern
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace qkern {
+namespace internal {
+QKERN_HWY_KERNEL_ACCESSORS(LutConfig, lut, lut_family)
+const LutConfig* lut_kernels_neon_dotprod() { return QKERN_HWY_SLOT_NEON(lut_family::TableDot()); }
+}  // namespace internal
+}  // namespace qkern
+#endif
