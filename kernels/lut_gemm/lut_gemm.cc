@@ -296,8 +296,8 @@ Status LutGemm::create(const LutGemmParams& p, LutGemm* gemm) {
     g.bias_f = internal::alloc_zeroed<float>(static_cast<size_t>(n_arrays));
     if (!g.tables_f32 || !g.bias_f) return Status(StatusCode::kOutOfMemory, "codebook: cannot allocate the tables");
     for (int64_t n = 0; n < p.n; ++n) {
-      std::memcpy(g.tables_f32.get() + n * g.table_stride, p.codebook + (p.codebook_per_row ? n * entries : 0),
-                  static_cast<size_t>(entries) * sizeof(float));
+      const float* c = p.codebook + (p.codebook_per_row ? n * entries : 0);
+      for (int64_t i = 0; i < g.table_stride; ++i) g.tables_f32[n * g.table_stride + i] = c[i % entries];
       g.bias_f[n] = p.bias_f ? p.bias_f[n] : 0.0f;
     }
     g.out_bytes = 4;
@@ -321,10 +321,15 @@ Status LutGemm::create(const LutGemmParams& p, LutGemm* gemm) {
 
 namespace {
 // X rows -> label planes: element (b, t, i) of a row = X[b*KB + P*i + t]; k >= K is 0.
+// int16 planes store lane i = 16q + r at (r / 8) * BB/2 + 8q + r % 8 (lut_kernels.h).
 template <typename TDst, typename TSrc, typename Conv>
 void pack_planes(const TSrc* x, int64_t ldx, int64_t rows, int64_t k, int64_t k_pad, int log_p, int log_bb,
                  int64_t stride_elems, Conv conv, TDst* out) {
   const int64_t kb_mask = (int64_t{1} << (log_p + log_bb)) - 1, p_mask = (int64_t{1} << log_p) - 1;
+  const int64_t half = int64_t{1} << (log_bb - 1);
+  auto lane = [half](int64_t i) {
+    return sizeof(TDst) == 2 ? ((i & 15) >> 3) * half + ((i >> 4) << 3) + (i & 7) : i;
+  };
   const int64_t tail = k & ~kb_mask;  // the last (partial) block starts here
   for (int64_t r = 0; r < rows; ++r) {
     const TSrc* src = x + r * ldx;
@@ -332,7 +337,7 @@ void pack_planes(const TSrc* x, int64_t ldx, int64_t rows, int64_t k, int64_t k_
     if (tail < k_pad) std::memset(d + tail, 0, static_cast<size_t>(k_pad - tail) * sizeof(TDst));
     for (int64_t kk = 0; kk < k; ++kk) {
       const int64_t rem = kk & kb_mask;
-      d[(kk & ~kb_mask) + ((rem & p_mask) << log_bb) + (rem >> log_p)] = conv(src[kk]);
+      d[(kk & ~kb_mask) + ((rem & p_mask) << log_bb) + lane(rem >> log_p)] = conv(src[kk]);
     }
   }
 }

@@ -74,7 +74,7 @@ void GemvI8Madd(size_t blocks, const void* a_, size_t a_stride, const uint8_t* H
   const DU8 du8;
   const D16 d16;
   const D32 d32;
-  const hn::Half<D8> d8h;
+  const V8 zero = hn::Zero(d8);
   const uint8_t* a = static_cast<const uint8_t*>(a_);
   V32 acc0[kRows][kNR], acc1[kRows][kNR];
 #pragma GCC unroll 8
@@ -90,8 +90,11 @@ void GemvI8Madd(size_t blocks, const void* a_, size_t a_stride, const uint8_t* H
 #pragma GCC unroll 4
       for (int t = 0; t < kP; ++t) {
         const V8 w = hn::TableLookupBytes(table, hn::BitCast(d8, Plane<kBits>(v, t)));
-        const auto wlo = hn::PromoteTo(d16, hn::LowerHalf(d8h, w));
-        const auto whi = hn::PromoteTo(d16, hn::UpperHalf(d8h, w));
+        // Sign-extend inside 128-bit blocks (vpunpck[lh]bw with the sign
+        // bytes): vpmovsxbw ymm crosses lanes and ran at a third of the rate.
+        const V8 sign = hn::VecFromMask(d8, hn::Lt(w, zero));
+        const auto wlo = hn::BitCast(d16, hn::InterleaveLower(d8, w, sign));
+        const auto whi = hn::BitCast(d16, hn::InterleaveUpper(d8, w, sign));
 #pragma GCC unroll 8
         for (size_t m = 0; m < kRows; ++m) {
           const int16_t* ap =
@@ -175,11 +178,26 @@ constexpr size_t TableFloats() {
   return (size_t{1} << kBits) > kL32 ? (size_t{1} << kBits) : kL32;
 }
 
+// The column's weights for label lanes `v` shifted right by bits*t. x86's
+// vpermps reads only the low 3 (ymm) or 4 (zmm) bits of each index and the
+// table repeats its 2^bits entries to a whole vector, so the labels above are
+// never masked off; 16 entries on avx2 are two vpermps and a blend on bit 3.
 template <int kBits>
-HWY_INLINE VF LookupF32(const float* HWY_RESTRICT table, V32 label) {
+HWY_INLINE VF LookupF32(const float* HWY_RESTRICT table, V32 v, int t) {
   const DF df;
   const D32 d32;
+#if HWY_TARGET == HWY_AVX2
+  const __m256i idx = t == 0 ? v.raw : _mm256_srli_epi32(v.raw, kBits * t);
+  const __m256 lo = _mm256_permutevar8x32_ps(_mm256_loadu_ps(table), idx);
+  if constexpr (kBits == 2) return VF{lo};
+  const __m256 hi = _mm256_permutevar8x32_ps(_mm256_loadu_ps(table + 8), idx);
+  return VF{_mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)))};
+#elif HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  const __m512i idx = t == 0 ? v.raw : _mm512_srli_epi32(v.raw, kBits * t);
+  return VF{_mm512_permutexvar_ps(idx, _mm512_loadu_ps(table))};
+#else
   constexpr size_t kChunks = TableFloats<kBits>() / kL32;
+  const V32 label = hn::And(t == 0 ? v : hn::ShiftRightSame(v, kBits * t), hn::Set(d32, (1 << kBits) - 1));
   const auto lane = hn::IndicesFromVec(df, hn::And(label, hn::Set(d32, static_cast<int32_t>(kL32 - 1))));
   VF w = hn::TableLookupLanes(hn::LoadU(df, table), lane);
 #pragma GCC unroll 4
@@ -188,37 +206,47 @@ HWY_INLINE VF LookupF32(const float* HWY_RESTRICT table, V32 label) {
     w = hn::IfThenElse(in_chunk, hn::TableLookupLanes(hn::LoadU(df, table + ch * kL32), lane), w);
   }
   return w;
+#endif
 }
 
+// Columns are the inner loop and one row (a GEMV) keeps two accumulators per
+// column: eight independent FMA chains hide the FMA latency (column after
+// column, with one or two chains each, measured 2-3x slower).
 template <int kBits, size_t kRows>
 void GemvF32(size_t blocks, const void* a_, size_t a_stride, const uint8_t* HWY_RESTRICT idx,
              const float* HWY_RESTRICT tables, float* HWY_RESTRICT tile) {
   constexpr int kP = 8 / kBits;
   constexpr size_t kTable = TableFloats<kBits>();
+  constexpr size_t kChains = kRows == 1 ? 2 : 1;
   const DF df;
   const D32 d32;
   const DU8Q du8q;
   const uint8_t* a = static_cast<const uint8_t*>(a_);
-  VF acc[kRows][kNR];
+  VF acc[kRows][kNR][kChains];
 #pragma GCC unroll 8
   for (size_t m = 0; m < kRows; ++m) {
 #pragma GCC unroll 4
-    for (size_t c = 0; c < kNR; ++c) acc[m][c] = hn::Zero(df);
-  }
-  const V32 mask = hn::Set(d32, (1 << kBits) - 1);
-  for (size_t b = 0; b < blocks; ++b) {
-#pragma GCC unroll 4
     for (size_t c = 0; c < kNR; ++c) {
-      for (size_t j = 0; j < kBB; j += kL32) {
-        const V32 v = hn::PromoteTo(d32, hn::LoadU(du8q, idx + c * kBB + j));
+#pragma GCC unroll 2
+      for (size_t h = 0; h < kChains; ++h) acc[m][c][h] = hn::Zero(df);
+    }
+  }
+  for (size_t b = 0; b < blocks; ++b) {
+    for (size_t j = 0; j < kBB; j += kL32) {
+      V32 v[kNR];
 #pragma GCC unroll 4
-        for (int t = 0; t < kP; ++t) {
-          const V32 label = t == 0 ? hn::And(v, mask) : hn::And(hn::ShiftRightSame(v, kBits * t), mask);
-          const VF w = LookupF32<kBits>(tables + c * kTable, label);
+      for (size_t c = 0; c < kNR; ++c) v[c] = hn::PromoteTo(d32, hn::LoadU(du8q, idx + c * kBB + j));
+#pragma GCC unroll 4
+      for (int t = 0; t < kP; ++t) {
+        // Columns innermost: their FMA chains are independent and adjacent.
+#pragma GCC unroll 4
+        for (size_t c = 0; c < kNR; ++c) {
+          const VF w = LookupF32<kBits>(tables + c * kTable, v[c], t);
 #pragma GCC unroll 8
           for (size_t m = 0; m < kRows; ++m) {
             const float* ap = reinterpret_cast<const float*>(a + m * a_stride) + (b * kP + t) * kBB + j;
-            acc[m][c] = hn::MulAdd(hn::LoadU(df, ap), w, acc[m][c]);
+            VF& sum = acc[m][c][t % kChains];
+            sum = hn::MulAdd(hn::LoadU(df, ap), w, sum);
           }
         }
       }
@@ -228,7 +256,11 @@ void GemvF32(size_t blocks, const void* a_, size_t a_stride, const uint8_t* HWY_
 #pragma GCC unroll 8
   for (size_t m = 0; m < kRows; ++m) {
 #pragma GCC unroll 4
-    for (size_t c = 0; c < kNR; ++c) tile[m * kNR + c] = hn::GetLane(hn::SumOfLanes(df, acc[m][c]));
+    for (size_t c = 0; c < kNR; ++c) {
+      VF sum = acc[m][c][0];
+      if constexpr (kChains == 2) sum = hn::Add(sum, acc[m][c][1]);
+      tile[m * kNR + c] = hn::GetLane(hn::SumOfLanes(df, sum));
+    }
   }
 }
 

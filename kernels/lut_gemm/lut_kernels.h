@@ -16,11 +16,15 @@
 //     Byte i of the block holds k = b*KB + P*i + t in bits [t*bits, (t+1)*bits).
 //   packed X (built per run), one row after another, a_stride bytes apart:
 //     [K_pad / KB][P][BB] elements: element (b, t, i) = X[k = b*KB + P*i + t]
-//     (plane t of block b), as the kernel's type: int16 (widening kernels),
+//     (plane t of block b), as the kernel's type: int16 (widening kernels,
+//     which sign-extend with unpack-low/high inside 128-bit blocks: lane i of
+//     a plane, i = 16q + r, is stored at (r / 8) * BB/2 + 8q + r % 8, the
+//     identity for BB = 16),
 //     the shifted byte (dot kernels: vpdpbusd takes u8, s8 xor 0x80; sdot takes
 //     s8, u8 xor 0x80) or float. k >= K is 0 there, so padding adds 0.
 //   tables, per column of the panel (row n's codebook, or the tensor's, repeated):
-//     int8: 16 bytes (2-bit: entries 4..15 are 0); fp32: max(2^bits, L32) floats.
+//     int8: 16 bytes (2-bit: entries 4..15 are 0); fp32: max(2^bits, L32) floats,
+//     entry i = C[i mod 2^bits] (x86 kernels index with unmasked label bits).
 //
 //   ukernel_i8[rows - 1](blocks, a, a_stride, idx_panel, tables, tile):
 //     tile[m * NR + c] = sum_{k < K_pad} x'[m][k] * Cq_c[idx[c][k]]   int32, wrapping
