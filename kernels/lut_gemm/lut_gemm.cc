@@ -82,6 +82,7 @@ struct LutGemm::Impl {
   internal::GemmEpilogueFn epilogue = nullptr;
   internal::GemmOutputPlan out;  // quantized activations
   int64_t table_stride = 16;     // elements per column table
+  bool byte_planes = false;      // fp32 tables and X in the byte-plane layout
   Buffer<uint8_t> idx;
   Buffer<int8_t> tables_i8;
   Buffer<float> tables_f32, bias_f;
@@ -291,13 +292,24 @@ Status LutGemm::create(const LutGemmParams& p, LutGemm* gemm) {
     g.out_bytes = g.out.out_bytes;
     g.table_stride = 16;
   } else {
-    g.table_stride = p.bits == 4 ? cfg.f32_table : cfg.f32_table2;
+    g.byte_planes = cfg.f32_byte_planes && p.bits == 4;
+    g.table_stride = g.byte_planes ? 16 : p.bits == 4 ? cfg.f32_table : cfg.f32_table2;
     g.tables_f32 = internal::alloc_zeroed<float>(static_cast<size_t>(g.n_pad * g.table_stride));
     g.bias_f = internal::alloc_zeroed<float>(static_cast<size_t>(n_arrays));
     if (!g.tables_f32 || !g.bias_f) return Status(StatusCode::kOutOfMemory, "codebook: cannot allocate the tables");
     for (int64_t n = 0; n < p.n; ++n) {
       const float* c = p.codebook + (p.codebook_per_row ? n * entries : 0);
-      for (int64_t i = 0; i < g.table_stride; ++i) g.tables_f32[n * g.table_stride + i] = c[i % entries];
+      float* t = g.tables_f32.get() + n * g.table_stride;
+      if (g.byte_planes) {
+        uint8_t* bytes = reinterpret_cast<uint8_t*>(t);
+        for (int e = 0; e < entries; ++e) {
+          uint8_t f[4];
+          std::memcpy(f, &c[e], 4);
+          for (int j = 0; j < 4; ++j) bytes[16 * j + e] = f[j];
+        }
+      } else {
+        for (int64_t i = 0; i < g.table_stride; ++i) t[i] = c[i % entries];
+      }
       g.bias_f[n] = p.bias_f ? p.bias_f[n] : 0.0f;
     }
     g.out_bytes = 4;
@@ -321,14 +333,18 @@ Status LutGemm::create(const LutGemmParams& p, LutGemm* gemm) {
 
 namespace {
 // X rows -> label planes: element (b, t, i) of a row = X[b*KB + P*i + t]; k >= K is 0.
-// int16 planes store lane i = 16q + r at (r / 8) * BB/2 + 8q + r % 8 (lut_kernels.h).
+// int16 planes store lane i = 16q + r at (r / 8) * BB/2 + 8q + r % 8, and
+// fp32 planes for byte-plane kernels at (r / 4) * BB/4 + 4q + r % 4 (lut_kernels.h).
 template <typename TDst, typename TSrc, typename Conv>
 void pack_planes(const TSrc* x, int64_t ldx, int64_t rows, int64_t k, int64_t k_pad, int log_p, int log_bb,
-                 int64_t stride_elems, Conv conv, TDst* out) {
+                 int64_t stride_elems, bool planes_f32, Conv conv, TDst* out) {
   const int64_t kb_mask = (int64_t{1} << (log_p + log_bb)) - 1, p_mask = (int64_t{1} << log_p) - 1;
   const int64_t half = int64_t{1} << (log_bb - 1);
-  auto lane = [half](int64_t i) {
-    return sizeof(TDst) == 2 ? ((i & 15) >> 3) * half + ((i >> 4) << 3) + (i & 7) : i;
+  const int64_t quarter = half >> 1;
+  auto lane = [half, quarter, planes_f32](int64_t i) {
+    if (sizeof(TDst) == 2) return ((i & 15) >> 3) * half + ((i >> 4) << 3) + (i & 7);
+    if (sizeof(TDst) == 4 && planes_f32) return ((i & 15) >> 2) * quarter + ((i >> 4) << 2) + (i & 3);
+    return i;
   };
   const int64_t tail = k & ~kb_mask;  // the last (partial) block starts here
   for (int64_t r = 0; r < rows; ++r) {
@@ -347,21 +363,21 @@ void LutGemm::Impl::pack_x(const void* x, int64_t ldx, int64_t rows, uint8_t* ou
   const int log_p = internal::log2_of(per_byte), log_bb = internal::log2_of(cfg->bb);
   const int64_t stride = a_stride() / static_cast<int64_t>(a_elem);
   if (act == LutActivation::kFp32) {
-    pack_planes(static_cast<const float*>(x), ldx, rows, k, k_pad, log_p, log_bb, stride,
+    pack_planes(static_cast<const float*>(x), ldx, rows, k, k_pad, log_p, log_bb, stride, byte_planes,
                 [](float v) { return v; }, reinterpret_cast<float*>(out));
   } else if (a_elem == 2) {
     int16_t* dst = reinterpret_cast<int16_t*>(out);
     if (act == LutActivation::kS8) {
-      pack_planes(static_cast<const int8_t*>(x), ldx, rows, k, k_pad, log_p, log_bb, stride,
+      pack_planes(static_cast<const int8_t*>(x), ldx, rows, k, k_pad, log_p, log_bb, stride, byte_planes,
                   [](int8_t v) { return static_cast<int16_t>(v); }, dst);
     } else {
-      pack_planes(static_cast<const uint8_t*>(x), ldx, rows, k, k_pad, log_p, log_bb, stride,
+      pack_planes(static_cast<const uint8_t*>(x), ldx, rows, k, k_pad, log_p, log_bb, stride, byte_planes,
                   [](uint8_t v) { return static_cast<int16_t>(v); }, dst);
     }
   } else {
     // The shift is +-128 or 0: on bytes it is an xor with 0x80.
     const uint8_t flip = a_shift ? 0x80 : 0;
-    pack_planes(static_cast<const uint8_t*>(x), ldx, rows, k, k_pad, log_p, log_bb, stride,
+    pack_planes(static_cast<const uint8_t*>(x), ldx, rows, k, k_pad, log_p, log_bb, stride, byte_planes,
                 [flip](uint8_t v) { return static_cast<uint8_t>(v ^ flip); }, out);
   }
 }

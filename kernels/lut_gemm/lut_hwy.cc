@@ -264,6 +264,85 @@ void GemvF32(size_t blocks, const void* a_, size_t a_stride, const uint8_t* HWY_
   }
 }
 
+// fp32 through byte planes (avx2, neon): the column's table is four 16-byte
+// tables, byte j of each entry; four pshufb/tbl give the bytes of 32 (avx2)
+// weights and two rounds of in-block interleaves assemble the floats: vector q
+// holds lanes r in [4q, 4q + 4) of every 16-byte block, which is how X is
+// packed for these kernels (lut_kernels.h). Twelve in-lane shuffles per 32
+// weights, against two vpermps and a blend per 8 (vpermps ymm measured at a
+// third of vpshufb's rate on Zen 3).
+template <int kBits, size_t kRows>
+void GemvF32Planes(size_t blocks, const void* a_, size_t a_stride, const uint8_t* HWY_RESTRICT idx,
+                   const float* HWY_RESTRICT tables_, float* HWY_RESTRICT tile) {
+  constexpr int kP = 8 / kBits;
+  constexpr size_t kChains = kRows == 1 ? 2 : 1;
+  constexpr size_t kQ = kBB / 4;  // floats per vector
+  const DU8 du8;
+  const hn::Repartition<uint16_t, DU8> du16;
+  const DF df;
+  const uint8_t* a = static_cast<const uint8_t*>(a_);
+  const uint8_t* tables = reinterpret_cast<const uint8_t*>(tables_);
+  VF acc[kRows][kNR][kChains];
+#pragma GCC unroll 8
+  for (size_t m = 0; m < kRows; ++m) {
+#pragma GCC unroll 4
+    for (size_t c = 0; c < kNR; ++c) {
+#pragma GCC unroll 2
+      for (size_t h = 0; h < kChains; ++h) acc[m][c][h] = hn::Zero(df);
+    }
+  }
+  for (size_t b = 0; b < blocks; ++b) {
+#pragma GCC unroll 4
+    for (int t = 0; t < kP; ++t) {
+#pragma GCC unroll 4
+      for (size_t c = 0; c < kNR; ++c) {
+        const VU8 label = Plane<kBits>(hn::LoadU(du8, idx + c * kBB), t);
+        const uint8_t* tc = tables + 64 * c;
+        const VU8 p0 = hn::TableLookupBytes(hn::LoadDup128(du8, tc), label);
+        const VU8 p1 = hn::TableLookupBytes(hn::LoadDup128(du8, tc + 16), label);
+        const VU8 p2 = hn::TableLookupBytes(hn::LoadDup128(du8, tc + 32), label);
+        const VU8 p3 = hn::TableLookupBytes(hn::LoadDup128(du8, tc + 48), label);
+        const auto lo01 = hn::BitCast(du16, hn::InterleaveLower(du8, p0, p1));
+        const auto hi01 = hn::BitCast(du16, hn::InterleaveUpper(du8, p0, p1));
+        const auto lo23 = hn::BitCast(du16, hn::InterleaveLower(du8, p2, p3));
+        const auto hi23 = hn::BitCast(du16, hn::InterleaveUpper(du8, p2, p3));
+        VF w[4];
+        w[0] = hn::BitCast(df, hn::InterleaveLower(du16, lo01, lo23));
+        w[1] = hn::BitCast(df, hn::InterleaveUpper(du16, lo01, lo23));
+        w[2] = hn::BitCast(df, hn::InterleaveLower(du16, hi01, hi23));
+        w[3] = hn::BitCast(df, hn::InterleaveUpper(du16, hi01, hi23));
+#pragma GCC unroll 4
+        for (size_t q = 0; q < 4; ++q) {
+#pragma GCC unroll 8
+          for (size_t m = 0; m < kRows; ++m) {
+            const float* ap = reinterpret_cast<const float*>(a + m * a_stride) + (b * kP + t) * kBB + q * kQ;
+            VF& sum = acc[m][c][q % kChains];
+            sum = hn::MulAdd(hn::LoadU(df, ap), w[q], sum);
+          }
+        }
+      }
+    }
+    idx += kNR * kBB;
+  }
+#pragma GCC unroll 8
+  for (size_t m = 0; m < kRows; ++m) {
+#pragma GCC unroll 4
+    for (size_t c = 0; c < kNR; ++c) {
+      VF sum = acc[m][c][0];
+      if constexpr (kChains == 2) sum = hn::Add(sum, acc[m][c][1]);
+      tile[m * kNR + c] = hn::GetLane(hn::SumOfLanes(df, sum));
+    }
+  }
+}
+
+// 4-bit only: 2-bit tables fit one vector (one vpermps ymm per 8 weights was
+// 10% faster than byte planes on avx2); avx512 looks up 16 entries in one vpermps zmm.
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+constexpr bool kF32BytePlanes = false;
+#else
+constexpr bool kF32BytePlanes = true;
+#endif
+
 // ------------------------------------------------------------------ tables
 // Constant-initialized (see gemm_hwy.cc: no target code may run while the
 // registry is filled).
@@ -294,8 +373,13 @@ constexpr LutConfig MakeConfig(std::index_sequence<kRows...>) {
     ((c.i8[0][kRows] = &GemvI8Madd<2, kRows + 1>), ...);
     ((c.i8[1][kRows] = &GemvI8Madd<4, kRows + 1>), ...);
   }
+  c.f32_byte_planes = kF32BytePlanes;
   ((c.f32[0][kRows] = &GemvF32<2, kRows + 1>), ...);
-  ((c.f32[1][kRows] = &GemvF32<4, kRows + 1>), ...);
+  if constexpr (kF32BytePlanes) {
+    ((c.f32[1][kRows] = &GemvF32Planes<4, kRows + 1>), ...);
+  } else {
+    ((c.f32[1][kRows] = &GemvF32<4, kRows + 1>), ...);
+  }
   return c;
 }
 

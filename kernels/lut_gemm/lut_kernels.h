@@ -24,7 +24,10 @@
 //     s8, u8 xor 0x80) or float. k >= K is 0 there, so padding adds 0.
 //   tables, per column of the panel (row n's codebook, or the tensor's, repeated):
 //     int8: 16 bytes (2-bit: entries 4..15 are 0); fp32: max(2^bits, L32) floats,
-//     entry i = C[i mod 2^bits] (x86 kernels index with unmasked label bits).
+//     entry i = C[i mod 2^bits] (x86 kernels index with unmasked label bits),
+//     or, for 4-bit in f32_byte_planes configs, 64 bytes: byte 16j + e = byte j of C[e]
+//     (e < 2^bits, the rest 0), and fp32 X stores plane lane i = 16q + r at
+//     (r / 4) * BB/4 + 4q + r % 4 (the identity for BB = 16).
 //
 //   ukernel_i8[rows - 1](blocks, a, a_stride, idx_panel, tables, tile):
 //     tile[m * NR + c] = sum_{k < K_pad} x'[m][k] * Cq_c[idx[c][k]]   int32, wrapping
@@ -59,6 +62,7 @@ struct LutConfig {
   LutUkernelF32 f32[2][kLutMaxMR] = {};  // [bits == 4][rows - 1]
   int f32_table = 0;            // floats per column table for 4-bit (2-bit: see f32_table2)
   int f32_table2 = 0;
+  bool f32_byte_planes = false; // 4-bit fp32 tables as 4 x 16 byte planes (see above)
 };
 
 const LutConfig* lut_kernels_avx2();
