@@ -49,6 +49,29 @@ TEST_P(LutGemmTest, ShapeSweep) {
   }
 }
 
+// M >= 48 with quantized activations decodes whole weight panels for the
+// int8 GEMM's microkernel: its row, column and k tails.
+TEST_P(LutGemmTest, PanelPathShapes) {
+  for (LutActivation act : {LutActivation::kU8, LutActivation::kS8}) {
+    for (int bits : {4, 2}) {
+      for (int64_t m : {48, 49, 61}) {
+        for (int64_t n : {1, 15, 16, 17, 33}) {
+          for (int64_t k : {1, 3, 5, 64, 257, 2001}) {
+            SCOPED_TRACE(testing::Message() << "act " << int(act) << " bits " << bits << " m " << m << " n "
+                                            << n << " k " << k);
+            LutGemmTester()
+                .m(m).n(n).k(k).bits(bits).per_row(n % 2 == 1).activation(act).za(MidZeroPoint(act))
+                .output(k % 2 ? GemmOutput::kRequantized : GemmOutput::kInt32)
+                .seed(static_cast<uint32_t>(m * 1000 + n * 10 + k))
+                .Test();
+            if (HasFatalFailure()) return;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST_P(LutGemmTest, QuantizedOutputs) {
   for (LutActivation act : {LutActivation::kU8, LutActivation::kS8}) {
     for (GemmOutput out : {GemmOutput::kRequantized, GemmOutput::kInt32, GemmOutput::kFloat}) {
@@ -112,6 +135,10 @@ TEST_P(LutGemmTest, AdversarialLargestK) {
             .m(2).n(5).k(k).activation(act).za(s ? -128 : 0).data(data).output(GemmOutput::kInt32)
             .per_row(true).Test();
         if (HasFatalFailure()) return;
+        LutGemmTester()  // the panel path where it fits, else the fused kernel
+            .m(49).n(3).k(k).activation(act).za(s ? -128 : 0).data(data).output(GemmOutput::kInt32)
+            .Test();
+        if (HasFatalFailure()) return;
         LutGemmTester()
             .m(1).n(3).k(k).bits(2).activation(act).za(s ? 127 : 255).data(data)
             .output(GemmOutput::kRequantized).Test();
@@ -138,7 +165,7 @@ TEST_P(LutGemmTest, ThreadsGiveTheSameBytes) {
 #else
   ThreadPool pool(3);
   for (LutActivation act : kActivations) {
-    for (int64_t m : {1, 7, 40}) {
+    for (int64_t m : {1, 7, 40, 50}) {
       std::vector<uint8_t> one, many;
       LutGemmTester t;
       t.m(m).n(70).k(1030).activation(act).za(MidZeroPoint(act)).per_row(true)

@@ -165,6 +165,7 @@ class LutGemmTester {
     LutGemm gemm;
     const Status created = LutGemm::create(p, &gemm);
     ASSERT_TRUE(created.ok()) << created.to_string();
+    ASSERT_EQ(gemm.isa(), active_isa()) << gemm.kernel();  // the ISA's own kernels, no fallback
     const size_t out_bytes = quantized && p.output == GemmOutput::kRequantized ? 1 : 4;
     const size_t y_bytes = static_cast<size_t>(std::max<int64_t>(m_ * ldy, 1)) * out_bytes;
     constexpr size_t kGuard = 64;

@@ -355,8 +355,9 @@ void pack_a_panels(const TSrc* a, int64_t lda, int64_t rows, int64_t k, int64_t 
 }
 }  // namespace
 
-void QGemm::Impl::pack_a(const void* a, int64_t lda, int64_t rows, uint8_t* out) const {
-  const GemmConfig& c = *cfg;
+namespace internal {
+void gemm_pack_a(const GemmConfig& c, bool a_signed, int a_shift, const void* a, int64_t lda, int64_t rows,
+                 int64_t k, int64_t k_pad, uint8_t* out) {
   if (c.a_int16) {
     int16_t* dst = reinterpret_cast<int16_t*>(out);
     if (a_signed) {
@@ -368,6 +369,11 @@ void QGemm::Impl::pack_a(const void* a, int64_t lda, int64_t rows, uint8_t* out)
     // The shift is +-128 or 0: on bytes it is an xor with 0x80.
     pack_a_panels<4>(static_cast<const uint8_t*>(a), lda, rows, k, k_pad, c.mr, a_shift ? 0x80 : 0, out);
   }
+}
+}  // namespace internal
+
+void QGemm::Impl::pack_a(const void* a, int64_t lda, int64_t rows, uint8_t* out) const {
+  internal::gemm_pack_a(*cfg, a_signed, a_shift, a, lda, rows, k, k_pad, out);
 }
 
 void QGemm::Impl::run_task(const void* a, int64_t lda, int64_t m0, int64_t m1, int64_t p0,

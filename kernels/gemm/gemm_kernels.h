@@ -104,6 +104,12 @@ Status plan_gemm_output(const QGemmParams& p, int64_t n_pad, const int64_t* wsum
                         GemmOutputPlan* plan);
 const char* type_name(bool is_signed);  // "s8" / "u8"
 
+// Rows [0, rows) of A (u8 or s8, row stride lda) into c's MR-row panels
+// ([K_pad / KR][MR][KR]: int16 pairs, or bytes + a_shift); rows past `rows`
+// and k past K are zero.
+void gemm_pack_a(const GemmConfig& c, bool a_signed, int a_shift, const void* a, int64_t lda, int64_t rows,
+                 int64_t k, int64_t k_pad, uint8_t* out);
+
 }  // namespace internal
 }  // namespace qkern
 

@@ -53,6 +53,20 @@ constexpr int64_t kXBlockBytes = 256 << 10;
 // A chunk of weight panels swept by every row group of a task.
 constexpr int64_t kPanelChunkBytes = 64 << 10;
 
+// The decode-to-panel path (quantized activations, M >= kPanelMinM): its
+// per-thread workspace holds the packed rows of A of one task, one decoded
+// weight panel and one decoded column.
+constexpr int64_t kPanelMinM = 48;  // measured crossover on avx2 (4096 x 4096): 48 rows equal
+constexpr int64_t kPanelABytes = 2 << 20;
+constexpr int64_t kPanelWBytes = 256 << 10;
+constexpr int64_t kPanelColBytes = kQGemmMaxK + 512;
+
+uint8_t* panel_workspace() {
+  thread_local Buffer<uint8_t> ws =
+      alloc_zeroed<uint8_t>(static_cast<size_t>(kPanelABytes + kPanelWBytes + kPanelColBytes));
+  return ws.get();
+}
+
 int log2_of(int64_t v) {
   int l = 0;
   while ((int64_t{1} << l) < v) ++l;
@@ -88,6 +102,13 @@ struct LutGemm::Impl {
   Buffer<float> tables_f32, bias_f;
   size_t out_bytes = 4;
   size_t packed_bytes = 0;
+  // The decode-to-panel path: the int8 GEMM's exact config of the same ISA.
+  const internal::GemmConfig* gcfg = nullptr;
+  int64_t gk_pad = 0;
+
+  void decode_panel(int64_t jg, uint8_t* col, int8_t* panel) const;
+  void run_panels(const void* x, int64_t ldx, int64_t m0, int64_t m1, int64_t p0, int64_t p1, void* y,
+                  int64_t ldy) const;
 
   int64_t a_stride() const { return internal::round_up(k_pad * static_cast<int64_t>(a_elem), 64); }
   void pack_x(const void* x, int64_t ldx, int64_t rows, uint8_t* out) const;
@@ -289,6 +310,16 @@ Status LutGemm::create(const LutGemmParams& p, LutGemm* gemm) {
       wsum[n] = sum;
     }
     if (!(s = internal::plan_gemm_output(qp, n_arrays, wsum.data(), g.a_shift, &g.out)).ok()) return s;
+    // Many rows: decode a weight panel once and run the int8 GEMM's
+    // microkernel on it (same shift, so the same packed bias).
+    const internal::GemmConfig& gc = internal::gemm_kernels_for(g.isa)->exact;
+    const int gshift = p.activation == LutActivation::kS8 ? gc.shift_s8 : gc.shift_u8;
+    const int64_t gk_pad = internal::round_up(p.k, gc.kr);
+    if (gshift == g.a_shift && gk_pad * gc.nr <= internal::kPanelWBytes &&
+        gk_pad * gc.mr * (gc.a_int16 ? 2 : 1) <= internal::kPanelABytes) {
+      g.gcfg = &gc;
+      g.gk_pad = gk_pad;
+    }
     g.out_bytes = g.out.out_bytes;
     g.table_stride = 16;
   } else {
@@ -318,7 +349,8 @@ Status LutGemm::create(const LutGemmParams& p, LutGemm* gemm) {
   const char* act = quantized ? internal::type_name(p.activation == LutActivation::kS8) : "f32";
   const std::string out = quantized ? g.out.name : "f32";
   g.kernel = "lut_gemm_" + std::to_string(p.bits) + "bit_" + act + "_" + out + "_" + cfg.name +
-             (quantized ? cfg.method : "fma") + "__" + isa_name(g.isa);
+             (quantized ? cfg.method : "fma") + (g.gcfg ? std::string("+") + g.gcfg->name : std::string()) +
+             "__" + isa_name(g.isa);
   g.packed_bytes = static_cast<size_t>(idx_bytes) +
                    (quantized ? static_cast<size_t>(g.n_pad * 16 + n_arrays * 4 * g.out.arrays)
                               : static_cast<size_t>((g.n_pad * g.table_stride + n_arrays) * 4));
@@ -421,6 +453,83 @@ void LutGemm::Impl::run_task(const void* x, int64_t ldx, int64_t m0, int64_t m1,
   }
 }
 
+// GEMM panel jg of the int8 weights: [K_pad_g / KR][NR][KR]. Each packed
+// byte holds whole K pairs (4-bit: one pair, 2-bit: two), so a table of the
+// column's 256 byte values gives the pair's (or quad's) weights in one load,
+// stored straight into the panel; weights past K are then zeroed.
+void LutGemm::Impl::decode_panel(int64_t jg, uint8_t* /*col*/, int8_t* panel) const {
+  const internal::GemmConfig& gc = *gcfg;
+  const int64_t nr = gc.nr, kr = gc.kr, bb = cfg->bb, lnr = cfg->nr;
+  const int64_t blocks = k_pad / kb, row_bytes = (k + per_byte - 1) / per_byte;
+  if ((jg + 1) * nr > n) std::memset(panel, 0, static_cast<size_t>(gk_pad * nr));
+  uint32_t table[256];
+  for (int64_t c = 0; c < nr; ++c) {
+    const int64_t n_col = jg * nr + c;
+    if (n_col >= n) break;
+    const int8_t* t = tables_i8.get() + n_col * 16;
+    // The bytes (weights) of packed byte v, in k order.
+    uint32_t u[16];
+    for (int e = 0; e < 16; ++e) u[e] = static_cast<uint8_t>(t[e]);
+    if (bits == 4) {
+      for (int hi = 0; hi < 16; ++hi) {
+        for (int lo = 0; lo < 16; ++lo) table[hi * 16 + lo] = u[lo] | u[hi] << 8;
+      }
+    } else {
+      for (int hi = 0; hi < 16; ++hi) {
+        const uint32_t h = u[hi & 3] << 16 | u[hi >> 2] << 24;
+        for (int lo = 0; lo < 16; ++lo) table[hi * 16 + lo] = u[lo & 3] | u[lo >> 2] << 8 | h;
+      }
+    }
+    const uint8_t* src = idx.get() + (n_col / lnr) * blocks * lnr * bb + (n_col % lnr) * bb;
+    int8_t* dst = panel + c * kr;
+    const int64_t groups = gk_pad / kr;  // KR-weight groups of the panel column
+    for (int64_t q0 = 0; q0 < row_bytes; q0 += bb, src += lnr * bb) {  // block by block
+      const int64_t len = std::min(bb, row_bytes - q0);
+      for (int64_t i = 0; i < len; ++i) {
+        const int64_t q = q0 + i;
+        const uint32_t w = table[src[i]];
+        if (kr == 2 && bits == 4) {
+          std::memcpy(dst + q * 2 * nr, &w, 2);
+        } else if (kr == 2) {  // 2-bit: two pairs
+          std::memcpy(dst + 2 * q * 2 * nr, &w, 2);
+          if (2 * q + 1 < groups) std::memcpy(dst + (2 * q + 1) * 2 * nr, reinterpret_cast<const uint8_t*>(&w) + 2, 2);
+        } else if (bits == 2) {  // KR 4, 2-bit: one group per byte
+          std::memcpy(dst + q * 4 * nr, &w, 4);
+        } else {  // KR 4, 4-bit: one half group per byte
+          std::memcpy(dst + (q / 2) * 4 * nr + (q % 2) * 2, &w, 2);
+        }
+      }
+    }
+    for (int64_t kk = k; kk < gk_pad; ++kk) dst[(kk / kr) * kr * nr + kk % kr] = 0;  // past K (A is 0 there too)
+  }
+}
+
+void LutGemm::Impl::run_panels(const void* x, int64_t ldx, int64_t m0, int64_t m1, int64_t p0, int64_t p1,
+                               void* y, int64_t ldy) const {
+  const internal::GemmConfig& gc = *gcfg;
+  uint8_t* ws = internal::panel_workspace();
+  uint8_t* a = ws;
+  int8_t* panel = reinterpret_cast<int8_t*>(ws + internal::kPanelABytes);
+  uint8_t* col = ws + internal::kPanelABytes + internal::kPanelWBytes;
+  const int64_t a_panel_bytes = gk_pad * gc.mr * (gc.a_int16 ? 2 : 1);
+  internal::gemm_pack_a(gc, act == LutActivation::kS8, a_shift, static_cast<const uint8_t*>(x) + m0 * ldx, ldx,
+                        m1 - m0, k, gk_pad, a);
+  const size_t kbg = static_cast<size_t>(gk_pad / gc.kr);
+  alignas(64) int32_t tile[internal::kGemmMaxMR * 64];
+  for (int64_t j = p0; j < p1; ++j) {
+    decode_panel(j, col, panel);
+    const int64_t n0 = j * gc.nr;
+    const size_t nr = static_cast<size_t>(std::min<int64_t>(gc.nr, n - n0));
+    for (int64_t r0 = m0; r0 < m1; r0 += gc.mr) {
+      const size_t rows = static_cast<size_t>(std::min<int64_t>(gc.mr, m1 - r0));
+      gc.ukernel[rows - 1](kbg, a + (r0 - m0) / gc.mr * a_panel_bytes, panel, tile);
+      uint8_t* yp = static_cast<uint8_t*>(y) + (r0 * ldy + n0) * static_cast<int64_t>(out_bytes);
+      epilogue(tile, rows, static_cast<size_t>(gc.nr), nr, static_cast<size_t>(n0), out.ep, yp,
+               static_cast<size_t>(ldy));
+    }
+  }
+}
+
 Status LutGemm::run(const void* x, int64_t m, int64_t ldx, void* y, int64_t ldy, const ParallelFor& pf) const {
   internal::VerboseScope verbose("exec", "lut_gemm");
   if (!impl_) return invalid("gemm: not created (LutGemm::create did not succeed)");
@@ -444,15 +553,19 @@ Status LutGemm::run(const void* x, int64_t m, int64_t ldx, void* y, int64_t ldy,
 
   // Row blocks of whole MR groups whose packed X fits the block budget (at
   // least one row), times ranges of panels: small M splits N so that the
-  // pool's threads have work.
-  const LutConfig& cf = *g.cfg;
-  const int64_t stride = g.a_stride();
-  int64_t mc = std::max<int64_t>(1, std::min<int64_t>(internal::kXBlockBytes, kQGemmWorkspaceBytes) / stride);
-  if (mc * stride > static_cast<int64_t>(kQGemmWorkspaceBytes)) mc = kQGemmWorkspaceBytes / stride;
-  if (mc >= cf.mr) mc = mc / cf.mr * cf.mr;
+  // pool's threads have work. The panel path packs up to kPanelABytes of A
+  // per task, so that each decoded panel serves as many rows as possible.
+  const bool panel_path = g.gcfg != nullptr && m >= internal::kPanelMinM;
+  const int64_t mr = panel_path ? g.gcfg->mr : g.cfg->mr;
+  const int64_t stride = panel_path ? g.gk_pad * g.gcfg->mr * (g.gcfg->a_int16 ? 2 : 1) / mr : g.a_stride();
+  const int64_t budget = panel_path ? internal::kPanelABytes : std::min<int64_t>(internal::kXBlockBytes, kQGemmWorkspaceBytes);
+  const int64_t limit = panel_path ? internal::kPanelABytes : static_cast<int64_t>(kQGemmWorkspaceBytes);
+  int64_t mc = std::max<int64_t>(1, budget / stride);
+  if (mc * stride > limit) mc = limit / stride;
+  if (mc >= mr) mc = mc / mr * mr;
   mc = std::min(mc, m);
   const int64_t m_blocks = (m + mc - 1) / mc;
-  const int64_t panels = g.n_pad / cf.nr;
+  const int64_t panels = panel_path ? internal::round_up(g.n, g.gcfg->nr) / g.gcfg->nr : g.n_pad / g.cfg->nr;
   const int64_t n_blocks = pf.run ? std::min(panels, std::max<int64_t>(1, 16 / m_blocks)) : 1;
 
   struct Job {
@@ -460,13 +573,18 @@ Status LutGemm::run(const void* x, int64_t m, int64_t ldx, void* y, int64_t ldy,
     const void* x;
     int64_t m, ldx, ldy, mc, panels, n_blocks;
     void* y;
-  } job{&g, x, m, ldx, ldy, mc, panels, n_blocks, y};
+    bool panel_path;
+  } job{&g, x, m, ldx, ldy, mc, panels, n_blocks, y, panel_path};
   auto task = [](void* arg, size_t t) {
     const Job& j = *static_cast<const Job*>(arg);
     const int64_t mb = static_cast<int64_t>(t) / j.n_blocks, nb = static_cast<int64_t>(t) % j.n_blocks;
     const int64_t m0 = mb * j.mc, m1 = std::min(j.m, m0 + j.mc);
     const int64_t p0 = nb * j.panels / j.n_blocks, p1 = (nb + 1) * j.panels / j.n_blocks;
-    j.g->run_task(j.x, j.ldx, m0, m1, p0, p1, j.y, j.ldy);
+    if (j.panel_path) {
+      j.g->run_panels(j.x, j.ldx, m0, m1, p0, p1, j.y, j.ldy);
+    } else {
+      j.g->run_task(j.x, j.ldx, m0, m1, p0, p1, j.y, j.ldy);
+    }
   };
   const size_t tasks = static_cast<size_t>(m_blocks * n_blocks);
   if (pf.run) {
