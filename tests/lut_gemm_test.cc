@@ -72,6 +72,41 @@ TEST_P(LutGemmTest, PanelPathShapes) {
   }
 }
 
+// Declared 7-bit u8 activations: vpmaddubsw on x86 without VNNI, in the
+// fused kernels and the panel path, at the largest sums.
+TEST_P(LutGemmTest, SevenBitActivations) {
+  for (int bits : {4, 2}) {
+    for (int64_t m : {1, 3, 50}) {
+      for (int64_t k : {1, 77, 300}) {
+        for (LutData data : {LutData::kRandom, LutData::kMaxPositive, LutData::kAlternating}) {
+          SCOPED_TRACE(testing::Message() << "bits " << bits << " m " << m << " k " << k << " data " << int(data));
+          LutGemmTester()
+              .m(m).n(19).k(k).bits(bits).per_row(true).activation(LutActivation::kU8).za(0).x7bit(true)
+              .data(data).output(GemmOutput::kInt32).Test();
+          if (HasFatalFailure()) return;
+        }
+      }
+    }
+  }
+  if (isa() == Isa::kAvx2 || isa() == Isa::kAvx512) {
+    std::vector<uint8_t> idx(64 * 32, 0x21);
+    std::vector<float> book(16, 0.25f);
+    LutGemmParams p;
+    p.n = 64;
+    p.k = 64;
+    p.indices = idx.data();
+    p.indices_size = static_cast<int64_t>(idx.size());
+    p.codebook = book.data();
+    p.codebook_size = 16;
+    p.activation = LutActivation::kU8;
+    p.output = GemmOutput::kInt32;
+    p.activation_7bit = true;
+    LutGemm g;
+    ASSERT_TRUE(LutGemm::create(p, &g).ok());
+    EXPECT_NE(g.kernel().find("maddubs"), std::string::npos) << g.kernel();
+  }
+}
+
 TEST_P(LutGemmTest, QuantizedOutputs) {
   for (LutActivation act : {LutActivation::kU8, LutActivation::kS8}) {
     for (GemmOutput out : {GemmOutput::kRequantized, GemmOutput::kInt32, GemmOutput::kFloat}) {
@@ -304,6 +339,12 @@ TEST_F(LutGemmErrors, Create) {
   q.output = GemmOutput::kFloat;
   q.activation_scale = std::numeric_limits<float>::quiet_NaN();
   ExpectError(q, StatusCode::kOutOfRange, "activation_scale:");
+  q = p;
+  q.activation_7bit = true;
+  ExpectError(q, StatusCode::kInvalidArgument, "activation_7bit:");
+  q.activation = LutActivation::kS8;
+  q.output = GemmOutput::kInt32;
+  ExpectError(q, StatusCode::kInvalidArgument, "activation_7bit:");
   q = p;
   q.activation = static_cast<LutActivation>(7);
   ExpectError(q, StatusCode::kInvalidArgument, "activation:");

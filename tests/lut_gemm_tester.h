@@ -52,6 +52,8 @@ class LutGemmTester {
   LutGemmTester& ldy(int64_t v) { ldy_ = v; return *this; }
   LutGemmTester& ld_indices(int64_t v) { p_.ld_indices = v; return *this; }
   LutGemmTester& bias(bool v) { bias_ = v; return *this; }
+  // u8 X <= 127, declared with activation_7bit.
+  LutGemmTester& x7bit(bool v) { p_.activation_7bit = v; return *this; }
   LutGemmTester& data(LutData v) { data_ = v; return *this; }
   LutGemmTester& seed(uint32_t v) { seed_ = v; return *this; }
   LutGemmTester& pool(ParallelFor pf) { pf_ = pf; return *this; }
@@ -124,6 +126,7 @@ class LutGemmTester {
         if (quantized) {
           int32_t v = byte(rng) + a_min;
           if (extreme) v = p.activation_zero_point > (a_min + a_max) / 2 ? a_min : a_max;
+          if (p.activation_7bit) v = extreme ? 127 : v % 128;
           x[i] = static_cast<uint8_t>(v);
         } else {
           float v = gauss(rng);

@@ -65,6 +65,10 @@ struct LutGemmParams {
   LutActivation activation = LutActivation::kFp32;
   int32_t activation_zero_point = 0;  // u8: [0, 255], s8: [-128, 127]
   float activation_scale = 1.0f;      // quantized activations, requantized/float outputs
+  // A promise that every u8 activation is <= 127 (QGemmParams::activation_7bit):
+  // lets AVX2/AVX-512 without VNNI multiply bytes with vpmaddubsw (about 1.5x the
+  // GEMV). A larger activation then gives unspecified (memory-safe) results.
+  bool activation_7bit = false;
 
   // Output: fp32 activations give kFloat only; quantized activations any GemmOutput.
   GemmOutput output = GemmOutput::kFloat;

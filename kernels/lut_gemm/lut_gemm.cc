@@ -172,6 +172,7 @@ Status validate(const LutGemmParams& p) {
       return invalid("output: fp32 activations give float outputs only (kFloat)");
     }
     if (p.bias != nullptr) return invalid("bias: the int32 bias is for quantized activations; use bias_f");
+    if (p.activation_7bit) return invalid("activation_7bit: only for u8 activations");
   }
   if (p.indices == nullptr) return invalid("indices: null");
   const int64_t row = packed_row_bytes(p.k, p.bits);
@@ -232,6 +233,7 @@ Status LutGemm::create(const LutGemmParams& p, LutGemm* gemm) {
     qp.activation_signed = p.activation == LutActivation::kS8;
     qp.activation_zero_point = p.activation_zero_point;
     qp.activation_scale = p.activation_scale;
+    qp.activation_7bit = p.activation_7bit;
     qp.weights = reinterpret_cast<const int8_t*>(p.indices);  // checked non-null above, never read
     qp.weight_scale = scales.data();
     qp.weight_scale_per_channel = p.codebook_per_row;
@@ -262,7 +264,14 @@ Status LutGemm::create(const LutGemmParams& p, LutGemm* gemm) {
   g.n_pad = internal::round_up(p.n, cfg.nr);
   g.k_pad = internal::round_up(p.k, g.kb);
   const int b4 = p.bits == 4 ? 1 : 0;
-  if (quantized) {
+  const char* method = quantized ? cfg.method : "fma";
+  if (quantized && p.activation_7bit && cfg.i8_7bit[b4][0] != nullptr) {
+    g.a_shift = 0;
+    g.a_elem = 1;
+    g.ukernel_i8 = cfg.i8_7bit[b4];
+    method = "maddubs";
+    g.epilogue = internal::gemm_kernels_for(g.isa)->epilogue;
+  } else if (quantized) {
     g.a_shift = p.activation == LutActivation::kS8 ? cfg.shift_s8 : cfg.shift_u8;
     g.a_elem = cfg.a_int16 ? 2 : 1;
     g.ukernel_i8 = cfg.i8[b4];
@@ -312,7 +321,8 @@ Status LutGemm::create(const LutGemmParams& p, LutGemm* gemm) {
     if (!(s = internal::plan_gemm_output(qp, n_arrays, wsum.data(), g.a_shift, &g.out)).ok()) return s;
     // Many rows: decode a weight panel once and run the int8 GEMM's
     // microkernel on it (same shift, so the same packed bias).
-    const internal::GemmConfig& gc = internal::gemm_kernels_for(g.isa)->exact;
+    const internal::GemmKernels& gk = *internal::gemm_kernels_for(g.isa);
+    const internal::GemmConfig& gc = p.activation_7bit && gk.maddubs.name ? gk.maddubs : gk.exact;
     const int gshift = p.activation == LutActivation::kS8 ? gc.shift_s8 : gc.shift_u8;
     const int64_t gk_pad = internal::round_up(p.k, gc.kr);
     if (gshift == g.a_shift && gk_pad * gc.nr <= internal::kPanelWBytes &&
@@ -349,7 +359,7 @@ Status LutGemm::create(const LutGemmParams& p, LutGemm* gemm) {
   const char* act = quantized ? internal::type_name(p.activation == LutActivation::kS8) : "f32";
   const std::string out = quantized ? g.out.name : "f32";
   g.kernel = "lut_gemm_" + std::to_string(p.bits) + "bit_" + act + "_" + out + "_" + cfg.name +
-             (quantized ? cfg.method : "fma") + (g.gcfg ? std::string("+") + g.gcfg->name : std::string()) +
+             method + (g.gcfg ? std::string("+") + g.gcfg->name : std::string()) +
              "__" + isa_name(g.isa);
   g.packed_bytes = static_cast<size_t>(idx_bytes) +
                    (quantized ? static_cast<size_t>(g.n_pad * 16 + n_arrays * 4 * g.out.arrays)

@@ -9,7 +9,8 @@
 //            widening (avx2, avx512, neon): w -> int16 halves, vpmaddwd / smlal
 //            with int16 X (exact for every input);
 //            dot (avx512_vnni vpdpbusd u8 x s8, neon_dotprod sdot s8 x s8):
-//            4 bytes per int32 lane (exact).
+//            4 bytes per int32 lane (exact); on avx2/avx512 the same kernel with
+//            vpmaddubsw serves callers that declare 7-bit u8 activations.
 //   fp32:    labels widened to int32 lanes, w = TableLookupLanes over the column's
 //            2^bits floats (vpermps; two of them and a blend for 16 entries on
 //            avx2, four on neon), fma with X.
@@ -127,9 +128,18 @@ void GemvI8Madd(size_t blocks, const void* a_, size_t a_stride, const uint8_t* H
 #define QKERN_LUT_DOT_TARGET __attribute__((target("arch=armv8.2-a+dotprod+crypto")))
 #define QKERN_LUT_DOT4(vacc, va, vw) \
   V32 { vdotq_s32((vacc).raw, vreinterpretq_s8_s32((va).raw), vreinterpretq_s8_s32((vw).raw)) }
+// x86 without VNNI: vpmaddubsw + vpmaddwd(1), exact only for 7-bit activations
+// (|2 * 127 * 127| < 2^15, codes |Cq| <= 127): the activation_7bit kernels.
+#elif HWY_TARGET == HWY_AVX3
+#define QKERN_LUT_DOT_TARGET
+#define QKERN_LUT_DOT4(vacc, va, vw) \
+  V32 { _mm512_add_epi32((vacc).raw, _mm512_madd_epi16(_mm512_maddubs_epi16((va).raw, (vw).raw), _mm512_set1_epi16(1))) }
+#elif HWY_TARGET == HWY_AVX2
+#define QKERN_LUT_DOT_TARGET
+#define QKERN_LUT_DOT4(vacc, va, vw) \
+  V32 { _mm256_add_epi32((vacc).raw, _mm256_madd_epi16(_mm256_maddubs_epi16((va).raw, (vw).raw), _mm256_set1_epi16(1))) }
 #endif
 
-#if defined(QKERN_LUT_DOT4)
 template <int kBits, size_t kRows>
 QKERN_LUT_DOT_TARGET void GemvI8Dot(size_t blocks, const void* a_, size_t a_stride,
                                     const uint8_t* HWY_RESTRICT idx, const int8_t* HWY_RESTRICT tables,
@@ -169,7 +179,6 @@ QKERN_LUT_DOT_TARGET void GemvI8Dot(size_t blocks, const void* a_, size_t a_stri
     for (size_t c = 0; c < kNR; ++c) tile[m * kNR + c] = hn::GetLane(hn::SumOfLanes(d32, acc[m][c]));
   }
 }
-#endif
 
 // ----------------------------------------------------------------------- fp32
 // Floats per column table: 2^bits, at least one whole vector.
@@ -355,7 +364,6 @@ constexpr LutConfig MakeConfig(std::index_sequence<kRows...>) {
   c.bb = kBB;
   c.f32_table = TableFloats<4>();
   c.f32_table2 = TableFloats<2>();
-#if defined(QKERN_LUT_DOT4)
   if constexpr (kDot) {
     c.method = "dot";
 #if HWY_TARGET == HWY_NEON
@@ -365,13 +373,15 @@ constexpr LutConfig MakeConfig(std::index_sequence<kRows...>) {
 #endif
     ((c.i8[0][kRows] = &GemvI8Dot<2, kRows + 1>), ...);
     ((c.i8[1][kRows] = &GemvI8Dot<4, kRows + 1>), ...);
-  }
-#endif
-  if constexpr (!kDot) {
+  } else {
     c.method = "madd";
     c.a_int16 = true;
     ((c.i8[0][kRows] = &GemvI8Madd<2, kRows + 1>), ...);
     ((c.i8[1][kRows] = &GemvI8Madd<4, kRows + 1>), ...);
+#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3
+    ((c.i8_7bit[0][kRows] = &GemvI8Dot<2, kRows + 1>), ...);
+    ((c.i8_7bit[1][kRows] = &GemvI8Dot<4, kRows + 1>), ...);
+#endif
   }
   c.f32_byte_planes = kF32BytePlanes;
   ((c.f32[0][kRows] = &GemvF32<2, kRows + 1>), ...);

@@ -59,6 +59,9 @@ struct LutConfig {
   bool a_int16 = false;         // int8: X packed as int16 (widening kernels)
   const char* method = nullptr; // "madd" (widening), "dot" (vpdpbusd / sdot)
   LutUkernelI8 i8[2][kLutMaxMR] = {};    // [bits == 4][rows - 1]
+  // u8 activations declared 7-bit (x86 without VNNI: vpmaddubsw, exact for
+  // x <= 127): X packed as bytes, no shift. Null where i8 is already a dot.
+  LutUkernelI8 i8_7bit[2][kLutMaxMR] = {};
   LutUkernelF32 f32[2][kLutMaxMR] = {};  // [bits == 4][rows - 1]
   int f32_table = 0;            // floats per column table for 4-bit (2-bit: see f32_table2)
   int f32_table2 = 0;
