@@ -9,7 +9,9 @@
 //                                               ISA) to an fp32 N x K matrix, then
 //                                               oneDNN's fp32 matmul (one OpenMP thread)
 //   lut/m:M/k:K/n:N/bits:B/act:A/isa:X          LutGemm, per-row codebooks; act u8
-//                                               (u8 output, fp32 requantization) or f32
+//                                               (u8 output, fp32 requantization), u7
+//                                               (the same with X <= 127 declared
+//                                               activation_7bit) or f32 (float output)
 // Shapes: (K, N) in {(4096, 4096), (4096, 11008), (8192, 16384)} x M in {1, 8,
 // 64, 256}. M = 1 on (8192, 16384) rotates two matrices (64 MiB each at 4 bits)
 // so that the weights come from DRAM. scalar runs M = 1 on the first shape only.
@@ -17,8 +19,7 @@
 // Counters: Gops = 2*M*N*K per second (1e9); index_GBs = packed index bytes
 // read per second; vs_dram = index_GBs / dram_read; vs_qgemm = Gops / QGemm's
 // at the same shape and ISA; vs_onednn_f32 (act f32) = Gops / decode-then-oneDNN's;
-// vs_4bit (2-bit entries) = the 4-bit entry's time / this one's... expressed as
-// time_vs_4bit = this time / the 4-bit time (goal for the M = 1 GEMV: <= 0.6).
+// time_vs_4bit (2-bit entries) = this entry's time / the 4-bit entry's.
 //
 // Defaults (overridable): --benchmark_min_time=0.2 --benchmark_repetitions=3
 // --benchmark_report_aggregates_only=true: read the medians.
@@ -105,7 +106,7 @@ struct Problem {
   int bits;
   std::vector<std::vector<uint8_t>> packed;
   std::vector<float> codebook;  // n x 2^bits
-  std::vector<uint8_t> xq;
+  std::vector<uint8_t> xq, x7;
   std::vector<float> xf, y;
 
   Problem(Shape shape, int b, int matrices) : s(shape), bits(b) {
@@ -127,10 +128,14 @@ struct Problem {
     xq.resize(static_cast<size_t>(s.m * s.k));
     xf.resize(static_cast<size_t>(s.m * s.k));
     for (auto& v : xq) v = static_cast<uint8_t>(byte(rng));
+    x7 = xq;
+    for (auto& v : x7) v &= 127;
     for (auto& v : xf) v = gauss(rng) * 50;
     y.resize(static_cast<size_t>(s.m * s.n));
   }
-  qkern::LutGemmParams params(size_t i, bool f32) const {
+  // act: 0 u8, 1 f32, 2 u8 declared 7-bit (X <= 127)
+  qkern::LutGemmParams params(size_t i, int act) const {
+    const bool f32 = act == 1;
     qkern::LutGemmParams p;
     p.n = s.n;
     p.k = s.k;
@@ -150,17 +155,20 @@ struct Problem {
       p.output = qkern::GemmOutput::kRequantized;
       p.output_scale = 0.05f;
       p.output_zero_point = 128;
+      p.activation_7bit = act == 2;
     }
     return p;
   }
 };
 
-std::string lut_key(const Shape& s, int bits, bool f32, qkern::Isa isa) {
-  return "lut/" + shape_name(s) + "/bits:" + std::to_string(bits) + "/act:" + (f32 ? "f32" : "u8") +
+const char* act_name(int act) { return act == 1 ? "f32" : act == 2 ? "u7" : "u8"; }
+std::string lut_key(const Shape& s, int bits, int act, qkern::Isa isa) {
+  return "lut/" + shape_name(s) + "/bits:" + std::to_string(bits) + "/act:" + act_name(act) +
          "/isa:" + qkern::isa_name(isa);
 }
 
-void BM_Lut(benchmark::State& st, Shape s, int bits, bool f32, qkern::Isa isa, int matrices) {
+void BM_Lut(benchmark::State& st, Shape s, int bits, int act, qkern::Isa isa, int matrices) {
+  const bool f32 = act == 1;
   if (!qkern::set_max_isa(isa).ok()) {
     st.SkipWithError("ISA not available");
     return;
@@ -168,7 +176,7 @@ void BM_Lut(benchmark::State& st, Shape s, int bits, bool f32, qkern::Isa isa, i
   Problem pr(s, bits, matrices);
   std::vector<qkern::LutGemm> g(static_cast<size_t>(matrices));
   for (int i = 0; i < matrices; ++i) {
-    const qkern::Status status = qkern::LutGemm::create(pr.params(static_cast<size_t>(i), f32), &g[i]);
+    const qkern::Status status = qkern::LutGemm::create(pr.params(static_cast<size_t>(i), act), &g[i]);
     if (!status.ok()) {
       st.SkipWithError(status.to_string().c_str());
       qkern::reset_max_isa();
@@ -176,14 +184,14 @@ void BM_Lut(benchmark::State& st, Shape s, int bits, bool f32, qkern::Isa isa, i
     }
   }
   qkern::reset_max_isa();
-  const void* x = f32 ? static_cast<const void*>(pr.xf.data()) : pr.xq.data();
+  const void* x = f32 ? static_cast<const void*>(pr.xf.data()) : act == 2 ? pr.x7.data() : pr.xq.data();
   const double sec = timed_loop(st, [&](int64_t it) {
     (void)g[static_cast<size_t>(it % matrices)].run(x, s.m, s.k, pr.y.data(), s.n);
   });
   const double gop = gops(s) / sec;
   st.SetLabel(g[0].kernel());
   st.counters["Gops"] = gop;
-  const std::string key = lut_key(s, bits, f32, isa);
+  const std::string key = lut_key(s, bits, act, isa);
   record(key, gop);
   const double gbs = static_cast<double>(s.n * qkern::packed_row_bytes(s.k, bits)) / sec * 1e-9;
   st.counters["index_GBs"] = gbs;
@@ -191,7 +199,7 @@ void BM_Lut(benchmark::State& st, Shape s, int bits, bool f32, qkern::Isa isa, i
   ratio(st, "vs_qgemm", gop, "qgemm/" + shape_name(s) + "/isa:" + qkern::isa_name(isa));
   if (f32) ratio(st, "vs_onednn_f32", gop, "onednn_f32/" + shape_name(s));
   if (bits == 2) {
-    const double g4 = median(lut_key(s, 4, f32, isa));
+    const double g4 = median(lut_key(s, 4, act, isa));
     if (g4 > 0) st.counters["time_vs_4bit"] = g4 / gop;
   }
 }
@@ -278,11 +286,11 @@ void register_all() {
 #ifdef QKERN_BENCH_ONEDNN
       benchmark::RegisterBenchmark(("onednn_f32/" + shape_name(s)).c_str(), BM_OneDnnF32, s)->UseRealTime();
 #endif
-      for (bool f32 : {false, true}) {
+      for (int act : {0, 2, 1}) {
         for (int bits : {4, 2}) {
           for (qkern::Isa isa : qkern::available_isas()) {
-            if (isa == qkern::Isa::kScalar && (m > 1 || kn.first != 4096 || kn.second != 4096)) continue;
-            benchmark::RegisterBenchmark(lut_key(s, bits, f32, isa).c_str(), BM_Lut, s, bits, f32, isa, matrices)
+            if (isa == qkern::Isa::kScalar && (m > 1 || kn.first != 4096 || kn.second != 4096 || act == 2)) continue;
+            benchmark::RegisterBenchmark(lut_key(s, bits, act, isa).c_str(), BM_Lut, s, bits, act, isa, matrices)
                 ->UseRealTime();
           }
         }

@@ -47,6 +47,10 @@ enum class LutActivation {
 // and one packed row of X fits run()'s per-thread workspace.
 constexpr int64_t kLutGemmMaxK = kQGemmMaxK;
 
+// The per-thread workspace of the decode-to-panel path (quantized activations,
+// M >= 48): packed rows of X, one decoded weight panel, one column.
+constexpr size_t kLutGemmPanelWorkspaceBytes = (size_t{2} << 20) + (size_t{256} << 10) + 66305;
+
 struct LutGemmParams {
   int64_t n = 0;  // output channels (rows of the index matrix), >= 1
   int64_t k = 0;  // reduction length, in [1, kLutGemmMaxK]
@@ -104,7 +108,8 @@ class LutGemm {
   // Y[m][n] for m < M: X is M x K (row stride ldx >= K elements: float, u8 or
   // s8 as declared), Y is M x N (row stride ldy >= N elements of the output
   // type). M == 0 does nothing. No heap allocation except each thread's first
-  // use of its workspace (kQGemmWorkspaceBytes, shared with QGemm).
+  // use of its workspaces (kQGemmWorkspaceBytes, shared with QGemm, and with
+  // quantized activations and M >= 48, kLutGemmPanelWorkspaceBytes).
   Status run(const void* x, int64_t m, int64_t ldx, void* y, int64_t ldy,
              const ParallelFor& pf = ParallelFor()) const;
 

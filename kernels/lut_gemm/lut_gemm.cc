@@ -61,9 +61,10 @@ constexpr int64_t kPanelABytes = 2 << 20;
 constexpr int64_t kPanelWBytes = 256 << 10;
 constexpr int64_t kPanelColBytes = kQGemmMaxK + 512;
 
+static_assert(kLutGemmPanelWorkspaceBytes == kPanelABytes + kPanelWBytes + kPanelColBytes, "public constant");
+
 uint8_t* panel_workspace() {
-  thread_local Buffer<uint8_t> ws =
-      alloc_zeroed<uint8_t>(static_cast<size_t>(kPanelABytes + kPanelWBytes + kPanelColBytes));
+  thread_local Buffer<uint8_t> ws = alloc_zeroed<uint8_t>(kLutGemmPanelWorkspaceBytes);
   return ws.get();
 }
 
