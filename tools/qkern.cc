@@ -3,11 +3,13 @@
 //   qkern info    what this CPU and build can run, which ISA dispatch picks, the kernels per op
 //   qkern tour    every op x every available ISA x L1 / L2 / beyond-LLC sizes: each result
 //                 checked against the scalar reference, timed, and compared with memcpy; then
-//                 the int8 GEMM (QGemm) at small shapes on every available ISA
+//                 the int8 GEMM (QGemm) at small shapes on every available ISA; then k-means
+//                 codebooks and the lookup GEMM (kmeans_fit, pack_indices, LutGemm)
 //   qkern bench   one problem, benchdnn-style: check, time, one line of text or JSON
 //
 // The tool calls only the public API, plus the scalar references (reference/quantize_ref.h,
-// reference/gemm_ref.h) as the expected answers, so what it measures is what a user's call
+// reference/gemm_ref.h, reference/lut_gemm_ref.h, reference/codebook_ref.h,
+// reference/kmeans_ref.h) as the expected answers, so what it measures is what a user's call
 // costs. No SIMD code lives here.
 #include "qkern/qkern.hpp"
 
@@ -30,7 +32,10 @@
 #include <utility>
 #include <vector>
 
+#include "reference/codebook_ref.h"
 #include "reference/gemm_ref.h"
+#include "reference/kmeans_ref.h"
+#include "reference/lut_gemm_ref.h"
 #include "reference/quantize_ref.h"
 
 namespace qkern_cli {
@@ -38,6 +43,10 @@ namespace {
 
 using qkern::Dims;
 using qkern::Isa;
+using qkern::KmeansMethod;
+using qkern::LutActivation;
+using qkern::LutGemm;
+using qkern::LutGemmParams;
 using qkern::ParallelFor;
 using qkern::QGemm;
 using qkern::QGemmParams;
@@ -62,16 +71,17 @@ constexpr const char* kUsage =
     "            the chosen and best ISA, the caps in effect, the kernels of each op\n"
     "  tour      every op on every available ISA at L1, L2 and beyond-LLC sizes: checked\n"
     "            against the scalar reference, timed, compared with a memcpy of the same bytes;\n"
-    "            then the int8 GEMM at small shapes on every available ISA (kernel, Gop/s)\n"
+    "            then the int8 GEMM at small shapes on every available ISA (kernel, Gop/s);\n"
+    "            then kmeans_fit and the lookup GEMM on a fitted 4-bit W (error vs float W)\n"
     "              --quick        small sizes and few repeats only (a few seconds)\n"
     "  bench     one problem: check against the reference, time it, print one line\n"
     "              --op <quantize|dequantize|requantize|choose_qparams|fake_quantize|\n"
-    "                    fake_quantize_backward|gemm>                              (required)\n"
-    "              --n <elements>   (required; gemm: output channels N, default 4096)\n"
+    "                    fake_quantize_backward|gemm|lut_gemm|kmeans>              (required)\n"
+    "              --n <elements>   (required; gemm, lut_gemm: output channels N, default 4096)\n"
     "              --channels C   per-channel parameters along the last axis, dims {n/C, C}\n"
     "              --signed       int8 codes (default uint8)\n"
-    "              --bits B       code width, 2..8 (default 8)\n"
-    "              --scheme fp32|fixed_point   requantize and gemm only (default fp32)\n"
+    "              --bits B       code width, 2..8 (default 8; lut_gemm and kmeans: below)\n"
+    "              --scheme fp32|fixed_point   requantize, gemm, lut_gemm only (default fp32)\n"
     "              --isa <name>   cap dispatch at this ISA (must be available here)\n"
     "              --repeats R    timed samples; the median is reported (default 15)\n"
     "              --json         one JSON object instead of key=value text\n"
@@ -82,6 +92,22 @@ constexpr const char* kUsage =
     "              --m M          rows of A and C (default 1)\n"
     "              --k K          reduction length, 1..65793 (default 4096)\n"
     "              --threads T    run through a qkern::ThreadPool of T threads (default 1)\n"
+    "            --op lut_gemm: the lookup GEMM (LutGemm) on W N x K = random labels into sorted\n"
+    "            Gaussian codebooks, packed; X M x K N(0, 1). Takes --m, --k, --n, --threads as\n"
+    "            gemm; prints Gop/s (2 M N K / time) and index GB/s (N packed_row_bytes(K, bits)\n"
+    "            / time); checks as gemm (u8 output: every byte; f32: the error bound).\n"
+    "              --bits 4|2     index width (default 4)\n"
+    "              --act u8|s8|f32   u8, s8: X quantized (choose_qparams), int32 bias, u8 output\n"
+    "                             requantized (--scheme); f32: float X, float bias and output\n"
+    "                             (default u8)\n"
+    "              --per-row      one codebook per row of W (default one for the tensor)\n"
+    "            --op kmeans: kmeans_fit on a rows x cols matrix of N(0, 0.02^2) values; prints\n"
+    "            seconds per fit and the SSE; checks the labels (nearest centroid) and the SSE.\n"
+    "              --rows R --cols C   the matrix (required)\n"
+    "              --bits B       2^B centroids, 1..8 (default 4)\n"
+    "              --method optimal|lloyd   exact 1-D DP or Lloyd's iterations (default optimal)\n"
+    "              --per-row      one codebook per row (default one for the tensor)\n"
+    "              --repeats R    as above (default 3)\n"
     "  help      this text (also --help, -h)\n"
     "\n"
     "environment:\n"
@@ -131,7 +157,8 @@ constexpr int64_t kCodeOffset = 3;
 // ------------------------------------------------------------------------------ random data
 
 // Every draw goes through raw 32-bit mt19937 output, because std::uniform_*_distribution differ
-// between standard libraries: a failing input printed here reproduces on any toolchain.
+// between standard libraries: a failing input printed here reproduces on any toolchain (Gaussian
+// below excepted: libm's log and cos may differ in the last bit).
 class Rng {
  public:
   explicit Rng(uint32_t seed) : g_(seed) {}
@@ -149,6 +176,13 @@ class Rng {
  private:
   std::mt19937 g_;
 };
+
+// N(0, 1) by Box-Muller from two uniform draws.
+float Gaussian(Rng& rng) {
+  const double u1 = (static_cast<double>(rng.Bits() >> 8) + 0.5) * 0x1p-24;  // in (0, 1)
+  const double u2 = static_cast<double>(rng.Unit());
+  return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
+}
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
@@ -217,11 +251,13 @@ enum class Op {
   kChooseQParams,
   kFakeQuantize,
   kFakeQuantizeBackward,
-  kGemm  // the int8 GEMM (QGemm): its own case (GemmCase), not a Case
+  kGemm,     // the int8 GEMM (QGemm): its own case (GemmCase), not a Case
+  kLutGemm,  // the lookup GEMM (LutGemm): LutGemmCase
+  kKmeans    // codebook fitting (kmeans_fit): KmeansCase
 };
 constexpr Op kAllOps[] = {Op::kQuantize,      Op::kDequantize,   Op::kRequantize,
                           Op::kChooseQParams, Op::kFakeQuantize, Op::kFakeQuantizeBackward,
-                          Op::kGemm};
+                          Op::kGemm,          Op::kLutGemm,      Op::kKmeans};
 
 const char* OpName(Op op) {
   switch (op) {
@@ -239,9 +275,17 @@ const char* OpName(Op op) {
       return "fake_quantize_backward";
     case Op::kGemm:
       return "gemm";
+    case Op::kLutGemm:
+      return "lut_gemm";
+    case Op::kKmeans:
+      return "kmeans";
   }
   return "unknown";
 }
+
+// The ops of one family: an elementwise op (a Case), or one of the GEMMs (their own cases).
+bool IsGemm(Op op) { return op == Op::kGemm || op == Op::kLutGemm; }
+bool IsElementwise(Op op) { return !IsGemm(op) && op != Op::kKmeans; }
 
 bool OpFromName(const std::string& name, Op* op) {
   for (Op o : kAllOps) {
@@ -257,6 +301,22 @@ const char* SchemeName(RequantScheme s) {
   return s == RequantScheme::kFixedPoint ? "fixed_point" : "fp32";
 }
 
+const char* ActName(LutActivation a) {
+  switch (a) {
+    case LutActivation::kFp32:
+      return "f32";
+    case LutActivation::kU8:
+      return "u8";
+    case LutActivation::kS8:
+      return "s8";
+  }
+  return "unknown";
+}
+
+const char* MethodName(KmeansMethod m) {
+  return m == KmeansMethod::kLloyd ? "lloyd" : "optimal";
+}
+
 struct Problem {
   Op op = Op::kQuantize;
   int64_t n = 0;         // elements (gemm: output channels N)
@@ -270,6 +330,15 @@ struct Problem {
   int64_t k = 4096;
   int threads = 1;               // > 1: through a qkern::ThreadPool of this many threads
   bool activation_7bit = false;  // A <= 127, declared: the vpmaddubsw kernels for any weights
+  // lut_gemm (m, k, n, threads and scheme as gemm) and kmeans: codebooks of 2^codebook_bits
+  // entries, one per tensor or one per row of W.
+  int codebook_bits = 4;
+  bool per_row = false;
+  LutActivation act = LutActivation::kU8;  // lut_gemm: f32 (float Y) or u8/s8 (u8 codes out)
+  // kmeans only: kmeans_fit of a rows x cols matrix.
+  int64_t rows = 0;
+  int64_t cols = 0;
+  KmeansMethod method = KmeansMethod::kOptimal1D;
 };
 
 // The ISA whose kernel runs when dispatch is at `isa`. The quantize family fills every SIMD slot
@@ -300,9 +369,27 @@ std::string KernelName(Op op, bool is_signed, RequantScheme scheme, Isa isa) {
     case Op::kFakeQuantizeBackward:
       return "fake_quantize_backward_f32" + suffix;
     case Op::kGemm:
-      break;  // QGemm picks its kernel in create(), from the weights too: QGemm::kernel()
+    case Op::kLutGemm:
+      break;  // QGemm and LutGemm pick their kernel in create(): QGemm::kernel(), LutGemm::kernel()
+    case Op::kKmeans:
+      break;  // KmeansKernelName
   }
   return "unknown";
+}
+
+// The name kmeans_fit logs (QKERN_VERBOSE) at dispatch `isa`: the exact method's candidate scans
+// have an AVX2 path on x86-64, which every x86 ISA above scalar runs; Lloyd's iterations and
+// everything else are scalar code (kernels/codebook/kmeans_fit.cc; no public query, so this
+// mirrors it).
+Isa KmeansKernelIsa(KmeansMethod method, Isa isa) {
+  const bool avx2 = method == KmeansMethod::kOptimal1D &&
+                    (isa == Isa::kAvx2 || isa == Isa::kAvx512 || isa == Isa::kAvx512Vnni);
+  return avx2 ? Isa::kAvx2 : Isa::kScalar;
+}
+std::string KmeansKernelName(KmeansMethod method, Isa isa) {
+  return std::string(method == KmeansMethod::kOptimal1D ? "kmeans_fit_optimal1d__"
+                                                        : "kmeans_fit_lloyd__") +
+         qkern::isa_name(KmeansKernelIsa(method, isa));
 }
 
 std::string KernelName(const Problem& p, Isa isa) {
@@ -811,7 +898,10 @@ Status MakeCase(const Problem& p, std::unique_ptr<Case>* out) {
       c.reset(new FakeQuantizeBackwardCase(p));
       break;
     case Op::kGemm:
-      return Status(qkern::StatusCode::kInternal, "tool: gemm runs through GemmCase, not Case");
+    case Op::kLutGemm:
+    case Op::kKmeans:
+      return Status(qkern::StatusCode::kInternal,
+                    std::string("tool: ") + OpName(p.op) + " has its own case, not a Case");
   }
   if (Status s = c->Init(); !s.ok()) return s;
   *out = std::move(c);
@@ -945,6 +1035,385 @@ class GemmCase {
   Buffer<int8_t> w_;
   std::vector<float> wscale_;
   std::vector<int32_t> bias_;
+};
+
+// ------------------------------------------------------------------------------ lut_gemm
+
+// The lookup GEMM (qkern/lut_gemm.hpp) as a user runs it. W (N x K) is labels into codebooks of
+// 2^bits entries (one for the tensor, or one per row), packed with pack_indices: random labels
+// into sorted N(0, 0.02^2) codebooks, or (the tour) a kmeans_fit of a float W. X (M x K) is
+// N(0, 1): as floats (act f32: float Y, plus a float bias), or quantized with choose_qparams and
+// quantize (u8 asymmetric, 7 bits when activation_7bit is declared; s8 symmetric; per tensor:
+// int32 sums, plus an int32 bias) and
+// requantized to u8 codes whose scale and zero point choose_qparams picks from the checked rows'
+// real outputs. Checked against reference/lut_gemm_ref.h: every byte for quantized activations,
+// the documented error bound for f32. As GemmCase: Create() binds the kernel of the ISA cap in
+// effect, Run() is the prepacked call that is timed.
+class LutGemmCase {
+ public:
+  static constexpr double kFullCheckOps = GemmCase::kFullCheckOps;
+  static constexpr int64_t kCheckRows = GemmCase::kCheckRows;
+  static constexpr int64_t kGuard = GemmCase::kGuard;
+
+  explicit LutGemmCase(const Problem& p) : p_(p) {}
+  LutGemmCase(const LutGemmCase&) = delete;
+  LutGemmCase& operator=(const LutGemmCase&) = delete;
+
+  // Before Init(): W from a fit instead of random labels (the codebooks and one-byte labels of
+  // kmeans_fit, of p.codebook_bits and p.per_row), and the float W they stand for (n x k), which
+  // ErrorVsFloat compares with. A fitted W gets no bias, so Y approximates X W^T itself.
+  void UseFit(std::vector<float> codebook, std::vector<uint8_t> labels, std::vector<float> w) {
+    codebook_ = std::move(codebook);
+    labels_ = std::move(labels);
+    w_float_ = std::move(w);
+    fitted_ = true;
+  }
+
+  Status Init() {
+    const int64_t m = p_.m, n = p_.n, k = p_.k;
+    const int bits = p_.codebook_bits, entries = 1 << bits;
+    const int64_t books = p_.per_row ? n : 1;
+    Rng rng(p_.seed);
+    if (!fitted_) {
+      codebook_.resize(static_cast<size_t>(books * entries));
+      for (int64_t b = 0; b < books; ++b) {
+        float* c = codebook_.data() + b * entries;
+        for (int e = 0; e < entries; ++e) c[e] = 0.02f * Gaussian(rng);
+        std::sort(c, c + entries);  // as kmeans_fit returns them (LutGemm takes any order)
+      }
+      labels_.resize(static_cast<size_t>(n * k));
+      for (uint8_t& l : labels_) l = static_cast<uint8_t>(rng.Bits() >> (32 - bits));
+    }
+    if (static_cast<int64_t>(codebook_.size()) != books * entries ||
+        static_cast<int64_t>(labels_.size()) != n * k) {
+      return Status(qkern::StatusCode::kInternal, "tool: the fit does not match the problem");
+    }
+    row_bytes_ = qkern::packed_row_bytes(k, bits);
+    indices_.assign(static_cast<size_t>(n * row_bytes_), 0);
+    qkern::CodebookShape shape;
+    shape.rows = n;
+    shape.cols = k;
+    shape.bits = bits;
+    shape.per_row = p_.per_row;
+    if (Status s = qkern::pack_indices(labels_.data(), shape, indices_.data()); !s.ok()) return s;
+    labels_ = std::vector<uint8_t>();  // packed: the one-byte labels are not needed any more
+
+    xf_ = Buffer<float>(m * k);
+    for (int64_t i = 0; i < m * k; ++i) xf_[i] = Gaussian(rng);
+
+    LutGemmParams& q = params_;
+    q.n = n;
+    q.k = k;
+    q.bits = bits;
+    q.indices = indices_.data();
+    q.indices_size = static_cast<int64_t>(indices_.size());
+    q.codebook = codebook_.data();
+    q.codebook_size = static_cast<int64_t>(codebook_.size());
+    q.codebook_per_row = p_.per_row;
+    q.activation = p_.act;
+    checked_rows_ = Ops() <= kFullCheckOps ? m : std::min(m, kCheckRows);
+    const int64_t checked = checked_rows_ * n;
+    if (quantized()) {
+      QuantRange xr;
+      xr.is_signed = p_.act == LutActivation::kS8;
+      // Declared 7-bit u8 activations: codes of a 7-bit quantizer, [0, 127].
+      if (p_.activation_7bit && !xr.is_signed) xr.bits = 7;
+      float sa = 0;
+      int32_t za = 0;
+      if (Status s = qkern::choose_qparams(
+              xf_.data(), Dims(m * k), xr,
+              xr.is_signed ? qkern::QParamsMode::kSymmetric : qkern::QParamsMode::kAsymmetric, -1,
+              &sa, &za);
+          !s.ok()) {
+        return s;
+      }
+      xq_ = Buffer<uint8_t>(m * k);
+      const QuantParams xp{xr, &sa, &za};
+      if (Status s = qkern::quantize(xf_.data(), Dims(m * k), xp, xq_.data()); !s.ok()) return s;
+      q.activation_zero_point = za;
+      q.activation_scale = sa;
+      q.activation_7bit = xr.bits == 7;
+      if (!fitted_) {
+        bias_.resize(static_cast<size_t>(n));
+        for (int32_t& b : bias_) b = static_cast<int32_t>(rng.Int(-(1 << 16), 1 << 16));
+        q.bias = bias_.data();
+      }
+      q.output = qkern::GemmOutput::kRequantized;
+      q.scheme = p_.scheme;
+      q.output_range = QuantRange();  // u8, 8 bits
+      // The output's scale and zero point from the real values of the checked rows, as a user
+      // calibrates: acc * sa * s_n, s_n the int8 codebook scale (the QGemm LutGemm equals).
+      qgemm_ = ref::lut_as_qgemm(q, &w8_, &w8_scale_);
+      std::vector<float> real(static_cast<size_t>(checked));
+      for (int64_t r = 0; r < checked_rows_; ++r) {
+        for (int64_t j = 0; j < n; ++j) {
+          const int32_t acc = ref::gemm_acc(qgemm_, xq_.data(), k, r, j);
+          real[r * n + j] = static_cast<float>(acc) * sa * w8_scale_[p_.per_row ? j : 0];
+        }
+      }
+      if (Status s = qkern::choose_qparams(real.data(), Dims(checked), q.output_range,
+                                           qkern::QParamsMode::kAsymmetric, -1, &q.output_scale,
+                                           &q.output_zero_point);
+          !s.ok()) {
+        return s;
+      }
+      qgemm_.output_scale = q.output_scale;
+      qgemm_.output_zero_point = q.output_zero_point;
+      want_ = Buffer<uint8_t>(checked);
+      ref::lut_gemm(q, xq_.data(), checked_rows_, k, want_.data(), n);
+    } else {
+      q.output = qkern::GemmOutput::kFloat;
+      if (!fitted_) {
+        bias_f_.resize(static_cast<size_t>(n));
+        for (float& b : bias_f_) b = Gaussian(rng);
+        q.bias_f = bias_f_.data();
+      }
+      exact_.resize(static_cast<size_t>(checked));
+      bound_.resize(static_cast<size_t>(checked));
+      for (int64_t r = 0; r < checked_rows_; ++r) {
+        for (int64_t j = 0; j < n; ++j) {
+          exact_[r * n + j] = ref::lut_gemm_exact_f32(q, xf_.data(), k, r, j);
+          bound_[r * n + j] = ref::lut_gemm_bound_f32(q, xf_.data(), k, r, j);
+        }
+      }
+    }
+    y_ = Buffer<uint8_t>(m * n * out_bytes() + kCodeOffset + 2 * kGuard);
+    return Status();
+  }
+
+  // Packs the indices for the kernel of the active ISA. On failure no LutGemm of an earlier ISA
+  // is left.
+  Status Create() {
+    gemm_ = LutGemm();
+    return LutGemm::create(params_, &gemm_);
+  }
+  Status Run(const ParallelFor& pf) {
+    const void* x = quantized() ? static_cast<const void*>(xq_.data()) : xf_.data();
+    return gemm_.run(x, p_.m, p_.k, y(), p_.n, pf);
+  }
+  void Poison() { std::memset(y_.data(), 0xA5, static_cast<size_t>(y_.size())); }
+  bool Check(std::string* detail) const {
+    const int64_t begin = y_offset(), end = begin + p_.m * p_.n * out_bytes();
+    for (int64_t i = 0; i < y_.size(); ++i) {
+      if ((i < begin || i >= end) && y_[i] != 0xA5) {
+        *detail = Format("wrote outside Y: the byte %" PRId64 " %s Y was changed",
+                         i < begin ? begin - i : i - end + 1, i < begin ? "before" : "after");
+        return false;
+      }
+    }
+    const int64_t n = p_.n, checked = checked_rows_ * n;
+    if (quantized()) {
+      return CheckCodes(
+          y(), want_.data(), checked, /*is_signed=*/false,
+          [&](int64_t i) {
+            const int64_t r = i / n, j = i % n;
+            return Format("m=%" PRId64 " n=%" PRId64 " acc=%" PRId32, r, j,
+                          ref::gemm_acc(qgemm_, xq_.data(), p_.k, r, j)) +
+                   " multiplier=" + FloatStr(ref::gemm_multiplier(qgemm_, j));
+          },
+          detail);
+    }
+    const float* yf = reinterpret_cast<const float*>(y());
+    Mismatch mm;
+    for (int64_t i = 0; i < checked; ++i) {
+      if (!(std::fabs(static_cast<double>(yf[i]) - exact_[i]) <= bound_[i])) {
+        if (mm.first < 0) mm.first = i;
+        ++mm.count;
+      }
+    }
+    if (mm.count == 0) return true;
+    const int64_t i = mm.first;
+    *detail = Format("%" PRId64 " of %" PRId64 " floats outside the error bound; first: m=%" PRId64
+                     " n=%" PRId64 ": got ",
+                     mm.count, checked, i / n, i % n) +
+              FloatStr(yf[i]) +
+              Format(", exact %.17g, error %.3g > bound %.3g", exact_[i],
+                     std::fabs(static_cast<double>(yf[i]) - exact_[i]), bound_[i]);
+    return false;
+  }
+
+  // With a fitted W: the largest |Y - X W^T| over the checked rows (*max_abs) and the largest
+  // |X W^T| (*max_ref), X W^T from the float X and the float W in double (u8 codes dequantized
+  // first). False without a fitted W.
+  bool ErrorVsFloat(double* max_abs, double* max_ref) const {
+    if (w_float_.empty()) return false;
+    const int64_t n = p_.n, k = p_.k;
+    *max_abs = *max_ref = 0;
+    for (int64_t r = 0; r < checked_rows_; ++r) {
+      for (int64_t j = 0; j < n; ++j) {
+        double exact = 0;
+        for (int64_t i = 0; i < k; ++i) {
+          exact += static_cast<double>(xf_[r * k + i]) * w_float_[static_cast<size_t>(j * k + i)];
+        }
+        double got;
+        if (quantized()) {
+          got = static_cast<double>(y()[r * n + j] - params_.output_zero_point) *
+                params_.output_scale;
+        } else {
+          got = reinterpret_cast<const float*>(y())[r * n + j];
+        }
+        *max_abs = std::max(*max_abs, std::fabs(got - exact));
+        *max_ref = std::max(*max_ref, std::fabs(exact));
+      }
+    }
+    return true;
+  }
+
+  const Problem& problem() const { return p_; }
+  const LutGemm& gemm() const { return gemm_; }
+  bool quantized() const { return p_.act != LutActivation::kFp32; }
+  int64_t checked_rows() const { return checked_rows_; }
+  double Ops() const {
+    return 2.0 * static_cast<double>(p_.m) * static_cast<double>(p_.n) * static_cast<double>(p_.k);
+  }
+  // The packed index bytes one run reads: N * packed_row_bytes(K, bits).
+  double IndexBytes() const { return static_cast<double>(p_.n) * static_cast<double>(row_bytes_); }
+  std::string Shape() const {
+    return Format("%" PRId64 "x%" PRId64 "x%" PRId64, p_.m, p_.k, p_.n);
+  }
+  // "u8>u8", "u7>u8" (declared 7-bit u8) or "f32>f32": the activation and output types.
+  std::string Type() const {
+    if (!quantized()) return "f32>f32";
+    return (params_.activation_7bit ? std::string("u7") : std::string(ActName(p_.act))) + ">u8";
+  }
+
+ private:
+  int64_t out_bytes() const { return quantized() ? 1 : 4; }
+  // u8 codes start kCodeOffset bytes past a 64-byte boundary, as GemmCase's; floats stay aligned.
+  int64_t y_offset() const { return kGuard + (quantized() ? kCodeOffset : 0); }
+  uint8_t* y() { return y_.data() + y_offset(); }
+  const uint8_t* y() const { return y_.data() + y_offset(); }
+
+  Problem p_;
+  bool fitted_ = false;
+  LutGemmParams params_;
+  LutGemm gemm_;
+  int64_t row_bytes_ = 0, checked_rows_ = 0;
+  std::vector<float> codebook_, w_float_, bias_f_;
+  std::vector<uint8_t> labels_, indices_;
+  std::vector<int32_t> bias_;
+  Buffer<float> xf_;
+  Buffer<uint8_t> xq_, y_, want_;
+  // Quantized activations: the QGemm problem LutGemm equals (reference/lut_gemm_ref.h).
+  QGemmParams qgemm_;
+  std::vector<int8_t> w8_;
+  std::vector<float> w8_scale_;
+  // f32 activations: the exact outputs of the checked rows and their documented error bounds.
+  std::vector<double> exact_, bound_;
+};
+
+// ------------------------------------------------------------------------------ kmeans
+
+// kmeans_fit (qkern/codebook.hpp) on a rows x cols matrix of N(0, 0.02^2) draws (as trained
+// weights), 2^bits centroids per tensor or per row. Check: the centroids are finite and sorted,
+// every label is the nearest centroid by assign's rule (reference/codebook_ref.h), and the SSE
+// kmeans_fit reports is the labelling's (reference/kmeans_ref.h); the exact method's SSE also
+// equals the textbook DP's where that is affordable.
+class KmeansCase {
+ public:
+  // The textbook DP costs about k * d^2 steps per codebook of d values: checked up to this many.
+  static constexpr double kDpCheckSteps = static_cast<double>(int64_t{1} << 25);
+  // Relative agreement of two SSEs summed in double in different orders.
+  static constexpr double kSseTolerance = 1e-9;
+
+  explicit KmeansCase(const Problem& p) : p_(p) {}
+  KmeansCase(const KmeansCase&) = delete;
+  KmeansCase& operator=(const KmeansCase&) = delete;
+
+  Status Init() {
+    const int64_t numel = p_.rows * p_.cols;
+    w_.resize(static_cast<size_t>(numel));
+    Rng rng(p_.seed);
+    for (float& v : w_) v = 0.02f * Gaussian(rng);
+    shape_.rows = p_.rows;
+    shape_.cols = p_.cols;
+    shape_.bits = p_.codebook_bits;
+    shape_.per_row = p_.per_row;
+    options_.method = p_.method;
+    centroids_.resize(static_cast<size_t>(books() * entries()));
+    labels_.resize(static_cast<size_t>(numel));
+    return Status();
+  }
+  Status Run() {
+    return qkern::kmeans_fit(w_.data(), shape_, options_, centroids_.data(), labels_.data(), &sse_);
+  }
+  void Poison() {
+    std::fill(centroids_.begin(), centroids_.end(), kNaN);
+    std::fill(labels_.begin(), labels_.end(), uint8_t{0xA5});
+    sse_ = kNaN;
+  }
+  bool Check(std::string* detail) const {
+    const int k = entries();
+    const int64_t len = book_len();
+    std::vector<float> t(static_cast<size_t>(std::max(k - 1, 1)));
+    std::vector<uint8_t> want(static_cast<size_t>(len));
+    double sse = 0;
+    for (int64_t b = 0; b < books(); ++b) {
+      const float* c = centroids_.data() + b * k;
+      for (int i = 0; i < k; ++i) {
+        if (!std::isfinite(c[i]) || (i > 0 && c[i] < c[i - 1])) {
+          *detail = Format("codebook %" PRId64 ": centroid %d is ", b, i) + FloatStr(c[i]) +
+                    (i > 0 ? " after " + FloatStr(c[i - 1]) : std::string()) +
+                    " (must be finite and ascending)";
+          return false;
+        }
+      }
+      const float* w = w_.data() + b * len;
+      const uint8_t* got = labels_.data() + b * len;
+      ref::thresholds(c, k, t.data());
+      ref::assign_row(w, len, t.data(), k, want.data());
+      const Mismatch mm = Compare(got, want.data(), len, [](uint8_t x, uint8_t y) { return x == y; });
+      if (mm.count > 0) {
+        *detail = Format("codebook %" PRId64 ": %" PRId64 " of %" PRId64
+                         " labels are not the nearest centroid; first: w[%" PRId64 "]=",
+                         b, mm.count, len, mm.first) +
+                  FloatStr(w[mm.first]) +
+                  Format(": got label %d, want %d", got[mm.first], want[mm.first]);
+        return false;
+      }
+      sse += ref::labelling_sse(w, nullptr, len, c, got);
+    }
+    if (!(std::fabs(sse_ - sse) <= kSseTolerance * sse)) {
+      *detail = Format("reported sse %.17g, the labelling's %.17g", sse_, sse);
+      return false;
+    }
+    const double dp_steps =
+        static_cast<double>(books()) * k * static_cast<double>(len) * static_cast<double>(len);
+    if (p_.method == KmeansMethod::kOptimal1D && dp_steps <= kDpCheckSteps) {
+      double dp = 0;
+      for (int64_t b = 0; b < books(); ++b) {
+        dp += ref::kmeans_1d_dp(w_.data() + b * len, nullptr, len, k).sse;
+      }
+      // The fp32 rounding of the centroids adds a little above the DP's double optimum.
+      if (!(std::fabs(sse_ - dp) <= 1e-6 * dp + 1e-30)) {
+        *detail = Format("sse %.17g is not the optimum %.17g (the textbook DP's)", sse_, dp);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  const Problem& problem() const { return p_; }
+  double sse() const { return sse_; }
+  int64_t numel() const { return p_.rows * p_.cols; }
+  const std::vector<float>& w() const { return w_; }
+  const std::vector<float>& centroids() const { return centroids_; }
+  const std::vector<uint8_t>& labels() const { return labels_; }
+  std::string Shape() const { return Format("%" PRId64 "x%" PRId64, p_.rows, p_.cols); }
+  std::string Kernel() const { return KmeansKernelName(p_.method, qkern::active_isa()); }
+  Isa KernelIsa() const { return KmeansKernelIsa(p_.method, qkern::active_isa()); }
+
+ private:
+  int entries() const { return 1 << p_.codebook_bits; }
+  int64_t books() const { return p_.per_row ? p_.rows : 1; }
+  int64_t book_len() const { return p_.per_row ? p_.cols : p_.rows * p_.cols; }
+
+  Problem p_;
+  qkern::CodebookShape shape_;
+  qkern::KmeansOptions options_;
+  std::vector<float> w_, centroids_;
+  std::vector<uint8_t> labels_;
+  double sse_ = 0;
 };
 
 // ------------------------------------------------------------------------------ timing
@@ -1115,6 +1584,44 @@ Status GemmKernelNames(Isa isa, std::string* names, Isa* runs, bool* capped) {
   return Status();
 }
 
+// The lookup GEMM's kernels at `isa`, as GemmKernelNames: LutGemm names its kernel in create(),
+// from the index width and the activation type, so this creates 1 x 2 LutGemms of 4 and 2 bits
+// with u8, s8, 7-bit u8 (the vpmaddubsw kernels, where the ISA has them) and f32 activations.
+Status LutGemmKernelNames(Isa isa, std::string* names, Isa* runs, bool* capped) {
+  if (Status s = qkern::set_max_isa(isa); !s.ok()) return s;
+  *capped = qkern::active_isa() != isa;
+  const uint8_t indices[1] = {0x10};
+  const float codebook[16] = {-1.0f, 1.0f, 0.5f, -0.5f};
+  names->clear();
+  *runs = isa;
+  for (int bits : {4, 2}) {
+    for (int variant = 0; variant < 4; ++variant) {
+      const LutActivation act = variant == 1   ? LutActivation::kS8
+                                : variant == 3 ? LutActivation::kFp32
+                                               : LutActivation::kU8;
+      LutGemmParams q;
+      q.n = 1;
+      q.k = 2;
+      q.bits = bits;
+      q.indices = indices;
+      q.indices_size = 1;
+      q.codebook = codebook;
+      q.codebook_size = int64_t{1} << bits;
+      q.activation = act;
+      q.activation_7bit = variant == 2;
+      q.output = act == LutActivation::kFp32 ? qkern::GemmOutput::kFloat
+                                             : qkern::GemmOutput::kRequantized;
+      LutGemm g;
+      if (Status s = LutGemm::create(q, &g); !s.ok()) return s;
+      if (names->find(g.kernel()) == std::string::npos) {
+        *names += (names->empty() ? "" : " ") + g.kernel();
+      }
+      *runs = g.isa();
+    }
+  }
+  return Status();
+}
+
 int Info(const std::vector<std::string>& args) {
   if (!args.empty()) return UsageError("info: unexpected argument '" + args[0] + "'");
   if (!EnvironmentOk()) return kExitUsage;
@@ -1135,14 +1642,22 @@ int Info(const std::vector<std::string>& args) {
   for (Op op : kAllOps) {
     std::printf("  %s\n", OpName(op));
     for (Isa isa : qkern::available_isas()) {
-      if (op == Op::kGemm) {
+      if (op == Op::kKmeans) {
+        // The names say which code runs (kmeans_fit has no kernel of its own per ISA).
+        std::printf("    %-13s %s %s\n", qkern::isa_name(isa),
+                    KmeansKernelName(KmeansMethod::kOptimal1D, isa).c_str(),
+                    KmeansKernelName(KmeansMethod::kLloyd, isa).c_str());
+        continue;
+      }
+      if (IsGemm(op)) {
         std::string names;
         Isa runs = isa;
         bool capped = false;
-        const Status s = GemmKernelNames(isa, &names, &runs, &capped);
+        const Status s = op == Op::kGemm ? GemmKernelNames(isa, &names, &runs, &capped)
+                                         : LutGemmKernelNames(isa, &names, &runs, &capped);
         qkern::reset_max_isa();
         if (!s.ok()) {
-          std::fprintf(stderr, "qkern: gemm on %s: %s\n", qkern::isa_name(isa),
+          std::fprintf(stderr, "qkern: %s on %s: %s\n", OpName(op), qkern::isa_name(isa),
                        s.to_string().c_str());
           return kExitFailure;
         }
@@ -1268,6 +1783,169 @@ TimingPlan TourGemmPlan(bool quick) {
     plan.target_s = 0.25;
   }
   return plan;
+}
+
+// The codebook entries: W (259 x 515, N(0, 0.02^2), about a small layer's weights with tails)
+// fitted with 4-bit per-row codebooks by each kmeans_fit method on every ISA (every ISA's fit must
+// equal the first's, bit for bit), then the exact fit's labels packed (pack_indices) and run
+// through LutGemm with u8 and f32 activations (X 67 x 515, N(0, 1)); "err vs float" is
+// max |Y - X W^T| / max |X W^T| with the float W before quantization. The full tour adds
+// GEMVs over 4096 x 4096 random 4- and 2-bit indices (8 and 4 MiB, like LLM decoding).
+void TourCodebooks(const std::vector<Isa>& isas, bool quick, int* checks, int* failed,
+                   std::vector<std::string>* failures) {
+  const TimingPlan plan = TourGemmPlan(quick);
+  auto fail = [&](const std::string& what) {
+    ++*failed;
+    failures->push_back(what);
+  };
+
+  std::printf("\n%-22s %-14s %-12s %-56s %12s %9s %12s  %s\n", "kmeans_fit (4-bit/row)",
+              "rows x cols", "isa", "kernel", "time (us)", "Melem/s", "sse", "check");
+  std::unique_ptr<KmeansCase> fit;  // the exact fit, for the lookup GEMM below
+  for (KmeansMethod method : {KmeansMethod::kOptimal1D, KmeansMethod::kLloyd}) {
+    Problem p;
+    p.op = Op::kKmeans;
+    p.rows = 259;
+    p.cols = 515;
+    p.codebook_bits = 4;
+    p.per_row = true;
+    p.method = method;
+    p.seed = 20240531u;  // one W for both methods, not the seed of an X below
+    const std::string label = std::string("kmeans_fit ") + MethodName(method);
+    auto c = std::make_unique<KmeansCase>(p);
+    if (Status s = c->Init(); !s.ok()) {
+      ++*checks;
+      fail(label + ": setup: " + s.to_string());
+      continue;
+    }
+    std::vector<float> first_centroids;
+    std::vector<uint8_t> first_labels;
+    for (Isa isa : isas) {
+      ++*checks;
+      Status status = qkern::set_max_isa(isa);
+      std::string detail;
+      bool ok = false;
+      double seconds = 0;
+      if (status.ok()) {
+        c->Poison();
+        status = c->Run();
+        ok = status.ok() && c->Check(&detail);
+        if (ok && first_centroids.empty()) {
+          first_centroids = c->centroids();
+          first_labels = c->labels();
+        } else if (ok && (c->centroids() != first_centroids || c->labels() != first_labels)) {
+          ok = false;
+          detail = std::string("the fit differs from the one on ") + qkern::isa_name(isas[0]);
+        }
+        if (status.ok()) status = TimeCalls([&] { return c->Run(); }, plan, &seconds);
+      }
+      if (!status.ok()) {
+        ok = false;
+        detail = "the call returned " + status.to_string();
+      }
+      const std::string kernel = c->Kernel();
+      if (!ok) {
+        fail(Format("%s %s %s (%s): ", label.c_str(), c->Shape().c_str(), qkern::isa_name(isa),
+                    kernel.c_str()) +
+             detail);
+      }
+      std::printf("%-22s %-14s %-12s %-56s %12.3f %9.2f %12.6g  %s\n", label.c_str(),
+                  c->Shape().c_str(), qkern::isa_name(isa), kernel.c_str(), seconds * 1e6,
+                  seconds > 0 ? static_cast<double>(c->numel()) / seconds / 1e6 : 0.0, c->sse(),
+                  ok ? "\u2713" : "\u2717");
+      std::fflush(stdout);
+    }
+    qkern::reset_max_isa();
+    if (method == KmeansMethod::kOptimal1D) fit = std::move(c);
+  }
+
+  struct LutOp {
+    const char* label;
+    Problem problem;
+    bool fitted;  // W from the exact fit above; else random labels and codebooks
+  };
+  auto make = [](int64_t m, int64_t k, int64_t n, int bits, LutActivation act) {
+    Problem p;
+    p.op = Op::kLutGemm;
+    p.m = m;
+    p.k = k;
+    p.n = n;
+    p.codebook_bits = bits;
+    p.per_row = true;
+    p.act = act;
+    return p;
+  };
+  std::vector<LutOp> ops;
+  ops.push_back({"lut_gemm 4b u8>u8", make(67, 515, 259, 4, LutActivation::kU8), true});
+  ops.push_back({"lut_gemm 4b f32>f32", make(67, 515, 259, 4, LutActivation::kFp32), true});
+  Problem a7 = make(67, 515, 259, 4, LutActivation::kU8);
+  a7.activation_7bit = true;  // declared: the vpmaddubsw kernels where the ISA has them
+  ops.push_back({"lut_gemm 4b 7-bit X", a7, true});
+  if (!quick) {
+    ops.push_back({"lut_gemv 4b u8>u8", make(1, 4096, 4096, 4, LutActivation::kU8), false});
+    ops.push_back({"lut_gemv 2b u8>u8", make(1, 4096, 4096, 2, LutActivation::kU8), false});
+    ops.push_back({"lut_gemv 4b f32>f32", make(1, 4096, 4096, 4, LutActivation::kFp32), false});
+  }
+  // The fitted entries share X, so that their errors vs float compare the activation types.
+  for (size_t k = 0; k < ops.size(); ++k) {
+    ops[k].problem.seed = static_cast<uint32_t>(20240601u + (ops[k].fitted ? 0 : 977u * k));
+  }
+  std::printf("\n%-22s %-14s %-12s %-56s %12s %9s %11s %12s  %s\n", "lut_gemm (per-row)",
+              "m x k x n", "isa", "kernel", "time (us)", "Gop/s", "index GB/s", "err vs float",
+              "check");
+  for (const LutOp& op : ops) {
+    LutGemmCase c(op.problem);
+    if (op.fitted) {
+      if (!fit) {
+        ++*checks;
+        fail(std::string(op.label) + ": setup: no fit");
+        continue;
+      }
+      c.UseFit(fit->centroids(), fit->labels(), fit->w());
+    }
+    if (Status s = c.Init(); !s.ok()) {
+      ++*checks;
+      fail(std::string(op.label) + ": setup: " + s.to_string());
+      continue;
+    }
+    for (Isa isa : isas) {
+      ++*checks;
+      Status status = qkern::set_max_isa(isa);
+      if (status.ok()) status = c.Create();
+      std::string detail;
+      bool ok = false;
+      double seconds = 0;
+      if (status.ok()) {
+        c.Poison();
+        status = c.Run(ParallelFor());
+        ok = status.ok() && c.Check(&detail);
+        if (status.ok()) {
+          status = TimeCalls([&] { return c.Run(ParallelFor()); }, plan, &seconds);
+        }
+      }
+      if (!status.ok()) {
+        ok = false;
+        detail = "the call returned " + status.to_string();
+      }
+      const std::string kernel = c.gemm().valid() ? c.gemm().kernel() : "-";
+      if (!ok) {
+        fail(Format("%s %s %s (%s): ", op.label, c.Shape().c_str(), qkern::isa_name(isa),
+                    kernel.c_str()) +
+             detail);
+      }
+      double max_abs = 0, max_ref = 0;
+      const std::string err = ok && c.ErrorVsFloat(&max_abs, &max_ref)
+                                  ? Format("%.2f%%", 100.0 * max_abs / std::max(max_ref, 1e-300))
+                                  : std::string("-");
+      std::printf("%-22s %-14s %-12s %-56s %12.3f %9.2f %11.2f %12s  %s\n", op.label,
+                  c.Shape().c_str(), qkern::isa_name(isa), kernel.c_str(), seconds * 1e6,
+                  seconds > 0 ? c.Ops() / seconds / 1e9 : 0.0,
+                  seconds > 0 ? c.IndexBytes() / seconds / 1e9 : 0.0, err.c_str(),
+                  ok ? "\u2713" : "\u2717");
+      std::fflush(stdout);
+    }
+  }
+  qkern::reset_max_isa();
 }
 
 int Tour(const std::vector<std::string>& args) {
@@ -1410,6 +2088,9 @@ int Tour(const std::vector<std::string>& args) {
     }
   }
   qkern::reset_max_isa();
+
+  // k-means codebooks and the lookup GEMM: LutGemm binds its kernel in create() as QGemm does.
+  TourCodebooks(isas, quick, &checks, &failed, &failures);
   if (!failures.empty()) {
     std::printf("\nfailures:\n");
     for (const std::string& f : failures) std::printf("  %s\n", f.c_str());
@@ -1489,12 +2170,127 @@ int BenchGemm(const Problem& p, int64_t repeats, bool json) {
   return kExitOk;
 }
 
+// `bench --op lut_gemm`: as BenchGemm. Gop/s counts 2 M N K; index GB/s the packed index bytes
+// one run reads (N * packed_row_bytes(K, bits)) per second.
+int BenchLutGemm(const Problem& p, int64_t repeats, bool json) {
+  LutGemmCase c(p);
+  if (Status s = c.Init(); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.to_string().c_str());
+    return kExitFailure;
+  }
+  if (Status s = c.Create(); !s.ok()) {
+    std::fprintf(stderr, "qkern: LutGemm::create: %s\n", s.to_string().c_str());
+    return kExitFailure;
+  }
+  qkern::ThreadPool pool(p.threads);
+  const ParallelFor pf = p.threads > 1 ? pool.parallel_for() : ParallelFor();
+  c.Poison();
+  if (Status s = c.Run(pf); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.to_string().c_str());
+    return kExitFailure;
+  }
+  std::string detail;
+  const bool ok = c.Check(&detail);
+  const TimingPlan plan = BenchPlan(repeats);
+  double seconds = 0;
+  if (Status s = TimeCalls([&] { return c.Run(pf); }, plan, &seconds); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.to_string().c_str());
+    return kExitFailure;
+  }
+  const LutGemm& g = c.gemm();
+  const double gops = c.Ops() / seconds / 1e9;
+  const double index_gbps = c.IndexBytes() / seconds / 1e9;
+  const std::string type = c.Type();
+  const char* codebook = p.per_row ? "per_row" : "per_tensor";
+  // The scheme requantizes the u8 output: there is none with f32 activations.
+  const char* scheme = c.quantized() ? SchemeName(p.scheme) : nullptr;
+  if (json) {
+    std::printf("{\"op\": \"lut_gemm\", \"m\": %" PRId64 ", \"k\": %" PRId64 ", \"n\": %" PRId64
+                ", \"bits\": %d, \"codebook\": \"%s\", \"type\": \"%s\", ",
+                p.m, p.k, p.n, p.codebook_bits, codebook, type.c_str());
+    if (scheme) std::printf("\"scheme\": \"%s\", ", scheme);
+    std::printf(
+        "\"threads\": %d, \"isa\": \"%s\", \"kernel\": \"%s\", \"repeats\": %d, "
+        "\"time_us\": %.4f, \"gops\": %.3f, \"index_gbps\": %.3f, \"packed_bytes\": %zu, "
+        "\"checked_rows\": %" PRId64 ", \"check\": \"%s\"",
+        p.threads, qkern::isa_name(g.isa()), JsonEscape(g.kernel()).c_str(), plan.max_samples,
+        seconds * 1e6, gops, index_gbps, g.packed_bytes(), c.checked_rows(), ok ? "ok" : "fail");
+    if (!ok) std::printf(", \"detail\": \"%s\"", JsonEscape(detail).c_str());
+    std::printf("}\n");
+  } else {
+    std::printf("op=lut_gemm m=%" PRId64 " k=%" PRId64 " n=%" PRId64
+                " bits=%d codebook=%s type=%s%s%s threads=%d isa=%s kernel=%s time_us=%.4f "
+                "gops=%.3f index_gbps=%.3f checked_rows=%" PRId64 " check=%s\n",
+                p.m, p.k, p.n, p.codebook_bits, codebook, type.c_str(), scheme ? " scheme=" : "",
+                scheme ? scheme : "", p.threads, qkern::isa_name(g.isa()), g.kernel().c_str(),
+                seconds * 1e6, gops, index_gbps, c.checked_rows(), ok ? "ok" : "fail");
+  }
+  if (!ok) {
+    std::fprintf(stderr, "qkern: %s: check failed: %s\n", g.kernel().c_str(), detail.c_str());
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+// `bench --op kmeans`: fit, check, time (the median of `repeats` fits), print one line with the
+// SSE of the fit.
+int BenchKmeans(const Problem& p, int64_t repeats, bool json) {
+  KmeansCase c(p);
+  if (Status s = c.Init(); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.to_string().c_str());
+    return kExitFailure;
+  }
+  const std::string kernel = c.Kernel();
+  const Isa isa = c.KernelIsa();
+  c.Poison();
+  if (Status s = c.Run(); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.to_string().c_str());
+    return kExitFailure;
+  }
+  std::string detail;
+  const bool ok = c.Check(&detail);
+  const TimingPlan plan = BenchPlan(repeats);
+  double seconds = 0;
+  if (Status s = TimeCalls([&] { return c.Run(); }, plan, &seconds); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.to_string().c_str());
+    return kExitFailure;
+  }
+  const double melems = static_cast<double>(c.numel()) / seconds / 1e6;
+  const char* codebook = p.per_row ? "per_row" : "per_tensor";
+  if (json) {
+    std::printf("{\"op\": \"kmeans\", \"rows\": %" PRId64 ", \"cols\": %" PRId64
+                ", \"bits\": %d, \"method\": \"%s\", \"codebook\": \"%s\", ",
+                p.rows, p.cols, p.codebook_bits, MethodName(p.method), codebook);
+    std::printf(
+        "\"isa\": \"%s\", \"kernel\": \"%s\", \"repeats\": %d, \"time_s\": %.6f, "
+        "\"melem_s\": %.3f, \"sse\": %.9g, \"check\": \"%s\"",
+        qkern::isa_name(isa), kernel.c_str(), plan.max_samples, seconds, melems, c.sse(),
+        ok ? "ok" : "fail");
+    if (!ok) std::printf(", \"detail\": \"%s\"", JsonEscape(detail).c_str());
+    std::printf("}\n");
+  } else {
+    std::printf("op=kmeans rows=%" PRId64 " cols=%" PRId64
+                " bits=%d method=%s codebook=%s isa=%s kernel=%s time_s=%.6f melem_s=%.3f "
+                "sse=%.9g check=%s\n",
+                p.rows, p.cols, p.codebook_bits, MethodName(p.method), codebook,
+                qkern::isa_name(isa), kernel.c_str(), seconds, melems, c.sse(), ok ? "ok" : "fail");
+  }
+  if (!ok) {
+    std::fprintf(stderr, "qkern: %s: check failed: %s\n", kernel.c_str(), detail.c_str());
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
 int Bench(const std::vector<std::string>& args) {
   Problem p;
   bool have_op = false, have_n = false, have_scheme = false, json = false;
-  // Flags of one family of ops only, checked once --op is known (flags come in any order).
-  bool have_channels = false, have_signed = false, have_bits = false;
+  // Flags of some ops only, checked once --op is known (flags come in any order).
+  bool have_channels = false, have_signed = false;
   bool have_m = false, have_k = false, have_threads = false;
+  bool have_act = false, have_per_row = false, have_rows = false, have_cols = false;
+  bool have_method = false, have_repeats = false;
+  std::optional<std::string> bits_flag;  // its range depends on the op
   std::optional<std::string> isa_flag;
   int64_t repeats = 15;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -1518,12 +2314,15 @@ int Bench(const std::vector<std::string>& args) {
       have_signed = true;
     } else if (name == "--json" && name == a) {
       json = true;
+    } else if (name == "--per-row" && name == a) {
+      p.per_row = true;
+      have_per_row = true;
     } else if (name == "--op") {
       if (!take_value()) return UsageError("bench: --op needs a value");
       if (!OpFromName(value, &p.op)) {
         return UsageError("bench: unknown op '" + value +
                           "' (quantize, dequantize, requantize, choose_qparams, fake_quantize, "
-                          "fake_quantize_backward, gemm)");
+                          "fake_quantize_backward, gemm, lut_gemm, kmeans)");
       }
       have_op = true;
     } else if (name == "--n") {
@@ -1539,12 +2338,8 @@ int Bench(const std::vector<std::string>& args) {
       }
       have_channels = true;
     } else if (name == "--bits") {
-      int64_t bits = 0;
-      if (!take_value() || !ParseInt(value, 2, 8, &bits)) {
-        return UsageError("bench: --bits must be in [2, 8] (got '" + value + "')");
-      }
-      p.range.bits = static_cast<int>(bits);
-      have_bits = true;
+      if (!take_value()) return UsageError("bench: --bits needs a value");
+      bits_flag = value;
     } else if (name == "--m") {
       if (!take_value() || !ParseInt(value, 1, int64_t{1} << 31, &p.m)) {
         return UsageError("bench: --m must be an integer in [1, 2^31] (got '" + value + "')");
@@ -1575,6 +2370,38 @@ int Bench(const std::vector<std::string>& args) {
         return UsageError("bench: --scheme must be fp32 or fixed_point (got '" + value + "')");
       }
       have_scheme = true;
+    } else if (name == "--act") {
+      if (!take_value()) return UsageError("bench: --act needs a value");
+      if (value == "u8") {
+        p.act = LutActivation::kU8;
+      } else if (value == "s8") {
+        p.act = LutActivation::kS8;
+      } else if (value == "f32") {
+        p.act = LutActivation::kFp32;
+      } else {
+        return UsageError("bench: --act must be u8, s8 or f32 (got '" + value + "')");
+      }
+      have_act = true;
+    } else if (name == "--rows") {
+      if (!take_value() || !ParseInt(value, 1, int64_t{1} << 31, &p.rows)) {
+        return UsageError("bench: --rows must be an integer in [1, 2^31] (got '" + value + "')");
+      }
+      have_rows = true;
+    } else if (name == "--cols") {
+      if (!take_value() || !ParseInt(value, 1, int64_t{1} << 31, &p.cols)) {
+        return UsageError("bench: --cols must be an integer in [1, 2^31] (got '" + value + "')");
+      }
+      have_cols = true;
+    } else if (name == "--method") {
+      if (!take_value()) return UsageError("bench: --method needs a value");
+      if (value == "optimal") {
+        p.method = KmeansMethod::kOptimal1D;
+      } else if (value == "lloyd") {
+        p.method = KmeansMethod::kLloyd;
+      } else {
+        return UsageError("bench: --method must be optimal or lloyd (got '" + value + "')");
+      }
+      have_method = true;
     } else if (name == "--isa") {
       if (!take_value()) return UsageError("bench: --isa needs a value");
       isa_flag = value;
@@ -1582,35 +2409,98 @@ int Bench(const std::vector<std::string>& args) {
       if (!take_value() || !ParseInt(value, 1, 100000, &repeats)) {
         return UsageError("bench: --repeats must be in [1, 100000] (got '" + value + "')");
       }
+      have_repeats = true;
     } else {
       return UsageError("bench: unknown flag '" + a + "'");
     }
   }
   if (!have_op) return UsageError("bench: --op is required");
-  const bool gemm = p.op == Op::kGemm;
-  if (gemm) {
-    if (have_channels) return UsageError("bench: --channels does not apply to --op gemm");
-    if (have_signed) return UsageError("bench: --signed does not apply to --op gemm");
-    if (have_bits) return UsageError("bench: --bits does not apply to --op gemm");
+  const bool gemm = p.op == Op::kGemm, lut = p.op == Op::kLutGemm, kmeans = p.op == Op::kKmeans;
+  const std::string op_name = OpName(p.op);
+  // Flags of the elementwise ops on the others, and flags of a few ops on the rest.
+  if (!IsElementwise(p.op)) {
+    if (have_channels) return UsageError("bench: --channels does not apply to --op " + op_name);
+    if (have_signed) return UsageError("bench: --signed does not apply to --op " + op_name);
+  }
+  if (!IsGemm(p.op)) {
+    if (have_m) return UsageError("bench: --m applies to --op gemm and lut_gemm only");
+    if (have_k) return UsageError("bench: --k applies to --op gemm and lut_gemm only");
+    if (have_threads) return UsageError("bench: --threads applies to --op gemm and lut_gemm only");
+  }
+  if (have_act && !lut) return UsageError("bench: --act applies to --op lut_gemm only");
+  if (have_per_row && !lut && !kmeans) {
+    return UsageError("bench: --per-row applies to --op lut_gemm and kmeans only");
+  }
+  if (!kmeans) {
+    if (have_rows) return UsageError("bench: --rows applies to --op kmeans only");
+    if (have_cols) return UsageError("bench: --cols applies to --op kmeans only");
+    if (have_method) return UsageError("bench: --method applies to --op kmeans only");
+  }
+  if (have_scheme && p.op != Op::kRequantize && !IsGemm(p.op)) {
+    return UsageError("bench: --scheme applies to --op requantize, gemm and lut_gemm only");
+  }
+  if (have_scheme && lut && p.act == LutActivation::kFp32) {
+    return UsageError(
+        "bench: --scheme requantizes the u8 output of --act u8 or s8; --act f32 has a float "
+        "output");
+  }
+  // --bits: the code width of the elementwise ops, the index width of lut_gemm (LutGemm packs 4
+  // or 2 bits), the codebook size of kmeans (2^bits centroids).
+  if (bits_flag) {
+    int64_t bits = 0;
+    const std::string& v = *bits_flag;
+    if (gemm) return UsageError("bench: --bits does not apply to --op gemm");
+    if (lut) {
+      if (!ParseInt(v, 2, 4, &bits) || bits == 3) {
+        return UsageError("bench: --bits must be 4 or 2 for --op lut_gemm (LutGemm reads 4-bit "
+                          "or 2-bit packed indices; got '" + v + "')");
+      }
+      p.codebook_bits = static_cast<int>(bits);
+    } else if (kmeans) {
+      if (!ParseInt(v, 1, 8, &bits)) {
+        return UsageError("bench: --bits must be in [1, 8] for --op kmeans (got '" + v + "')");
+      }
+      p.codebook_bits = static_cast<int>(bits);
+    } else {
+      if (!ParseInt(v, 2, 8, &bits)) {
+        return UsageError("bench: --bits must be in [2, 8] (got '" + v + "')");
+      }
+      p.range.bits = static_cast<int>(bits);
+    }
+  }
+  if (IsGemm(p.op)) {
     if (!have_n) p.n = 4096;
-    // A, W, its packed copy, C and the expected rows: refuse what cannot fit rather than die
-    // in the allocator (the dimensions alone go up to 2^31).
+    // The buffers (gemm: A, W, its packed copy, C and the expected rows; lut_gemm: X as floats
+    // and codes, the labels, the packed indices twice, the reference's int8 W, Y and the
+    // expected rows): refuse what cannot fit rather than die in the allocator (the dimensions
+    // alone go up to 2^31).
     const double m = static_cast<double>(p.m), n = static_cast<double>(p.n);
     const double k = static_cast<double>(p.k);
-    const double bytes = m * k + 2 * n * k + 2 * m * n;
+    const double bytes = lut ? 5 * m * k + 3 * n * k + 8 * m * n : m * k + 2 * n * k + 2 * m * n;
     if (bytes > 0x1p34) {
       return UsageError(Format("bench: --m %" PRId64 " --k %" PRId64 " --n %" PRId64
                                " needs %.1f GiB of buffers (at most 16 GiB)",
                                p.m, p.k, p.n, bytes / 0x1p30));
     }
+  } else if (kmeans) {
+    if (have_n) return UsageError("bench: --n does not apply to --op kmeans (--rows and --cols)");
+    if (!have_rows || !have_cols) return UsageError("bench: --op kmeans needs --rows and --cols");
+    // W, the labels, and the exact method's argmins: 4 (2^bits - 1) bytes per value of a codebook.
+    const double numel = static_cast<double>(p.rows) * static_cast<double>(p.cols);
+    const double book = p.per_row ? static_cast<double>(p.cols) : numel;
+    const double argmins = p.method == KmeansMethod::kOptimal1D
+                               ? 4.0 * static_cast<double>((1 << p.codebook_bits) - 1) * book
+                               : 0.0;
+    const double bytes = 5 * numel + argmins;
+    if (bytes > 0x1p34) {
+      return UsageError(Format("bench: --rows %" PRId64 " --cols %" PRId64
+                               " needs %.1f GiB of buffers (at most 16 GiB)",
+                               p.rows, p.cols, bytes / 0x1p30));
+    }
+    // A fit takes up to seconds: fewer samples unless asked.
+    if (!have_repeats) repeats = 3;
   } else {
     if (!have_n) return UsageError("bench: --n is required");
-    if (have_m) return UsageError("bench: --m applies to --op gemm only");
-    if (have_k) return UsageError("bench: --k applies to --op gemm only");
-    if (have_threads) return UsageError("bench: --threads applies to --op gemm only");
-  }
-  if (have_scheme && p.op != Op::kRequantize && !gemm) {
-    return UsageError("bench: --scheme applies to --op requantize and gemm only");
   }
   if (p.channels > 0 && p.n % p.channels != 0) {
     return UsageError(
@@ -1640,6 +2530,8 @@ int Bench(const std::vector<std::string>& args) {
   }
   p.seed = 20240601u;
   if (gemm) return BenchGemm(p, repeats, json);
+  if (lut) return BenchLutGemm(p, repeats, json);
+  if (kmeans) return BenchKmeans(p, repeats, json);
 
   std::unique_ptr<Case> c;
   if (Status s = MakeCase(p, &c); !s.ok()) {
