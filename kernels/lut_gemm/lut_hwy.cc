@@ -24,6 +24,7 @@
 
 #include <utility>
 
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "kernels/common/hwy_slots.h"
 #include "kernels/lut_gemm/lut_kernels.h"
@@ -49,6 +50,8 @@ using VF = hn::Vec<DF>;
 constexpr size_t kBB = hn::MaxLanes(D8());    // block bytes
 constexpr size_t kL32 = hn::MaxLanes(D32());  // int32 / float lanes
 constexpr size_t kNR = 4;
+// Software prefetch distance on the packed indices (a GEMV streams them once).
+constexpr size_t kPrefetchBytes = 2048;
 
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
 constexpr size_t kMR = 4;
@@ -106,6 +109,8 @@ void GemvI8Madd(size_t blocks, const void* a_, size_t a_stride, const uint8_t* H
         }
       }
     }
+    hwy::Prefetch(idx + kPrefetchBytes);
+    hwy::Prefetch(idx + kPrefetchBytes + 64);
     idx += kNR * kBB;
   }
 #pragma GCC unroll 8
@@ -171,6 +176,8 @@ QKERN_LUT_DOT_TARGET void GemvI8Dot(size_t blocks, const void* a_, size_t a_stri
         }
       }
     }
+    hwy::Prefetch(idx + kPrefetchBytes);
+    hwy::Prefetch(idx + kPrefetchBytes + 64);
     idx += kNR * kBB;
   }
 #pragma GCC unroll 8
@@ -260,6 +267,8 @@ void GemvF32(size_t blocks, const void* a_, size_t a_stride, const uint8_t* HWY_
         }
       }
     }
+    hwy::Prefetch(idx + kPrefetchBytes);
+    hwy::Prefetch(idx + kPrefetchBytes + 64);
     idx += kNR * kBB;
   }
 #pragma GCC unroll 8
@@ -331,6 +340,8 @@ void GemvF32Planes(size_t blocks, const void* a_, size_t a_stride, const uint8_t
         }
       }
     }
+    hwy::Prefetch(idx + kPrefetchBytes);
+    hwy::Prefetch(idx + kPrefetchBytes + 64);
     idx += kNR * kBB;
   }
 #pragma GCC unroll 8
