@@ -1785,15 +1785,21 @@ TimingPlan TourGemmPlan(bool quick) {
   return plan;
 }
 
-// The codebook entries: W (259 x 515, N(0, 0.02^2), about a small layer's weights with tails)
-// fitted with 4-bit per-row codebooks by each kmeans_fit method on every ISA (every ISA's fit must
-// equal the first's, bit for bit), then the exact fit's labels packed (pack_indices) and run
-// through LutGemm with u8 and f32 activations (X 67 x 515, N(0, 1)); "err vs float" is
+// The codebook entries: W (259 x 515, N(0, 0.02^2), about a small layer's weights with tails;
+// 35 x 515 in the quick tour, whose fits would otherwise take seconds under qemu-user) fitted
+// with 4-bit per-row codebooks by each kmeans_fit method on every ISA (every ISA's fit must equal
+// the first's, bit for bit), then the exact fit's labels packed (pack_indices) and run through
+// LutGemm with u8, 7-bit u8 and f32 activations (X 67 x 515, N(0, 1)); "err vs float" is
 // max |Y - X W^T| / max |X W^T| with the float W before quantization. The full tour adds
 // GEMVs over 4096 x 4096 random 4- and 2-bit indices (8 and 4 MiB, like LLM decoding).
 void TourCodebooks(const std::vector<Isa>& isas, bool quick, int* checks, int* failed,
                    std::vector<std::string>* failures) {
   const TimingPlan plan = TourGemmPlan(quick);
+  // A fit takes tens of ms (over half a second under qemu-user): one call per sample, and only
+  // three samples in the quick tour.
+  TimingPlan fit_plan = plan;
+  fit_plan.min_sample_s = 0;
+  if (quick) fit_plan.min_samples = fit_plan.max_samples = 3;
   auto fail = [&](const std::string& what) {
     ++*failed;
     failures->push_back(what);
@@ -1802,11 +1808,12 @@ void TourCodebooks(const std::vector<Isa>& isas, bool quick, int* checks, int* f
   std::printf("\n%-22s %-14s %-12s %-56s %12s %9s %12s  %s\n", "kmeans_fit (4-bit/row)",
               "rows x cols", "isa", "kernel", "time (us)", "Melem/s", "sse", "check");
   std::unique_ptr<KmeansCase> fit;  // the exact fit, for the lookup GEMM below
+  const int64_t w_rows = quick ? 35 : 259, w_cols = 515;
   for (KmeansMethod method : {KmeansMethod::kOptimal1D, KmeansMethod::kLloyd}) {
     Problem p;
     p.op = Op::kKmeans;
-    p.rows = 259;
-    p.cols = 515;
+    p.rows = w_rows;
+    p.cols = w_cols;
     p.codebook_bits = 4;
     p.per_row = true;
     p.method = method;
@@ -1837,7 +1844,7 @@ void TourCodebooks(const std::vector<Isa>& isas, bool quick, int* checks, int* f
           ok = false;
           detail = std::string("the fit differs from the one on ") + qkern::isa_name(isas[0]);
         }
-        if (status.ok()) status = TimeCalls([&] { return c->Run(); }, plan, &seconds);
+        if (status.ok()) status = TimeCalls([&] { return c->Run(); }, fit_plan, &seconds);
       }
       if (!status.ok()) {
         ok = false;
@@ -1876,9 +1883,9 @@ void TourCodebooks(const std::vector<Isa>& isas, bool quick, int* checks, int* f
     return p;
   };
   std::vector<LutOp> ops;
-  ops.push_back({"lut_gemm 4b u8>u8", make(67, 515, 259, 4, LutActivation::kU8), true});
-  ops.push_back({"lut_gemm 4b f32>f32", make(67, 515, 259, 4, LutActivation::kFp32), true});
-  Problem a7 = make(67, 515, 259, 4, LutActivation::kU8);
+  ops.push_back({"lut_gemm 4b u8>u8", make(67, w_cols, w_rows, 4, LutActivation::kU8), true});
+  ops.push_back({"lut_gemm 4b f32>f32", make(67, w_cols, w_rows, 4, LutActivation::kFp32), true});
+  Problem a7 = make(67, w_cols, w_rows, 4, LutActivation::kU8);
   a7.activation_7bit = true;  // declared: the vpmaddubsw kernels where the ISA has them
   ops.push_back({"lut_gemm 4b 7-bit X", a7, true});
   if (!quick) {
