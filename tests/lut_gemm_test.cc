@@ -247,6 +247,34 @@ TEST(LutGemmCodebook, QuantizeRule) {
   EXPECT_EQ(st.message().rfind("codebook[1]", 0), 0u) << st.message();
 }
 
+TEST(LutGemmCodebook, ScalesAccessor) {
+  std::vector<uint8_t> idx(3 * 4, 0x10);
+  std::vector<float> book(3 * 16);
+  for (size_t i = 0; i < book.size(); ++i) book[i] = 0.01f * static_cast<float>(i) - 0.2f;
+  LutGemmParams p;
+  p.n = 3;
+  p.k = 8;
+  p.indices = idx.data();
+  p.indices_size = static_cast<int64_t>(idx.size());
+  p.codebook = book.data();
+  p.codebook_size = static_cast<int64_t>(book.size());
+  p.codebook_per_row = true;
+  LutGemm f32;
+  ASSERT_TRUE(LutGemm::create(p, &f32).ok());
+  EXPECT_EQ(f32.codebook_scales(), nullptr);
+  p.activation = LutActivation::kS8;
+  p.output = GemmOutput::kInt32;
+  LutGemm q;
+  ASSERT_TRUE(LutGemm::create(p, &q).ok());
+  ASSERT_NE(q.codebook_scales(), nullptr);
+  for (int n = 0; n < 3; ++n) {
+    int8_t codes[16];
+    float s = 0;
+    ASSERT_TRUE(quantize_codebook_int8(book.data() + 16 * n, 16, codes, &s).ok());
+    EXPECT_EQ(q.codebook_scales()[n], s) << n;
+  }
+}
+
 // Every bad argument: an error naming it, and the output untouched.
 class LutGemmErrors : public ::testing::Test {
  protected:

@@ -74,7 +74,8 @@ struct LutGemmParams {
   // GEMV). A larger activation then gives unspecified (memory-safe) results.
   bool activation_7bit = false;
 
-  // Output: fp32 activations give kFloat only; quantized activations any GemmOutput.
+  // Output: fp32 activations give kFloat only; quantized activations any
+  // GemmOutput (note the default: kFloat here, kRequantized in QGemmParams).
   GemmOutput output = GemmOutput::kFloat;
   const int32_t* bias = nullptr;   // quantized activations: optional int32[n], in accumulator units
   const float* bias_f = nullptr;   // kFloat: optional float[n]
@@ -118,8 +119,16 @@ class LutGemm {
   int64_t k() const;
   int bits() const;
   Isa isa() const;
-  const std::string& kernel() const;  // e.g. lut_gemm_4bit_u8_u8_fp32_3x4__avx2
-  size_t packed_bytes() const;        // indices, tables, bias and per-channel parameters
+  // The kernels, e.g. lut_gemm_4bit_u8_u8_fp32_2x4madd+6x16c2__avx2: the fused
+  // decode-and-dot kernel, and after `+` the int8 GEMM tile that quantized
+  // activations use from M >= 48 (QKERN_VERBOSE names the one each run used).
+  const std::string& kernel() const;
+  size_t packed_bytes() const;  // indices, tables, bias and per-channel parameters
+  // Quantized activations: the int8 codebooks' scales s (n values per row, or
+  // one), the weight scale of the equivalent QGemm: an int32 bias is in units
+  // of activation_scale * s[n], and Y's float value is acc * activation_scale * s[n].
+  // Null for fp32 activations.
+  const float* codebook_scales() const;
 
  private:
   struct Impl;

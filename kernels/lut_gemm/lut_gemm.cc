@@ -91,6 +91,8 @@ struct LutGemm::Impl {
   size_t a_elem = 4;  // bytes per packed X element
   Isa isa = Isa::kScalar;
   std::string kernel;
+  std::string kernel_fused, kernel_panel;  // the names of the two paths, for QKERN_VERBOSE runs
+  std::vector<float> codebook_scales;     // quantized activations: s per codebook
   const LutConfig* cfg = nullptr;
   internal::LutUkernelI8 const* ukernel_i8 = nullptr;    // [rows - 1]
   internal::LutUkernelF32 const* ukernel_f32 = nullptr;  // [rows - 1]
@@ -131,6 +133,9 @@ const std::string& LutGemm::kernel() const {
   return impl_ ? impl_->kernel : none;
 }
 size_t LutGemm::packed_bytes() const { return impl_ ? impl_->packed_bytes : 0; }
+const float* LutGemm::codebook_scales() const {
+  return impl_ && !impl_->codebook_scales.empty() ? impl_->codebook_scales.data() : nullptr;
+}
 
 Status quantize_codebook_int8(const float* codebook, int count, int8_t* q, float* scale) {
   if (codebook == nullptr) return invalid("codebook: null");
@@ -359,9 +364,12 @@ Status LutGemm::create(const LutGemmParams& p, LutGemm* gemm) {
 
   const char* act = quantized ? internal::type_name(p.activation == LutActivation::kS8) : "f32";
   const std::string out = quantized ? g.out.name : "f32";
-  g.kernel = "lut_gemm_" + std::to_string(p.bits) + "bit_" + act + "_" + out + "_" + cfg.name +
-             method + (g.gcfg ? std::string("+") + g.gcfg->name : std::string()) +
-             "__" + isa_name(g.isa);
+  const std::string stem = "lut_gemm_" + std::to_string(p.bits) + "bit_" + act + "_" + out + "_";
+  const std::string suffix = std::string("__") + isa_name(g.isa);
+  g.kernel_fused = stem + cfg.name + method + suffix;
+  g.kernel_panel = g.gcfg ? stem + g.gcfg->name + suffix : g.kernel_fused;
+  g.kernel = stem + cfg.name + method + (g.gcfg ? std::string("+") + g.gcfg->name : std::string()) + suffix;
+  g.codebook_scales = std::move(scales);
   g.packed_bytes = static_cast<size_t>(idx_bytes) +
                    (quantized ? static_cast<size_t>(g.n_pad * 16 + n_arrays * 4 * g.out.arrays)
                               : static_cast<size_t>((g.n_pad * g.table_stride + n_arrays) * 4));
@@ -604,7 +612,7 @@ Status LutGemm::run(const void* x, int64_t m, int64_t ldx, void* y, int64_t ldy,
     for (size_t t = 0; t < tasks; ++t) task(&job, t);
   }
   if (verbose.active()) {
-    verbose.record(g.isa, g.kernel,
+    verbose.record(g.isa, panel_path ? g.kernel_panel : g.kernel_fused,
                    "m" + std::to_string(m) + "n" + std::to_string(g.n) + "k" + std::to_string(g.k) +
                        " tasks:" + std::to_string(tasks));
   }

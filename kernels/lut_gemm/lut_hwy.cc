@@ -11,12 +11,15 @@
 //            dot (avx512_vnni vpdpbusd u8 x s8, neon_dotprod sdot s8 x s8):
 //            4 bytes per int32 lane (exact); on avx2/avx512 the same kernel with
 //            vpmaddubsw serves callers that declare 7-bit u8 activations.
-//   fp32:    labels widened to int32 lanes, w = TableLookupLanes over the column's
-//            2^bits floats (vpermps; two of them and a blend for 16 entries on
-//            avx2, four on neon), fma with X.
+//   fp32:    4-bit on avx2 and neon: four byte-plane lookups (vpshufb / tbl)
+//            interleaved into floats (GemvF32Planes); otherwise labels widened to
+//            int32 lanes and w = vpermps over the column's floats (one on avx2
+//            2-bit and avx512, TableLookupLanes on neon 2-bit); fma with X.
+//   The packed indices are prefetched 2 KiB ahead (a GEMV streams them once).
 // Accumulators: MR rows x NR = 4 columns, one vector each (NEON widening keeps
 // a second one for smlal2), reduced across lanes once after the K loop.
-//   AVX2 (16 ymm): 2x4: 8 accumulators + table, packed bytes, plane, weights.
+//   AVX2 (16 ymm): 2x4: 8 accumulators + table, packed bytes, plane, weights
+//   (fp32 with one row: two accumulators per column, eight FMA chains).
 //   AVX-512 (32 zmm): 4x4: 16 accumulators.   NEON (32 q): 2x4 (x2 for smlal).
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/lut_gemm/lut_hwy.cc"
