@@ -2120,16 +2120,24 @@ TimingPlan BenchPlan(int64_t repeats) {
   return plan;
 }
 
-// `bench --op gemm`: create under the ISA cap in effect, check, time, print one line.
-int BenchGemm(const Problem& p, int64_t repeats, bool json) {
-  GemmCase c(p);
+// What `bench --op gemm` and `--op lut_gemm` measure of a case (GemmCase, LutGemmCase): create
+// under the ISA cap in effect, run once into a poisoned output, check against the reference,
+// then time. False, after printing why, on an error.
+struct Measured {
+  double seconds = 0;
+  bool ok = false;
+  std::string detail;
+  int samples = 0;
+};
+template <class Case>
+bool MeasureCase(Case& c, const Problem& p, int64_t repeats, const char* create, Measured* out) {
   if (Status s = c.Init(); !s.ok()) {
     std::fprintf(stderr, "%s\n", s.to_string().c_str());
-    return kExitFailure;
+    return false;
   }
   if (Status s = c.Create(); !s.ok()) {
-    std::fprintf(stderr, "qkern: QGemm::create: %s\n", s.to_string().c_str());
-    return kExitFailure;
+    std::fprintf(stderr, "qkern: %s: %s\n", create, s.to_string().c_str());
+    return false;
   }
   // threads 1 runs with no pool at all (the plain call); ThreadPool(1) would run inline too.
   qkern::ThreadPool pool(p.threads);
@@ -2137,16 +2145,26 @@ int BenchGemm(const Problem& p, int64_t repeats, bool json) {
   c.Poison();
   if (Status s = c.Run(pf); !s.ok()) {
     std::fprintf(stderr, "%s\n", s.to_string().c_str());
-    return kExitFailure;
+    return false;
   }
-  std::string detail;
-  const bool ok = c.Check(&detail);
+  out->ok = c.Check(&out->detail);
   const TimingPlan plan = BenchPlan(repeats);
-  double seconds = 0;
-  if (Status s = TimeCalls([&] { return c.Run(pf); }, plan, &seconds); !s.ok()) {
+  out->samples = plan.max_samples;
+  if (Status s = TimeCalls([&] { return c.Run(pf); }, plan, &out->seconds); !s.ok()) {
     std::fprintf(stderr, "%s\n", s.to_string().c_str());
-    return kExitFailure;
+    return false;
   }
+  return true;
+}
+
+// `bench --op gemm`: create under the ISA cap in effect, check, time, print one line.
+int BenchGemm(const Problem& p, int64_t repeats, bool json) {
+  GemmCase c(p);
+  Measured r;
+  if (!MeasureCase(c, p, repeats, "QGemm::create", &r)) return kExitFailure;
+  const double seconds = r.seconds;
+  const bool ok = r.ok;
+  const std::string& detail = r.detail;
   const QGemm& g = c.gemm();
   const double gops = c.Ops() / seconds / 1e9;
   const double weight_gbps = static_cast<double>(g.packed_bytes()) / seconds / 1e9;
@@ -2159,7 +2177,7 @@ int BenchGemm(const Problem& p, int64_t repeats, bool json) {
         "\"isa\": \"%s\", \"kernel\": \"%s\", \"repeats\": %d, \"time_us\": %.4f, "
         "\"gops\": %.3f, \"weight_gbps\": %.3f, \"packed_bytes\": %zu, \"checked_rows\": %" PRId64
         ", \"check\": \"%s\"",
-        qkern::isa_name(g.isa()), JsonEscape(g.kernel()).c_str(), plan.max_samples,
+        qkern::isa_name(g.isa()), JsonEscape(g.kernel()).c_str(), r.samples,
         seconds * 1e6, gops, weight_gbps, g.packed_bytes(), c.checked_rows(), ok ? "ok" : "fail");
     if (!ok) std::printf(", \"detail\": \"%s\"", JsonEscape(detail).c_str());
     std::printf("}\n");
@@ -2181,29 +2199,11 @@ int BenchGemm(const Problem& p, int64_t repeats, bool json) {
 // one run reads (N * packed_row_bytes(K, bits)) per second.
 int BenchLutGemm(const Problem& p, int64_t repeats, bool json) {
   LutGemmCase c(p);
-  if (Status s = c.Init(); !s.ok()) {
-    std::fprintf(stderr, "%s\n", s.to_string().c_str());
-    return kExitFailure;
-  }
-  if (Status s = c.Create(); !s.ok()) {
-    std::fprintf(stderr, "qkern: LutGemm::create: %s\n", s.to_string().c_str());
-    return kExitFailure;
-  }
-  qkern::ThreadPool pool(p.threads);
-  const ParallelFor pf = p.threads > 1 ? pool.parallel_for() : ParallelFor();
-  c.Poison();
-  if (Status s = c.Run(pf); !s.ok()) {
-    std::fprintf(stderr, "%s\n", s.to_string().c_str());
-    return kExitFailure;
-  }
-  std::string detail;
-  const bool ok = c.Check(&detail);
-  const TimingPlan plan = BenchPlan(repeats);
-  double seconds = 0;
-  if (Status s = TimeCalls([&] { return c.Run(pf); }, plan, &seconds); !s.ok()) {
-    std::fprintf(stderr, "%s\n", s.to_string().c_str());
-    return kExitFailure;
-  }
+  Measured r;
+  if (!MeasureCase(c, p, repeats, "LutGemm::create", &r)) return kExitFailure;
+  const double seconds = r.seconds;
+  const bool ok = r.ok;
+  const std::string& detail = r.detail;
   const LutGemm& g = c.gemm();
   const double gops = c.Ops() / seconds / 1e9;
   const double index_gbps = c.IndexBytes() / seconds / 1e9;
@@ -2220,7 +2220,7 @@ int BenchLutGemm(const Problem& p, int64_t repeats, bool json) {
         "\"threads\": %d, \"isa\": \"%s\", \"kernel\": \"%s\", \"repeats\": %d, "
         "\"time_us\": %.4f, \"gops\": %.3f, \"index_gbps\": %.3f, \"packed_bytes\": %zu, "
         "\"checked_rows\": %" PRId64 ", \"check\": \"%s\"",
-        p.threads, qkern::isa_name(g.isa()), JsonEscape(g.kernel()).c_str(), plan.max_samples,
+        p.threads, qkern::isa_name(g.isa()), JsonEscape(g.kernel()).c_str(), r.samples,
         seconds * 1e6, gops, index_gbps, g.packed_bytes(), c.checked_rows(), ok ? "ok" : "fail");
     if (!ok) std::printf(", \"detail\": \"%s\"", JsonEscape(detail).c_str());
     std::printf("}\n");

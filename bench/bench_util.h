@@ -1,0 +1,78 @@
+// bench/bench_util.h: what the GEMM benchmarks share: shapes, medians of
+// finished entries (for ratios computed within one run), a wall-clock timed
+// loop and the one-core DRAM read figure.
+#ifndef QKERN_BENCH_BENCH_UTIL_H_
+#define QKERN_BENCH_BENCH_UTIL_H_
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+
+namespace qkern_bench {
+
+struct Shape {
+  int64_t m, k, n;
+};
+
+inline std::string shape_name(const Shape& s) {
+  return "m:" + std::to_string(s.m) + "/k:" + std::to_string(s.k) + "/n:" + std::to_string(s.n);
+}
+inline double gops(const Shape& s) { return 2.0 * static_cast<double>(s.m) * s.n * s.k * 1e-9; }
+
+inline std::map<std::string, std::vector<double>>& results() {
+  static std::map<std::string, std::vector<double>> r;
+  return r;
+}
+inline void record(const std::string& key, double v) { results()[key].push_back(v); }
+inline double median(const std::string& key) {
+  auto it = results().find(key);
+  if (it == results().end() || it->second.empty()) return 0;
+  std::vector<double> v = it->second;
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+inline void ratio(benchmark::State& st, const char* name, double value, const std::string& base) {
+  const double b = median(base);
+  if (b > 0) st.counters[name] = value / b;
+}
+
+template <class F>
+double timed_loop(benchmark::State& st, F&& f) {
+  int64_t iters = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : st) {
+    f(iters);
+    ++iters;
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return iters ? s / static_cast<double>(iters) : 0;
+}
+
+inline void BM_DramRead(benchmark::State& st) {
+  const size_t n = (size_t{512} << 20) / sizeof(uint64_t);
+  std::unique_ptr<uint64_t[]> buf(new uint64_t[n]);
+  for (size_t i = 0; i < n; ++i) buf[i] = i;
+  const double s = timed_loop(st, [&](int64_t) {
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t i = 0; i < n; i += 4) {
+      s0 += buf[i];
+      s1 += buf[i + 1];
+      s2 += buf[i + 2];
+      s3 += buf[i + 3];
+    }
+    benchmark::DoNotOptimize(s0 + s1 + s2 + s3);
+  });
+  const double gbs = static_cast<double>(n * sizeof(uint64_t)) / s * 1e-9;
+  st.counters["GBs"] = gbs;
+  record("dram_read", gbs);
+}
+
+}  // namespace qkern_bench
+
+#endif  // QKERN_BENCH_BENCH_UTIL_H_
