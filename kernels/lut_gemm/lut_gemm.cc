@@ -57,7 +57,7 @@ constexpr int64_t kPanelChunkBytes = 64 << 10;
 // per-thread workspace holds the packed rows of A of one task, one decoded
 // weight panel and one decoded column.
 constexpr int64_t kPanelMinM = 48;  // measured crossover on avx2 (4096 x 4096): 48 rows equal
-constexpr int64_t kPanelABytes = 2 << 20;
+constexpr int64_t kPanelABytes = 4 << 20;  // 256 rows of K = 8192: each panel decoded once
 constexpr int64_t kPanelWBytes = 256 << 10;
 constexpr int64_t kPanelColBytes = kQGemmMaxK + 512;
 
