@@ -10,6 +10,8 @@
 #include <cstring>
 #include <memory>
 
+#include "qkern/status.hpp"
+
 namespace qkern {
 namespace internal {
 
@@ -33,6 +35,11 @@ inline int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; 
 // The calling thread's run workspace (kQGemmWorkspaceBytes), allocated on its
 // first use and kept for the thread's life; null when out of memory.
 uint8_t* thread_workspace();
+
+// What run() returns when a thread's workspace cannot be allocated.
+inline Status workspace_error() {
+  return Status(StatusCode::kOutOfMemory, "workspace: cannot allocate a thread's run workspace");
+}
 
 }  // namespace internal
 }  // namespace qkern

@@ -15,6 +15,7 @@
 // element is computed by one microkernel call over the whole K, so results do
 // not depend on the task split or the thread count.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -84,7 +85,8 @@ struct QGemm::Impl {
   size_t packed_bytes = 0;
 
   void pack_a(const void* a, int64_t lda, int64_t rows, uint8_t* panel) const;
-  void run_task(const void* a, int64_t lda, int64_t m0, int64_t m1, int64_t p0, int64_t p1,
+  // False when the thread's workspace cannot be allocated (nothing written).
+  bool run_task(const void* a, int64_t lda, int64_t m0, int64_t m1, int64_t p0, int64_t p1,
                 void* c, int64_t ldc) const;
 };
 
@@ -376,12 +378,13 @@ void QGemm::Impl::pack_a(const void* a, int64_t lda, int64_t rows, uint8_t* out)
   internal::gemm_pack_a(*cfg, a_signed, a_shift, a, lda, rows, k, k_pad, out);
 }
 
-void QGemm::Impl::run_task(const void* a, int64_t lda, int64_t m0, int64_t m1, int64_t p0,
+bool QGemm::Impl::run_task(const void* a, int64_t lda, int64_t m0, int64_t m1, int64_t p0,
                            int64_t p1, void* c, int64_t ldc) const {
   const GemmConfig& cf = *cfg;
   const size_t a_elem = cf.a_int16 ? 2 : 1;
   const int64_t panel_bytes = k_pad * cf.mr * static_cast<int64_t>(a_elem);
   uint8_t* ws = internal::thread_workspace();
+  if (ws == nullptr) return false;
   const size_t kb = static_cast<size_t>(k_pad / cf.kr);
   alignas(64) int32_t tile[internal::kGemmMaxMR * 64];
   pack_a(static_cast<const uint8_t*>(a) + m0 * lda, lda, m1 - m0, ws);  // one byte per element
@@ -397,6 +400,7 @@ void QGemm::Impl::run_task(const void* a, int64_t lda, int64_t m0, int64_t m1, i
                static_cast<size_t>(ldc));
     }
   }
+  return true;
 }
 
 Status QGemm::run(const void* a, int64_t m, int64_t lda, void* c, int64_t ldc,
@@ -433,18 +437,20 @@ Status QGemm::run(const void* a, int64_t m, int64_t lda, void* c, int64_t ldc,
   const int64_t panels = g.n_pad / cf.nr;
   const int64_t n_blocks = pf.run ? std::min(panels, std::max<int64_t>(1, 16 / m_blocks)) : 1;
 
+  if (internal::thread_workspace() == nullptr) return internal::workspace_error();
   struct Job {
     const Impl* g;
     const void* a;
     int64_t m, lda, ldc, mc, panels, n_blocks;
     void* c;
+    std::atomic<bool> failed{false};
   } job{&g, a, m, lda, ldc, mc, panels, n_blocks, c};
   auto task = [](void* arg, size_t t) {
-    const Job& j = *static_cast<const Job*>(arg);
+    Job& j = *static_cast<Job*>(arg);
     const int64_t mb = static_cast<int64_t>(t) / j.n_blocks, nb = static_cast<int64_t>(t) % j.n_blocks;
     const int64_t m0 = mb * j.mc, m1 = std::min(j.m, m0 + j.mc);
     const int64_t p0 = nb * j.panels / j.n_blocks, p1 = (nb + 1) * j.panels / j.n_blocks;
-    j.g->run_task(j.a, j.lda, m0, m1, p0, p1, j.c, j.ldc);
+    if (!j.g->run_task(j.a, j.lda, m0, m1, p0, p1, j.c, j.ldc)) j.failed = true;
   };
   const size_t tasks = static_cast<size_t>(m_blocks * n_blocks);
   if (pf.run) {
@@ -452,6 +458,7 @@ Status QGemm::run(const void* a, int64_t m, int64_t lda, void* c, int64_t ldc,
   } else {
     for (size_t t = 0; t < tasks; ++t) task(&job, t);
   }
+  if (job.failed) return internal::workspace_error();  // another thread's workspace
   if (verbose.active()) {
     verbose.record(g.isa, g.kernel,
                    "m" + std::to_string(m) + "n" + std::to_string(g.n) + "k" + std::to_string(g.k) +

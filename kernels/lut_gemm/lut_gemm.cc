@@ -14,6 +14,7 @@
 // Every output element is one microkernel call over the whole K, so results
 // do not depend on the task split or the thread count.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -110,12 +111,13 @@ struct LutGemm::Impl {
   int64_t gk_pad = 0;
 
   void decode_panel(int64_t jg, uint8_t* col, int8_t* panel) const;
-  void run_panels(const void* x, int64_t ldx, int64_t m0, int64_t m1, int64_t p0, int64_t p1, void* y,
+  // run_panels and run_task: false when the thread's workspace cannot be allocated (nothing written).
+  bool run_panels(const void* x, int64_t ldx, int64_t m0, int64_t m1, int64_t p0, int64_t p1, void* y,
                   int64_t ldy) const;
 
   int64_t a_stride() const { return internal::round_up(k_pad * static_cast<int64_t>(a_elem), 64); }
   void pack_x(const void* x, int64_t ldx, int64_t rows, uint8_t* out) const;
-  void run_task(const void* x, int64_t ldx, int64_t m0, int64_t m1, int64_t p0, int64_t p1, void* y,
+  bool run_task(const void* x, int64_t ldx, int64_t m0, int64_t m1, int64_t p0, int64_t p1, void* y,
                 int64_t ldy) const;
 };
 
@@ -433,11 +435,12 @@ void LutGemm::Impl::pack_x(const void* x, int64_t ldx, int64_t rows, uint8_t* ou
   }
 }
 
-void LutGemm::Impl::run_task(const void* x, int64_t ldx, int64_t m0, int64_t m1, int64_t p0, int64_t p1,
+bool LutGemm::Impl::run_task(const void* x, int64_t ldx, int64_t m0, int64_t m1, int64_t p0, int64_t p1,
                              void* y, int64_t ldy) const {
   const LutConfig& cf = *cfg;
   const int64_t stride = a_stride();
   uint8_t* ws = internal::thread_workspace();
+  if (ws == nullptr) return false;
   const int64_t x_elem = act == LutActivation::kFp32 ? 4 : 1;
   pack_x(static_cast<const uint8_t*>(x) + m0 * ldx * x_elem, ldx, m1 - m0, ws);
   const size_t blocks = static_cast<size_t>(k_pad / kb);
@@ -470,6 +473,7 @@ void LutGemm::Impl::run_task(const void* x, int64_t ldx, int64_t m0, int64_t m1,
       }
     }
   }
+  return true;
 }
 
 // GEMM panel jg of the int8 weights: [K_pad_g / KR][NR][KR]. Each packed
@@ -523,10 +527,11 @@ void LutGemm::Impl::decode_panel(int64_t jg, uint8_t* /*col*/, int8_t* panel) co
   }
 }
 
-void LutGemm::Impl::run_panels(const void* x, int64_t ldx, int64_t m0, int64_t m1, int64_t p0, int64_t p1,
+bool LutGemm::Impl::run_panels(const void* x, int64_t ldx, int64_t m0, int64_t m1, int64_t p0, int64_t p1,
                                void* y, int64_t ldy) const {
   const internal::GemmConfig& gc = *gcfg;
   uint8_t* ws = internal::panel_workspace();
+  if (ws == nullptr) return false;
   uint8_t* a = ws;
   int8_t* panel = reinterpret_cast<int8_t*>(ws + internal::kPanelABytes);
   uint8_t* col = ws + internal::kPanelABytes + internal::kPanelWBytes;
@@ -547,6 +552,7 @@ void LutGemm::Impl::run_panels(const void* x, int64_t ldx, int64_t m0, int64_t m
                static_cast<size_t>(ldy));
     }
   }
+  return true;
 }
 
 Status LutGemm::run(const void* x, int64_t m, int64_t ldx, void* y, int64_t ldy, const ParallelFor& pf) const {
@@ -587,23 +593,25 @@ Status LutGemm::run(const void* x, int64_t m, int64_t ldx, void* y, int64_t ldy,
   const int64_t panels = panel_path ? internal::round_up(g.n, g.gcfg->nr) / g.gcfg->nr : g.n_pad / g.cfg->nr;
   const int64_t n_blocks = pf.run ? std::min(panels, std::max<int64_t>(1, 16 / m_blocks)) : 1;
 
+  if ((panel_path ? internal::panel_workspace() : internal::thread_workspace()) == nullptr) {
+    return internal::workspace_error();
+  }
   struct Job {
     const Impl* g;
     const void* x;
     int64_t m, ldx, ldy, mc, panels, n_blocks;
     void* y;
     bool panel_path;
+    std::atomic<bool> failed{false};
   } job{&g, x, m, ldx, ldy, mc, panels, n_blocks, y, panel_path};
   auto task = [](void* arg, size_t t) {
-    const Job& j = *static_cast<const Job*>(arg);
+    Job& j = *static_cast<Job*>(arg);
     const int64_t mb = static_cast<int64_t>(t) / j.n_blocks, nb = static_cast<int64_t>(t) % j.n_blocks;
     const int64_t m0 = mb * j.mc, m1 = std::min(j.m, m0 + j.mc);
     const int64_t p0 = nb * j.panels / j.n_blocks, p1 = (nb + 1) * j.panels / j.n_blocks;
-    if (j.panel_path) {
-      j.g->run_panels(j.x, j.ldx, m0, m1, p0, p1, j.y, j.ldy);
-    } else {
-      j.g->run_task(j.x, j.ldx, m0, m1, p0, p1, j.y, j.ldy);
-    }
+    const bool ok = j.panel_path ? j.g->run_panels(j.x, j.ldx, m0, m1, p0, p1, j.y, j.ldy)
+                                 : j.g->run_task(j.x, j.ldx, m0, m1, p0, p1, j.y, j.ldy);
+    if (!ok) j.failed = true;
   };
   const size_t tasks = static_cast<size_t>(m_blocks * n_blocks);
   if (pf.run) {
@@ -611,6 +619,7 @@ Status LutGemm::run(const void* x, int64_t m, int64_t ldx, void* y, int64_t ldy,
   } else {
     for (size_t t = 0; t < tasks; ++t) task(&job, t);
   }
+  if (job.failed) return internal::workspace_error();  // another thread's workspace
   if (verbose.active()) {
     verbose.record(g.isa, panel_path ? g.kernel_panel : g.kernel_fused,
                    "m" + std::to_string(m) + "n" + std::to_string(g.n) + "k" + std::to_string(g.k) +
