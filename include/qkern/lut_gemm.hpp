@@ -48,8 +48,8 @@ enum class LutActivation {
 constexpr int64_t kLutGemmMaxK = kQGemmMaxK;
 
 // The per-thread workspace of the decode-to-panel path (quantized activations,
-// M >= 48): packed rows of X, one decoded weight panel, one column.
-constexpr size_t kLutGemmPanelWorkspaceBytes = (size_t{4} << 20) + (size_t{256} << 10) + 66305;
+// M >= 48): packed rows of X and one decoded weight panel.
+constexpr size_t kLutGemmPanelWorkspaceBytes = (size_t{4} << 20) + (size_t{256} << 10);
 
 struct LutGemmParams {
   int64_t n = 0;  // output channels (rows of the index matrix), >= 1

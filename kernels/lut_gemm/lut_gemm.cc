@@ -55,14 +55,12 @@ constexpr int64_t kXBlockBytes = 256 << 10;
 constexpr int64_t kPanelChunkBytes = 64 << 10;
 
 // The decode-to-panel path (quantized activations, M >= kPanelMinM): its
-// per-thread workspace holds the packed rows of A of one task, one decoded
-// weight panel and one decoded column.
+// per-thread workspace holds the packed rows of A of one task and one decoded
+// weight panel.
 constexpr int64_t kPanelMinM = 48;  // measured crossover on avx2 (4096 x 4096): 48 rows equal
 constexpr int64_t kPanelABytes = 4 << 20;  // 256 rows of K = 8192: each panel decoded once
 constexpr int64_t kPanelWBytes = 256 << 10;
-constexpr int64_t kPanelColBytes = kQGemmMaxK + 512;
-
-static_assert(kLutGemmPanelWorkspaceBytes == kPanelABytes + kPanelWBytes + kPanelColBytes, "public constant");
+static_assert(kLutGemmPanelWorkspaceBytes == kPanelABytes + kPanelWBytes, "the public constant");
 
 uint8_t* panel_workspace() {
   thread_local Buffer<uint8_t> ws = alloc_zeroed<uint8_t>(kLutGemmPanelWorkspaceBytes);
@@ -110,7 +108,7 @@ struct LutGemm::Impl {
   const internal::GemmConfig* gcfg = nullptr;
   int64_t gk_pad = 0;
 
-  void decode_panel(int64_t jg, uint8_t* col, int8_t* panel) const;
+  void decode_panel(int64_t jg, int8_t* panel) const;
   // run_panels and run_task: false when the thread's workspace cannot be allocated (nothing written).
   bool run_panels(const void* x, int64_t ldx, int64_t m0, int64_t m1, int64_t p0, int64_t p1, void* y,
                   int64_t ldy) const;
@@ -480,7 +478,7 @@ bool LutGemm::Impl::run_task(const void* x, int64_t ldx, int64_t m0, int64_t m1,
 // byte holds whole K pairs (4-bit: one pair, 2-bit: two), so a table of the
 // column's 256 byte values gives the pair's (or quad's) weights in one load,
 // stored straight into the panel; weights past K are then zeroed.
-void LutGemm::Impl::decode_panel(int64_t jg, uint8_t* /*col*/, int8_t* panel) const {
+void LutGemm::Impl::decode_panel(int64_t jg, int8_t* panel) const {
   const internal::GemmConfig& gc = *gcfg;
   const int64_t nr = gc.nr, kr = gc.kr, bb = cfg->bb, lnr = cfg->nr;
   const int64_t blocks = k_pad / kb, row_bytes = (k + per_byte - 1) / per_byte;
@@ -534,14 +532,13 @@ bool LutGemm::Impl::run_panels(const void* x, int64_t ldx, int64_t m0, int64_t m
   if (ws == nullptr) return false;
   uint8_t* a = ws;
   int8_t* panel = reinterpret_cast<int8_t*>(ws + internal::kPanelABytes);
-  uint8_t* col = ws + internal::kPanelABytes + internal::kPanelWBytes;
   const int64_t a_panel_bytes = gk_pad * gc.mr * (gc.a_int16 ? 2 : 1);
   internal::gemm_pack_a(gc, act == LutActivation::kS8, a_shift, static_cast<const uint8_t*>(x) + m0 * ldx, ldx,
                         m1 - m0, k, gk_pad, a);
   const size_t kbg = static_cast<size_t>(gk_pad / gc.kr);
   alignas(64) int32_t tile[internal::kGemmMaxMR * 64];
   for (int64_t j = p0; j < p1; ++j) {
-    decode_panel(j, col, panel);
+    decode_panel(j, panel);
     const int64_t n0 = j * gc.nr;
     const size_t nr = static_cast<size_t>(std::min<int64_t>(gc.nr, n - n0));
     for (int64_t r0 = m0; r0 < m1; r0 += gc.mr) {
