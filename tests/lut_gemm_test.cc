@@ -358,6 +358,10 @@ TEST_F(LutGemmErrors, Create) {
   q.activation_zero_point = 0;
   q.output_scale = 0.0f;
   ExpectError(q, StatusCode::kOutOfRange, "output_scale:");
+  q.output_scale = 1e-30f;  // the fixed-point multiplier of codebook scale / output scale overflows
+  q.scheme = RequantScheme::kFixedPoint;
+  ExpectError(q, StatusCode::kOutOfRange, "codebook_scale[0]:");
+  q.scheme = RequantScheme::kFp32;
   q.output_scale = 1.0f;
   q.lo = 200;
   q.hi = 100;

@@ -174,7 +174,7 @@ const char* type_name(bool is_signed) { return is_signed ? "s8" : "u8"; }
 const GemmKernels* gemm_kernels_for(Isa isa) { return registry().select(isa).kernels; }
 
 Status plan_gemm_output(const QGemmParams& p, int64_t n_pad, const int64_t* wsum, int a_shift,
-                        GemmOutputPlan* plan) {
+                        GemmOutputPlan* plan, const char* scale_name) {
   GemmOutputPlan& g = *plan;
   // Only the per-channel arrays the output needs (the epilogue reads no other).
   const bool requant = p.output == GemmOutput::kRequantized;
@@ -207,8 +207,8 @@ Status plan_gemm_output(const QGemmParams& p, int64_t n_pad, const int64_t* wsum
     } else {
       const double real = static_cast<double>(p.activation_scale) * sw / p.output_scale;
       if (!quantize_multiplier(real, &g.q31[n], &g.shift[n]).ok()) {
-        return out_of_range(indexed("weight_scale", n) +
-                            ": activation_scale * weight_scale / output_scale = " +
+        return out_of_range(indexed(scale_name, n) + ": activation_scale * " + scale_name +
+                            " / output_scale = " +
                             std::to_string(real) + " is outside kFixedPoint's range");
       }
     }

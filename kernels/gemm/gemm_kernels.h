@@ -100,8 +100,9 @@ struct GemmOutputPlan {
   std::string name;  // "u8_fp32", "s8_fixed", "s32", "f32"
   int arrays = 0;    // per-channel arrays of 4 bytes allocated
 };
+// scale_name: how errors name the weight scale ("codebook scale" for LutGemm).
 Status plan_gemm_output(const QGemmParams& p, int64_t n_pad, const int64_t* wsum, int a_shift,
-                        GemmOutputPlan* plan);
+                        GemmOutputPlan* plan, const char* scale_name = "weight_scale");
 const char* type_name(bool is_signed);  // "s8" / "u8"
 
 // Rows [0, rows) of A (u8 or s8, row stride lda) into c's MR-row panels

@@ -324,7 +324,7 @@ Status LutGemm::create(const LutGemmParams& p, LutGemm* gemm) {
       for (int64_t k = 0; k < p.k; ++k) sum += c[ref::lut_label(p, n, k)];
       wsum[n] = sum;
     }
-    if (!(s = internal::plan_gemm_output(qp, n_arrays, wsum.data(), g.a_shift, &g.out)).ok()) return s;
+    if (!(s = internal::plan_gemm_output(qp, n_arrays, wsum.data(), g.a_shift, &g.out, "codebook_scale")).ok()) return s;
     // Many rows: decode a weight panel once and run the int8 GEMM's
     // microkernel on it (same shift, so the same packed bias).
     const internal::GemmKernels& gk = *internal::gemm_kernels_for(g.isa);
