@@ -317,11 +317,21 @@ Status LutGemm::create(const LutGemmParams& p, LutGemm* gemm) {
     g.tables_i8 = internal::alloc_zeroed<int8_t>(static_cast<size_t>(g.n_pad * 16));
     if (!g.tables_i8) return Status(StatusCode::kOutOfMemory, "codebook: cannot allocate the tables");
     std::vector<int64_t> wsum(static_cast<size_t>(p.n));
+    const int64_t round_up_labels = row * g.per_byte;
+    const int used_bits = static_cast<int>(p.k % g.per_byte) * p.bits;
+    auto last_mask_byte = [used_bits](uint8_t b) {
+      return used_bits ? static_cast<uint8_t>(b & ((1u << used_bits) - 1)) : b;
+    };
     for (int64_t n = 0; n < p.n; ++n) {
       const int8_t* c = cq.data() + (p.codebook_per_row ? n * entries : 0);
       std::memcpy(g.tables_i8.get() + n * 16, c, static_cast<size_t>(entries));
-      int64_t sum = 0;
-      for (int64_t k = 0; k < p.k; ++k) sum += c[ref::lut_label(p, n, k)];
+      // Labels past K are 0 in the repacked copy: subtract what they add.
+      int64_t sum = -static_cast<int64_t>(c[0]) * (round_up_labels - p.k);
+      const uint8_t* bytes = p.indices + n * ld;
+      for (int64_t q = 0; q < row; ++q) {
+        uint8_t v = q == row - 1 ? last_mask_byte(bytes[q]) : bytes[q];
+        for (int i = 0; i < g.per_byte; ++i, v = static_cast<uint8_t>(v >> p.bits)) sum += c[v & (entries - 1)];
+      }
       wsum[n] = sum;
     }
     if (!(s = internal::plan_gemm_output(qp, n_arrays, wsum.data(), g.a_shift, &g.out, "codebook_scale")).ok()) return s;
