@@ -1785,6 +1785,27 @@ TimingPlan TourGemmPlan(bool quick) {
   return plan;
 }
 
+// One tour entry of a prepacked case (GemmCase, LutGemmCase) under `isa`: create under the
+// cap, run into a poisoned output, check against the reference, time. False with *detail when
+// a call fails or the check does.
+template <class Case>
+bool TourCheckAndTime(Case& c, Isa isa, const TimingPlan& plan, double* seconds, std::string* detail) {
+  Status status = qkern::set_max_isa(isa);
+  if (status.ok()) status = c.Create();
+  bool ok = false;
+  if (status.ok()) {
+    c.Poison();
+    status = c.Run(ParallelFor());
+    ok = status.ok() && c.Check(detail);
+    if (status.ok()) status = TimeCalls([&] { return c.Run(ParallelFor()); }, plan, seconds);
+  }
+  if (!status.ok()) {
+    *detail = "the call returned " + status.to_string();
+    return false;
+  }
+  return ok;
+}
+
 // The codebook entries: W (259 x 515, N(0, 0.02^2), about a small layer's weights with tails;
 // 35 x 515 in the quick tour, whose fits would otherwise take seconds under qemu-user) fitted
 // with 4-bit per-row codebooks by each kmeans_fit method on every ISA (every ISA's fit must equal
@@ -1917,23 +1938,9 @@ void TourCodebooks(const std::vector<Isa>& isas, bool quick, int* checks, int* f
     }
     for (Isa isa : isas) {
       ++*checks;
-      Status status = qkern::set_max_isa(isa);
-      if (status.ok()) status = c.Create();
       std::string detail;
-      bool ok = false;
       double seconds = 0;
-      if (status.ok()) {
-        c.Poison();
-        status = c.Run(ParallelFor());
-        ok = status.ok() && c.Check(&detail);
-        if (status.ok()) {
-          status = TimeCalls([&] { return c.Run(ParallelFor()); }, plan, &seconds);
-        }
-      }
-      if (!status.ok()) {
-        ok = false;
-        detail = "the call returned " + status.to_string();
-      }
+      const bool ok = TourCheckAndTime(c, isa, plan, &seconds, &detail);
       const std::string kernel = c.gemm().valid() ? c.gemm().kernel() : "-";
       if (!ok) {
         fail(Format("%s %s %s (%s): ", op.label, c.Shape().c_str(), qkern::isa_name(isa),
@@ -2062,23 +2069,9 @@ int Tour(const std::vector<std::string>& args) {
     }
     for (Isa isa : isas) {
       ++checks;
-      Status status = qkern::set_max_isa(isa);
-      if (status.ok()) status = c.Create();
       std::string detail;
-      bool ok = false;
       double seconds = 0;
-      if (status.ok()) {
-        c.Poison();
-        status = c.Run(ParallelFor());
-        ok = status.ok() && c.Check(&detail);
-        if (status.ok()) {
-          status = TimeCalls([&] { return c.Run(ParallelFor()); }, gemm_plan, &seconds);
-        }
-      }
-      if (!status.ok()) {
-        ok = false;
-        detail = "the call returned " + status.to_string();
-      }
+      const bool ok = TourCheckAndTime(c, isa, gemm_plan, &seconds, &detail);
       const std::string kernel = c.gemm().valid() ? c.gemm().kernel() : "-";
       if (!ok) {
         ++failed;

@@ -24,14 +24,9 @@ namespace internal {
 namespace {
 
 const Registry<CodebookKernels>& registry() {
-  static const Registry<CodebookKernels> r = [] {
-    Registry<CodebookKernels> t;
-    t.slot[static_cast<int>(Isa::kAvx2)] = codebook_kernels_avx2();
-    t.slot[static_cast<int>(Isa::kAvx512)] = codebook_kernels_avx512();
-    t.slot[static_cast<int>(Isa::kAvx512Vnni)] = codebook_kernels_avx512_vnni();
-    t.slot[static_cast<int>(Isa::kNeon)] = codebook_kernels_neon();
-    return t;  // scalar stays null: the reference
-  }();
+  // scalar stays null (the reference); neon_dotprod falls back to neon.
+  static const Registry<CodebookKernels> r(nullptr, codebook_kernels_avx2(), codebook_kernels_avx512(),
+                                           codebook_kernels_avx512_vnni(), codebook_kernels_neon(), nullptr);
   return r;
 }
 

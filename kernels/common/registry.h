@@ -19,6 +19,12 @@ template <class Kernels>
 struct Registry {
   const Kernels* slot[kIsaCount] = {};
 
+  // One table per ISA, in the order of qkern::Isa; null where the family (or
+  // this build) has none.
+  Registry(const Kernels* scalar, const Kernels* avx2, const Kernels* avx512,
+           const Kernels* avx512_vnni, const Kernels* neon, const Kernels* neon_dotprod)
+      : slot{scalar, avx2, avx512, avx512_vnni, neon, neon_dotprod} {}
+
   struct Selection {
     const Kernels* kernels;
     Isa isa;  // the slot actually used (after fallback)

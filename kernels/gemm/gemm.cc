@@ -36,16 +36,9 @@ namespace internal {
 namespace {
 
 const Registry<GemmKernels>& registry() {
-  static const Registry<GemmKernels> r = [] {
-    Registry<GemmKernels> t;
-    t.slot[static_cast<int>(Isa::kScalar)] = gemm_kernels_scalar();
-    t.slot[static_cast<int>(Isa::kAvx2)] = gemm_kernels_avx2();
-    t.slot[static_cast<int>(Isa::kAvx512)] = gemm_kernels_avx512();
-    t.slot[static_cast<int>(Isa::kAvx512Vnni)] = gemm_kernels_avx512_vnni();
-    t.slot[static_cast<int>(Isa::kNeon)] = gemm_kernels_neon();
-    t.slot[static_cast<int>(Isa::kNeonDotprod)] = gemm_kernels_neon_dotprod();
-    return t;
-  }();
+  static const Registry<GemmKernels> r(gemm_kernels_scalar(), gemm_kernels_avx2(), gemm_kernels_avx512(),
+                                         gemm_kernels_avx512_vnni(), gemm_kernels_neon(),
+                                         gemm_kernels_neon_dotprod());
   return r;
 }
 

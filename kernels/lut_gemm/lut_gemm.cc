@@ -36,16 +36,9 @@ namespace internal {
 namespace {
 
 const Registry<LutConfig>& registry() {
-  static const Registry<LutConfig> r = [] {
-    Registry<LutConfig> t;
-    t.slot[static_cast<int>(Isa::kScalar)] = lut_kernels_scalar();
-    t.slot[static_cast<int>(Isa::kAvx2)] = lut_kernels_avx2();
-    t.slot[static_cast<int>(Isa::kAvx512)] = lut_kernels_avx512();
-    t.slot[static_cast<int>(Isa::kAvx512Vnni)] = lut_kernels_avx512_vnni();
-    t.slot[static_cast<int>(Isa::kNeon)] = lut_kernels_neon();
-    t.slot[static_cast<int>(Isa::kNeonDotprod)] = lut_kernels_neon_dotprod();
-    return t;
-  }();
+  static const Registry<LutConfig> r(lut_kernels_scalar(), lut_kernels_avx2(), lut_kernels_avx512(),
+                                     lut_kernels_avx512_vnni(), lut_kernels_neon(),
+                                     lut_kernels_neon_dotprod());
   return r;
 }
 

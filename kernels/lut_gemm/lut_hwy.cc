@@ -228,28 +228,51 @@ HWY_INLINE VF LookupF32(const float* HWY_RESTRICT table, V32 v, int t) {
 #endif
 }
 
-// Columns are the inner loop and one row (a GEMV) keeps two accumulators per
-// column: eight independent FMA chains hide the FMA latency (column after
-// column, with one or two chains each, measured 2-3x slower).
+// The fp32 accumulators of a kRows x NR tile. One row (a GEMV) keeps two
+// chains per column: eight independent FMA chains hide the FMA latency.
+template <size_t kRows>
+struct F32Sums {
+  static constexpr size_t kChains = kRows == 1 ? 2 : 1;
+  VF acc[kRows][kNR][kChains];
+
+  HWY_INLINE F32Sums() {
+#pragma GCC unroll 8
+    for (size_t m = 0; m < kRows; ++m) {
+#pragma GCC unroll 4
+      for (size_t c = 0; c < kNR; ++c) {
+#pragma GCC unroll 2
+        for (size_t h = 0; h < kChains; ++h) acc[m][c][h] = hn::Zero(DF());
+      }
+    }
+  }
+  // The chain that term i of (m, c) adds to.
+  HWY_INLINE VF& Chain(size_t m, size_t c, size_t i) { return acc[m][c][i % kChains]; }
+  // tile[m * NR + c] = the sum of (m, c)'s chains and lanes.
+  HWY_INLINE void Store(float* HWY_RESTRICT tile) const {
+#pragma GCC unroll 8
+    for (size_t m = 0; m < kRows; ++m) {
+#pragma GCC unroll 4
+      for (size_t c = 0; c < kNR; ++c) {
+        VF sum = acc[m][c][0];
+        if constexpr (kChains == 2) sum = hn::Add(sum, acc[m][c][1]);
+        tile[m * kNR + c] = hn::GetLane(hn::SumOfLanes(DF(), sum));
+      }
+    }
+  }
+};
+
+// Columns are the inner loop, so that their FMA chains (F32Sums) are adjacent
+// (column after column, with one or two chains each, measured 2-3x slower).
 template <int kBits, size_t kRows>
 void GemvF32(size_t blocks, const void* a_, size_t a_stride, const uint8_t* HWY_RESTRICT idx,
              const float* HWY_RESTRICT tables, float* HWY_RESTRICT tile) {
   constexpr int kP = 8 / kBits;
   constexpr size_t kTable = TableFloats<kBits>();
-  constexpr size_t kChains = kRows == 1 ? 2 : 1;
   const DF df;
   const D32 d32;
   const DU8Q du8q;
   const uint8_t* a = static_cast<const uint8_t*>(a_);
-  VF acc[kRows][kNR][kChains];
-#pragma GCC unroll 8
-  for (size_t m = 0; m < kRows; ++m) {
-#pragma GCC unroll 4
-    for (size_t c = 0; c < kNR; ++c) {
-#pragma GCC unroll 2
-      for (size_t h = 0; h < kChains; ++h) acc[m][c][h] = hn::Zero(df);
-    }
-  }
+  F32Sums<kRows> acc;
   for (size_t b = 0; b < blocks; ++b) {
     for (size_t j = 0; j < kBB; j += kL32) {
       V32 v[kNR];
@@ -264,7 +287,7 @@ void GemvF32(size_t blocks, const void* a_, size_t a_stride, const uint8_t* HWY_
 #pragma GCC unroll 8
           for (size_t m = 0; m < kRows; ++m) {
             const float* ap = reinterpret_cast<const float*>(a + m * a_stride) + (b * kP + t) * kBB + j;
-            VF& sum = acc[m][c][t % kChains];
+            VF& sum = acc.Chain(m, c, t);
             sum = hn::MulAdd(hn::LoadU(df, ap), w, sum);
           }
         }
@@ -274,15 +297,7 @@ void GemvF32(size_t blocks, const void* a_, size_t a_stride, const uint8_t* HWY_
     hwy::Prefetch(idx + kPrefetchBytes + 64);
     idx += kNR * kBB;
   }
-#pragma GCC unroll 8
-  for (size_t m = 0; m < kRows; ++m) {
-#pragma GCC unroll 4
-    for (size_t c = 0; c < kNR; ++c) {
-      VF sum = acc[m][c][0];
-      if constexpr (kChains == 2) sum = hn::Add(sum, acc[m][c][1]);
-      tile[m * kNR + c] = hn::GetLane(hn::SumOfLanes(df, sum));
-    }
-  }
+  acc.Store(tile);
 }
 
 // fp32 through byte planes (avx2, neon): the column's table is four 16-byte
@@ -296,22 +311,13 @@ template <int kBits, size_t kRows>
 void GemvF32Planes(size_t blocks, const void* a_, size_t a_stride, const uint8_t* HWY_RESTRICT idx,
                    const float* HWY_RESTRICT tables_, float* HWY_RESTRICT tile) {
   constexpr int kP = 8 / kBits;
-  constexpr size_t kChains = kRows == 1 ? 2 : 1;
   constexpr size_t kQ = kBB / 4;  // floats per vector
   const DU8 du8;
   const hn::Repartition<uint16_t, DU8> du16;
   const DF df;
   const uint8_t* a = static_cast<const uint8_t*>(a_);
   const uint8_t* tables = reinterpret_cast<const uint8_t*>(tables_);
-  VF acc[kRows][kNR][kChains];
-#pragma GCC unroll 8
-  for (size_t m = 0; m < kRows; ++m) {
-#pragma GCC unroll 4
-    for (size_t c = 0; c < kNR; ++c) {
-#pragma GCC unroll 2
-      for (size_t h = 0; h < kChains; ++h) acc[m][c][h] = hn::Zero(df);
-    }
-  }
+  F32Sums<kRows> acc;
   for (size_t b = 0; b < blocks; ++b) {
 #pragma GCC unroll 4
     for (int t = 0; t < kP; ++t) {
@@ -337,7 +343,7 @@ void GemvF32Planes(size_t blocks, const void* a_, size_t a_stride, const uint8_t
 #pragma GCC unroll 8
           for (size_t m = 0; m < kRows; ++m) {
             const float* ap = reinterpret_cast<const float*>(a + m * a_stride) + (b * kP + t) * kBB + q * kQ;
-            VF& sum = acc[m][c][q % kChains];
+            VF& sum = acc.Chain(m, c, q);
             sum = hn::MulAdd(hn::LoadU(df, ap), w[q], sum);
           }
         }
@@ -347,15 +353,7 @@ void GemvF32Planes(size_t blocks, const void* a_, size_t a_stride, const uint8_t
     hwy::Prefetch(idx + kPrefetchBytes + 64);
     idx += kNR * kBB;
   }
-#pragma GCC unroll 8
-  for (size_t m = 0; m < kRows; ++m) {
-#pragma GCC unroll 4
-    for (size_t c = 0; c < kNR; ++c) {
-      VF sum = acc[m][c][0];
-      if constexpr (kChains == 2) sum = hn::Add(sum, acc[m][c][1]);
-      tile[m * kNR + c] = hn::GetLane(hn::SumOfLanes(df, sum));
-    }
-  }
+  acc.Store(tile);
 }
 
 // 4-bit only: 2-bit tables fit one vector (one vpermps ymm per 8 weights was

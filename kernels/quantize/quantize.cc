@@ -33,15 +33,9 @@ namespace {
 constexpr int64_t kMinUniformRow = 64;
 
 const Registry<QuantizeKernels>& registry() {
-  static const Registry<QuantizeKernels> r = [] {
-    Registry<QuantizeKernels> t;
-    t.slot[static_cast<int>(Isa::kAvx2)] = quantize_kernels_avx2();
-    t.slot[static_cast<int>(Isa::kAvx512)] = quantize_kernels_avx512();
-    t.slot[static_cast<int>(Isa::kAvx512Vnni)] = quantize_kernels_avx512_vnni();
-    t.slot[static_cast<int>(Isa::kNeon)] = quantize_kernels_neon();
-    // scalar stays null: the front ends call the reference directly.
-    return t;
-  }();
+  // scalar stays null: the front ends call the reference directly.
+  static const Registry<QuantizeKernels> r(nullptr, quantize_kernels_avx2(), quantize_kernels_avx512(),
+                                           quantize_kernels_avx512_vnni(), quantize_kernels_neon(), nullptr);
   return r;
 }
 
