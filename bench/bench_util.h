@@ -73,6 +73,22 @@ inline void BM_DramRead(benchmark::State& st) {
   record("dram_read", gbs);
 }
 
+// main(): the defaults (--benchmark_min_time=0.2 --benchmark_repetitions=3
+// --benchmark_report_aggregates_only=true: read the medians) before the
+// caller's flags, which override them; then the run-time registrations.
+inline int run_main(int argc, char** argv, void (*register_all)()) {
+  std::vector<char*> args(argv, argv + argc);
+  std::string min_time = "--benchmark_min_time=0.2", reps = "--benchmark_repetitions=3",
+              agg = "--benchmark_report_aggregates_only=true";
+  args.insert(args.begin() + 1, {&min_time[0], &reps[0], &agg[0]});
+  int n = static_cast<int>(args.size());
+  benchmark::Initialize(&n, args.data());
+  register_all();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
+
 }  // namespace qkern_bench
 
 #endif  // QKERN_BENCH_BENCH_UTIL_H_

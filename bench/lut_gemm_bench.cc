@@ -248,15 +248,4 @@ void register_all() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  std::vector<char*> args(argv, argv + argc);
-  std::string min_time = "--benchmark_min_time=0.2", reps = "--benchmark_repetitions=3",
-              agg = "--benchmark_report_aggregates_only=true";
-  args.insert(args.begin() + 1, {&min_time[0], &reps[0], &agg[0]});
-  int n = static_cast<int>(args.size());
-  benchmark::Initialize(&n, args.data());
-  register_all();
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return qkern_bench::run_main(argc, argv, register_all); }
