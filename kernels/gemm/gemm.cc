@@ -15,7 +15,6 @@
 // element is computed by one microkernel call over the whole K, so results do
 // not depend on the task split or the thread count.
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -25,6 +24,7 @@
 
 #include "kernels/common/buffer.h"
 #include "kernels/common/registry.h"
+#include "kernels/common/run_grid.h"
 #include "kernels/common/validate.h"
 #include "kernels/common/verbose.h"
 #include "kernels/gemm/gemm_kernels.h"
@@ -401,57 +401,26 @@ Status QGemm::run(const void* a, int64_t m, int64_t lda, void* c, int64_t ldc,
   internal::VerboseScope verbose("exec", "qgemm");
   if (!impl_) return invalid("gemm: not created (QGemm::create did not succeed)");
   const Impl& g = *impl_;
-  if (m < 0) return invalid("m: must be >= 0 (got " + std::to_string(m) + ")");
-  if (lda < g.k) {
-    return invalid("lda: must be >= k = " + std::to_string(g.k) + " (got " + std::to_string(lda) + ")");
-  }
-  if (ldc < g.n) {
-    return invalid("ldc: must be >= n = " + std::to_string(g.n) + " (got " + std::to_string(ldc) + ")");
-  }
-  if (m == 0) return Status();
-  if (a == nullptr) return invalid("a: null");
-  if (c == nullptr) return invalid("c: null");
-  const int64_t max = std::numeric_limits<int64_t>::max();
-  if ((m - 1) > (max - g.k) / lda) return Status(StatusCode::kOverflow, "lda: m * lda overflows");
-  if ((m - 1) > (max / static_cast<int64_t>(g.out.out_bytes) - g.n) / ldc) {
-    return Status(StatusCode::kOverflow, "ldc: m * ldc overflows");
-  }
+  bool empty = false;
+  Status s = internal::check_run(m, {"a", "lda", a, lda, g.k, 1},
+                                 {"c", "ldc", c, ldc, g.n, static_cast<int64_t>(g.out.out_bytes)}, &empty);
+  if (!s.ok() || empty) return s;
 
   // Tasks: row blocks of MC rows (an A block of ~kABlockBytes, whole MR
-  // panels, within the workspace) times ranges of weight panels. Without a
-  // pool there is one range; with one, small M splits N so that threads have
-  // work (a GEMV is all panels).
+  // panels, within the workspace) times ranges of weight panels (a GEMV is
+  // all panels; run_grid splits N for a pool).
   const GemmConfig& cf = *g.cfg;
   const int64_t panel_bytes = g.k_pad * cf.mr * (cf.a_int16 ? 2 : 1);
   const int64_t max_panels = std::max<int64_t>(
       1, std::min<int64_t>(internal::kABlockBytes, kQGemmWorkspaceBytes) / panel_bytes);
   const int64_t mc = std::min(max_panels, (m + cf.mr - 1) / cf.mr) * cf.mr;
-  const int64_t m_blocks = (m + mc - 1) / mc;
-  const int64_t panels = g.n_pad / cf.nr;
-  const int64_t n_blocks = pf.run ? std::min(panels, std::max<int64_t>(1, 16 / m_blocks)) : 1;
-
   if (internal::thread_workspace() == nullptr) return internal::workspace_error();
-  struct Job {
-    const Impl* g;
-    const void* a;
-    int64_t m, lda, ldc, mc, panels, n_blocks;
-    void* c;
-    std::atomic<bool> failed{false};
-  } job{&g, a, m, lda, ldc, mc, panels, n_blocks, c};
-  auto task = [](void* arg, size_t t) {
-    Job& j = *static_cast<Job*>(arg);
-    const int64_t mb = static_cast<int64_t>(t) / j.n_blocks, nb = static_cast<int64_t>(t) % j.n_blocks;
-    const int64_t m0 = mb * j.mc, m1 = std::min(j.m, m0 + j.mc);
-    const int64_t p0 = nb * j.panels / j.n_blocks, p1 = (nb + 1) * j.panels / j.n_blocks;
-    if (!j.g->run_task(j.a, j.lda, m0, m1, p0, p1, j.c, j.ldc)) j.failed = true;
-  };
-  const size_t tasks = static_cast<size_t>(m_blocks * n_blocks);
-  if (pf.run) {
-    pf.run(pf.ctx, tasks, task, &job);
-  } else {
-    for (size_t t = 0; t < tasks; ++t) task(&job, t);
-  }
-  if (job.failed) return internal::workspace_error();  // another thread's workspace
+  size_t tasks = 0;
+  const bool ran = internal::run_grid(
+      pf, m, mc, g.n_pad / cf.nr,
+      [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) { return g.run_task(a, lda, m0, m1, p0, p1, c, ldc); },
+      &tasks);
+  if (!ran) return internal::workspace_error();  // another thread's workspace
   if (verbose.active()) {
     verbose.record(g.isa, g.kernel,
                    "m" + std::to_string(m) + "n" + std::to_string(g.n) + "k" + std::to_string(g.k) +

@@ -14,7 +14,6 @@
 // Every output element is one microkernel call over the whole K, so results
 // do not depend on the task split or the thread count.
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -23,6 +22,7 @@
 
 #include "kernels/common/buffer.h"
 #include "kernels/common/registry.h"
+#include "kernels/common/run_grid.h"
 #include "kernels/common/validate.h"
 #include "kernels/common/verbose.h"
 #include "kernels/gemm/gemm_kernels.h"
@@ -559,22 +559,11 @@ Status LutGemm::run(const void* x, int64_t m, int64_t ldx, void* y, int64_t ldy,
   internal::VerboseScope verbose("exec", "lut_gemm");
   if (!impl_) return invalid("gemm: not created (LutGemm::create did not succeed)");
   const Impl& g = *impl_;
-  if (m < 0) return invalid("m: must be >= 0 (got " + std::to_string(m) + ")");
-  if (ldx < g.k) {
-    return invalid("ldx: must be >= k = " + std::to_string(g.k) + " (got " + std::to_string(ldx) + ")");
-  }
-  if (ldy < g.n) {
-    return invalid("ldy: must be >= n = " + std::to_string(g.n) + " (got " + std::to_string(ldy) + ")");
-  }
-  if (m == 0) return Status();
-  if (x == nullptr) return invalid("x: null");
-  if (y == nullptr) return invalid("y: null");
-  const int64_t max = std::numeric_limits<int64_t>::max();
+  bool empty = false;
   const int64_t x_elem = g.act == LutActivation::kFp32 ? 4 : 1;
-  if ((m - 1) > (max / x_elem - g.k) / ldx) return Status(StatusCode::kOverflow, "ldx: m * ldx overflows");
-  if ((m - 1) > (max / static_cast<int64_t>(g.out_bytes) - g.n) / ldy) {
-    return Status(StatusCode::kOverflow, "ldy: m * ldy overflows");
-  }
+  Status s = internal::check_run(m, {"x", "ldx", x, ldx, g.k, x_elem},
+                                 {"y", "ldy", y, ldy, g.n, static_cast<int64_t>(g.out_bytes)}, &empty);
+  if (!s.ok() || empty) return s;
 
   // Row blocks of whole MR groups whose packed X fits the block budget (at
   // least one row), times ranges of panels: small M splits N so that the
@@ -589,37 +578,19 @@ Status LutGemm::run(const void* x, int64_t m, int64_t ldx, void* y, int64_t ldy,
   if (mc * stride > limit) mc = limit / stride;
   if (mc >= mr) mc = mc / mr * mr;
   mc = std::min(mc, m);
-  const int64_t m_blocks = (m + mc - 1) / mc;
   const int64_t panels = panel_path ? internal::round_up(g.n, g.gcfg->nr) / g.gcfg->nr : g.n_pad / g.cfg->nr;
-  const int64_t n_blocks = pf.run ? std::min(panels, std::max<int64_t>(1, 16 / m_blocks)) : 1;
-
   if ((panel_path ? internal::panel_workspace() : internal::thread_workspace()) == nullptr) {
     return internal::workspace_error();
   }
-  struct Job {
-    const Impl* g;
-    const void* x;
-    int64_t m, ldx, ldy, mc, panels, n_blocks;
-    void* y;
-    bool panel_path;
-    std::atomic<bool> failed{false};
-  } job{&g, x, m, ldx, ldy, mc, panels, n_blocks, y, panel_path};
-  auto task = [](void* arg, size_t t) {
-    Job& j = *static_cast<Job*>(arg);
-    const int64_t mb = static_cast<int64_t>(t) / j.n_blocks, nb = static_cast<int64_t>(t) % j.n_blocks;
-    const int64_t m0 = mb * j.mc, m1 = std::min(j.m, m0 + j.mc);
-    const int64_t p0 = nb * j.panels / j.n_blocks, p1 = (nb + 1) * j.panels / j.n_blocks;
-    const bool ok = j.panel_path ? j.g->run_panels(j.x, j.ldx, m0, m1, p0, p1, j.y, j.ldy)
-                                 : j.g->run_task(j.x, j.ldx, m0, m1, p0, p1, j.y, j.ldy);
-    if (!ok) j.failed = true;
-  };
-  const size_t tasks = static_cast<size_t>(m_blocks * n_blocks);
-  if (pf.run) {
-    pf.run(pf.ctx, tasks, task, &job);
-  } else {
-    for (size_t t = 0; t < tasks; ++t) task(&job, t);
-  }
-  if (job.failed) return internal::workspace_error();  // another thread's workspace
+  size_t tasks = 0;
+  const bool ran = internal::run_grid(
+      pf, m, mc, panels,
+      [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+        return panel_path ? g.run_panels(x, ldx, m0, m1, p0, p1, y, ldy)
+                          : g.run_task(x, ldx, m0, m1, p0, p1, y, ldy);
+      },
+      &tasks);
+  if (!ran) return internal::workspace_error();  // another thread's workspace
   if (verbose.active()) {
     verbose.record(g.isa, panel_path ? g.kernel_panel : g.kernel_fused,
                    "m" + std::to_string(m) + "n" + std::to_string(g.n) + "k" + std::to_string(g.k) +

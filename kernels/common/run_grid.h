@@ -1,0 +1,90 @@
+// kernels/common/run_grid.h: what the prepacked operators' run() share: the
+// checks of (M, the input and output pointers and row strides), and the task
+// grid of (row blocks) x (ranges of weight panels) run through a ParallelFor.
+#ifndef QKERN_KERNELS_COMMON_RUN_GRID_H_
+#define QKERN_KERNELS_COMMON_RUN_GRID_H_
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include "qkern/parallel.hpp"
+#include "qkern/status.hpp"
+
+namespace qkern {
+namespace internal {
+
+// One operand of run(): `name` (e.g. "a"), its stride's name ("lda"), the
+// stride, the row length it must cover and its element size in bytes.
+struct RunOperand {
+  const char* name;
+  const char* ld_name;
+  const void* data;
+  int64_t ld, row, elem_bytes;
+};
+
+// m >= 0; each stride >= its row; for m > 0 non-null data and m * ld within
+// int64. The messages name the argument. *empty: m == 0 (nothing to do).
+inline Status check_run(int64_t m, const RunOperand& in, const RunOperand& out, bool* empty) {
+  *empty = false;
+  if (m < 0) return Status(StatusCode::kInvalidArgument, "m: must be >= 0 (got " + std::to_string(m) + ")");
+  for (const RunOperand* o : {&in, &out}) {
+    if (o->ld < o->row) {
+      return Status(StatusCode::kInvalidArgument,
+                    std::string(o->ld_name) + ": must be >= " + (o == &in ? "k" : "n") + " = " +
+                        std::to_string(o->row) + " (got " + std::to_string(o->ld) + ")");
+    }
+  }
+  if (m == 0) {
+    *empty = true;
+    return Status();
+  }
+  for (const RunOperand* o : {&in, &out}) {
+    if (o->data == nullptr) return Status(StatusCode::kInvalidArgument, std::string(o->name) + ": null");
+  }
+  const int64_t max = std::numeric_limits<int64_t>::max();
+  for (const RunOperand* o : {&in, &out}) {
+    if ((m - 1) > (max / o->elem_bytes - o->row) / o->ld) {
+      return Status(StatusCode::kOverflow, std::string(o->ld_name) + ": m * " + o->ld_name + " overflows");
+    }
+  }
+  return Status();
+}
+
+// Runs body(m0, m1, p0, p1) over row blocks of mc rows of [0, m) times ranges
+// of [0, panels): one range without a pool; with one, small M splits the
+// panels so that threads have work (about 16 tasks). The body returns false
+// when its thread's workspace could not be allocated; so does run_grid.
+// *tasks: how many ran.
+template <class Body>
+bool run_grid(const ParallelFor& pf, int64_t m, int64_t mc, int64_t panels, Body&& body, size_t* tasks) {
+  const int64_t m_blocks = (m + mc - 1) / mc;
+  const int64_t n_blocks = pf.run ? std::min(panels, std::max<int64_t>(1, 16 / m_blocks)) : 1;
+  struct Job {
+    Body* body;
+    int64_t m, mc, panels, n_blocks;
+    std::atomic<bool> failed{false};
+  } job{&body, m, mc, panels, n_blocks};
+  auto task = [](void* arg, size_t t) {
+    Job& j = *static_cast<Job*>(arg);
+    const int64_t mb = static_cast<int64_t>(t) / j.n_blocks, nb = static_cast<int64_t>(t) % j.n_blocks;
+    const int64_t m0 = mb * j.mc, m1 = std::min(j.m, m0 + j.mc);
+    const int64_t p0 = nb * j.panels / j.n_blocks, p1 = (nb + 1) * j.panels / j.n_blocks;
+    if (!(*j.body)(m0, m1, p0, p1)) j.failed = true;
+  };
+  *tasks = static_cast<size_t>(m_blocks * n_blocks);
+  if (pf.run) {
+    pf.run(pf.ctx, *tasks, task, &job);
+  } else {
+    for (size_t t = 0; t < *tasks; ++t) task(&job, t);
+  }
+  return !job.failed;
+}
+
+}  // namespace internal
+}  // namespace qkern
+
+#endif  // QKERN_KERNELS_COMMON_RUN_GRID_H_
