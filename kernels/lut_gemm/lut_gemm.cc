@@ -269,12 +269,10 @@ Status LutGemm::create(const LutGemmParams& p, LutGemm* gemm) {
     g.a_elem = 1;
     g.ukernel_i8 = cfg.i8_7bit[b4];
     method = "maddubs";
-    g.epilogue = internal::gemm_kernels_for(g.isa)->epilogue;
   } else if (quantized) {
     g.a_shift = p.activation == LutActivation::kS8 ? cfg.shift_s8 : cfg.shift_u8;
     g.a_elem = cfg.a_int16 ? 2 : 1;
     g.ukernel_i8 = cfg.i8[b4];
-    g.epilogue = internal::gemm_kernels_for(g.isa)->epilogue;
   } else {
     g.a_elem = 4;
     g.ukernel_f32 = cfg.f32[b4];
@@ -331,6 +329,7 @@ Status LutGemm::create(const LutGemmParams& p, LutGemm* gemm) {
     // Many rows: decode a weight panel once and run the int8 GEMM's
     // microkernel on it (same shift, so the same packed bias).
     const internal::GemmKernels& gk = *internal::gemm_kernels_for(g.isa);
+    g.epilogue = gk.epilogue;
     const internal::GemmConfig& gc = p.activation_7bit && gk.maddubs.name ? gk.maddubs : gk.exact;
     const int gshift = p.activation == LutActivation::kS8 ? gc.shift_s8 : gc.shift_u8;
     const int64_t gk_pad = internal::round_up(p.k, gc.kr);
