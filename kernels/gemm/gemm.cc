@@ -61,6 +61,7 @@ constexpr int64_t kABlockBytes = 256 << 10;
 using internal::Buffer;
 using internal::GemmConfig;
 using internal::GemmEpilogue;
+using internal::GemmPackPanelFn;
 using internal::invalid;
 using internal::out_of_range;
 using internal::str;
@@ -77,7 +78,7 @@ struct QGemm::Impl {
   Buffer<int8_t> w;
   size_t packed_bytes = 0;
 
-  void pack_a(const void* a, int64_t lda, int64_t rows, uint8_t* panel) const;
+  void pack_a(const void* a, int64_t lda, int64_t rows, int64_t rpp, uint8_t* panel) const;
   // False when the thread's workspace cannot be allocated (nothing written).
   bool run_task(const void* a, int64_t lda, int64_t m0, int64_t m1, int64_t p0, int64_t p1,
                 void* c, int64_t ldc) const;
@@ -326,49 +327,115 @@ Status QGemm::create(const QGemmParams& p, QGemm* gemm) {
 }
 
 // Rows [0, rows) of A into MR-row panels: [K_pad / KR][MR][KR], int16 pairs
-// (c2) or shifted bytes (c4); rows past `rows` and k past K are zero.
-// Constant KR and row strides keep this a plain copy loop (a run-time KR made
-// it a division per element: 10% of a 1024^3 GEMM).
+// (c2) or shifted bytes (c4); each panel holds `rpp` <= MR rows, the rest of
+// its MR rows and k past K are zero. A KR group is one 4-byte store (c4: the
+// bytes xor the shift's 0x80808080; c2: two int16), so the copy moves a group
+// per instruction (byte at a time it was 3% of a 1024^3 VNNI GEMM). Constant
+// KR and row strides keep run-time divisions out of the loop.
 namespace {
-template <int kKR, typename TDst, typename TSrc>
-void pack_a_panels(const TSrc* a, int64_t lda, int64_t rows, int64_t k, int64_t k_pad, int64_t mr,
-                   int flip, TDst* out) {
-  const int64_t full = k / kKR, panel_elems = k_pad * mr;
-  for (int64_t r0 = 0; r0 < rows; r0 += mr) {
-    const int64_t panel_rows = std::min(mr, rows - r0);
-    TDst* dst = out + r0 / mr * panel_elems;
-    if (panel_rows < mr || k_pad != k) std::memset(dst, 0, panel_elems * sizeof(TDst));
-    for (int64_t r = 0; r < panel_rows; ++r) {
-      const TSrc* src = a + (r0 + r) * lda;
-      TDst* d = dst + r * kKR;
-      for (int64_t g = 0; g < full; ++g) {
-        for (int i = 0; i < kKR; ++i) d[g * mr * kKR + i] = static_cast<TDst>(src[g * kKR + i] ^ flip);
+inline uint32_t load_u32(const void* p) {
+  uint32_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+inline uint32_t load_u16(const void* p) {
+  uint16_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+inline void store_u32(void* p, uint32_t v) { std::memcpy(p, &v, sizeof(v)); }
+
+// One KR group of row `src` at k = 4g (bytes) or 2g (int16 pairs) as 4 bytes.
+template <int kKR, bool kSigned>
+inline uint32_t pack_group(const uint8_t* src, int64_t g, uint32_t flip) {
+  if constexpr (kKR == 4) {
+    return load_u32(src + 4 * g) ^ flip;
+  } else {
+    const uint32_t b = load_u16(src + 2 * g);  // little-endian: b0 | b1 << 8
+    const uint32_t lo = b & 0xff, hi = b >> 8;
+    const uint32_t x0 = kSigned ? static_cast<uint16_t>(static_cast<int8_t>(lo)) : lo;
+    const uint32_t x1 = kSigned ? static_cast<uint16_t>(static_cast<int8_t>(hi)) : hi;
+    return x0 | x1 << 16;
+  }
+}
+
+// kRowsMax: MR when it is one of the configs' 4, 6 or 8 (whole panels then
+// copy k group by k group, writing the output in order), else 0.
+template <int kKR, bool kSigned, int kRowsMax>
+void pack_a_panels(const uint8_t* a, int64_t lda, int64_t rows, int64_t k, int64_t k_pad, int64_t mr,
+                   int64_t rpp, uint32_t flip, GemmPackPanelFn fast, uint8_t* out) {
+  constexpr int64_t kElem = kKR == 4 ? 1 : 2;  // bytes per packed element
+  const int64_t full = k / kKR, panel_bytes = k_pad * mr * kElem, group_stride = mr * 4;
+  for (int64_t r0 = 0; r0 < rows; r0 += rpp) {
+    const int64_t panel_rows = std::min(rpp, rows - r0);
+    uint8_t* dst = out + r0 / rpp * panel_bytes;
+    if (panel_rows < mr || k_pad != k) std::memset(dst, 0, static_cast<size_t>(panel_bytes));
+    const uint8_t* src0 = a + r0 * lda;
+    if (panel_rows == kRowsMax) {  // whole panels: the output is written in order
+      int64_t g0 = 0;
+      if (fast != nullptr && kRowsMax == mr) {
+        g0 = static_cast<int64_t>(fast(src0, static_cast<size_t>(lda), static_cast<size_t>(full), flip, dst));
       }
-      for (int64_t i = full * kKR; i < k; ++i) d[full * mr * kKR + i % kKR] = static_cast<TDst>(src[i] ^ flip);
+      for (int64_t g = g0; g < full; ++g) {
+        uint8_t* d = dst + g * group_stride;
+#pragma GCC unroll 8
+        for (int64_t r = 0; r < kRowsMax; ++r) store_u32(d + r * 4, pack_group<kKR, kSigned>(src0 + r * lda, g, flip));
+      }
     }
+    for (int64_t r = 0; r < panel_rows; ++r) {
+      const uint8_t* src = src0 + r * lda;
+      uint8_t* d = dst + r * 4;
+      if (panel_rows != kRowsMax) {
+        for (int64_t g = 0; g < full; ++g) store_u32(d + g * group_stride, pack_group<kKR, kSigned>(src, g, flip));
+      }
+      if (full * kKR < k) {  // the last, partial group; the rest of it stays 0
+        uint8_t tail[4] = {0, 0, 0, 0};
+        std::memcpy(tail, src + full * kKR, static_cast<size_t>(k - full * kKR));
+        uint32_t v = pack_group<kKR, kSigned>(tail, 0, flip);
+        if constexpr (kKR == 4) v &= 0xffffffffu >> (8 * (4 - (k - full * kKR)));  // no flipped padding
+        store_u32(d + full * group_stride, v);
+      }
+    }
+  }
+}
+template <int kKR, bool kSigned>
+void pack_a_dispatch(const uint8_t* a, int64_t lda, int64_t rows, int64_t k, int64_t k_pad, int64_t mr,
+                     int64_t rpp, uint32_t flip, GemmPackPanelFn fast, uint8_t* out) {
+  switch (rpp) {
+    case 4: return pack_a_panels<kKR, kSigned, 4>(a, lda, rows, k, k_pad, mr, rpp, flip, fast, out);
+    case 6: return pack_a_panels<kKR, kSigned, 6>(a, lda, rows, k, k_pad, mr, rpp, flip, fast, out);
+    case 8: return pack_a_panels<kKR, kSigned, 8>(a, lda, rows, k, k_pad, mr, rpp, flip, fast, out);
+    default: return pack_a_panels<kKR, kSigned, 0>(a, lda, rows, k, k_pad, mr, rpp, flip, fast, out);
   }
 }
 }  // namespace
 
 namespace internal {
 void gemm_pack_a(const GemmConfig& c, bool a_signed, int a_shift, const void* a, int64_t lda, int64_t rows,
-                 int64_t k, int64_t k_pad, uint8_t* out) {
+                 int64_t k, int64_t k_pad, uint8_t* out, int64_t rows_per_panel) {
+  const uint8_t* src = static_cast<const uint8_t*>(a);
+  const int64_t rpp = rows_per_panel > 0 ? std::min<int64_t>(rows_per_panel, c.mr) : c.mr;
   if (c.a_int16) {
-    int16_t* dst = reinterpret_cast<int16_t*>(out);
     if (a_signed) {
-      pack_a_panels<2>(static_cast<const int8_t*>(a), lda, rows, k, k_pad, c.mr, 0, dst);
+      pack_a_dispatch<2, true>(src, lda, rows, k, k_pad, c.mr, rpp, 0, nullptr, out);
     } else {
-      pack_a_panels<2>(static_cast<const uint8_t*>(a), lda, rows, k, k_pad, c.mr, 0, dst);
+      pack_a_dispatch<2, false>(src, lda, rows, k, k_pad, c.mr, rpp, 0, nullptr, out);
     }
   } else {
     // The shift is +-128 or 0: on bytes it is an xor with 0x80.
-    pack_a_panels<4>(static_cast<const uint8_t*>(a), lda, rows, k, k_pad, c.mr, a_shift ? 0x80 : 0, out);
+    pack_a_dispatch<4, false>(src, lda, rows, k, k_pad, c.mr, rpp, a_shift ? 0x80808080u : 0u, c.pack_panel,
+                              out);
   }
+}
+
+int64_t balanced_panel_rows(int64_t rows, int64_t mr) {
+  const int64_t panels = (rows + mr - 1) / mr;
+  return (rows + panels - 1) / panels;
 }
 }  // namespace internal
 
-void QGemm::Impl::pack_a(const void* a, int64_t lda, int64_t rows, uint8_t* out) const {
-  internal::gemm_pack_a(*cfg, a_signed, a_shift, a, lda, rows, k, k_pad, out);
+void QGemm::Impl::pack_a(const void* a, int64_t lda, int64_t rows, int64_t rpp, uint8_t* out) const {
+  internal::gemm_pack_a(*cfg, a_signed, a_shift, a, lda, rows, k, k_pad, out, rpp);
 }
 
 bool QGemm::Impl::run_task(const void* a, int64_t lda, int64_t m0, int64_t m1, int64_t p0,
@@ -380,14 +447,16 @@ bool QGemm::Impl::run_task(const void* a, int64_t lda, int64_t m0, int64_t m1, i
   if (ws == nullptr) return false;
   const size_t kb = static_cast<size_t>(k_pad / cf.kr);
   alignas(64) int32_t tile[internal::kGemmMaxMR * 64];
-  pack_a(static_cast<const uint8_t*>(a) + m0 * lda, lda, m1 - m0, ws);  // one byte per element
+  // Row panels of balanced height: 8 rows on a 6-row tile run as 4 + 4.
+  const int64_t rpp = internal::balanced_panel_rows(m1 - m0, cf.mr);
+  pack_a(static_cast<const uint8_t*>(a) + m0 * lda, lda, m1 - m0, rpp, ws);  // one byte per element
   for (int64_t j = p0; j < p1; ++j) {
     const int8_t* wp = w.get() + j * k_pad * cf.nr;
     const int64_t n0 = j * cf.nr;
     const size_t nr = static_cast<size_t>(std::min<int64_t>(cf.nr, n - n0));
-    for (int64_t r0 = m0; r0 < m1; r0 += cf.mr) {
-      const size_t mr = static_cast<size_t>(std::min<int64_t>(cf.mr, m1 - r0));
-      cf.ukernel[mr - 1](kb, ws + (r0 - m0) / cf.mr * panel_bytes, wp, tile);
+    for (int64_t r0 = m0; r0 < m1; r0 += rpp) {
+      const size_t mr = static_cast<size_t>(std::min<int64_t>(rpp, m1 - r0));
+      cf.ukernel[mr - 1](kb, ws + (r0 - m0) / rpp * panel_bytes, wp, tile);
       uint8_t* cp = static_cast<uint8_t*>(c) + (r0 * ldc + n0) * static_cast<int64_t>(out.out_bytes);
       epilogue(tile, mr, static_cast<size_t>(cf.nr), nr, static_cast<size_t>(n0), out.ep, cp,
                static_cast<size_t>(ldc));

@@ -16,7 +16,8 @@
 // Register budgets (accumulators + weight vectors + one broadcast):
 //   AVX2 (16 ymm):  6x16c2 12 + 2 + 1 (measured 15% faster than 4x16c2 at
 //   1024^3); 4x16c4 8 + 2 + 1 + ones.
-//   AVX-512 (32 zmm): 6x32c2 12 + 2 + 1; 8x32c4 16 + 2 + 1 (+ ones).
+//   AVX-512 (32 zmm): 6x32c2 12 + 2 + 1; 8x32c4 maddubs 16 + 2 + 1 + ones;
+//   VNNI 6x64c4 24 + 4 + 1.
 //   NEON (32 q): 4x8c2 keeps two partial sums per vector (smlal low/high
 //   halves, paired up once after the K loop): 16 + 2 + 1; 4x16c4 16 + 4 + 1.
 #undef HWY_TARGET_INCLUDE
@@ -138,6 +139,9 @@ QKERN_GEMM_C4_TARGET void UkernelC4(size_t kb, const void* a_panel, const int8_t
 #pragma GCC unroll 8
     for (size_t v = 0; v < NRV; ++v) vacc[m][v] = hn::Zero(d32);
   }
+  // Two k steps per iteration: the loop's own four instructions measured 2-3%
+  // of the 6x64 VNNI kernel (and up to 2x at 2-3 rows, K = 1024).
+#pragma GCC unroll 2
   for (size_t k = 0; k < kb; ++k) {
     V32 vw[NRV];
 #pragma GCC unroll 8
@@ -158,6 +162,56 @@ QKERN_GEMM_C4_TARGET void UkernelC4(size_t kb, const void* a_panel, const int8_t
   }
 }
 
+#if HWY_TARGET == HWY_AVX3_DL
+// ------------------------------------------------------------- A packing
+// One 6-row panel of the 6x64c4 config, 16 k groups (64 bytes of each row)
+// at a time: out dword (g, r) = row r's dword g, i.e. a 6 x 16 transpose of
+// dwords. vpermt2d pairs rows (0,1), (2,3), (4,5) into qwords (r, r+1) per
+// group; then each output zmm takes 8 qwords (group i, pair p) = q / 3, q % 3
+// from the three pair vectors: one vpermt2q for pairs 0 and 1, one masked
+// vpermq for pair 2. 18 shuffles and 6 stores per 384 bytes, where the
+// portable copy spends 96 four-byte stores (3% of a 1024^3 GEMM).
+size_t PackPanel6x4(const uint8_t* a, size_t lda, size_t groups, uint32_t flip, uint8_t* panel) {
+  const __m512i vflip = _mm512_set1_epi32(static_cast<int>(flip));
+  const __m512i lo32 = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi32 = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  __m512i idx01[3], idx2[3];
+  __mmask8 mask2[3];
+  for (int j = 0; j < 3; ++j) {
+    alignas(64) int64_t i01[8], i2[8];
+    unsigned m = 0;
+    for (int slot = 0; slot < 8; ++slot) {
+      const int q = 8 * j + slot, pair = q % 3, i = q / 3;
+      i01[slot] = pair == 0 ? i : pair == 1 ? 8 + i : 0;
+      i2[slot] = i;
+      if (pair == 2) m |= 1u << slot;
+    }
+    idx01[j] = _mm512_load_si512(i01);
+    idx2[j] = _mm512_load_si512(i2);
+    mask2[j] = static_cast<__mmask8>(m);
+  }
+  size_t g = 0;
+  for (; g + 16 <= groups; g += 16) {
+    __m512i r[6];
+    for (int row = 0; row < 6; ++row) {
+      r[row] = _mm512_xor_si512(_mm512_loadu_si512(a + row * lda + 4 * g), vflip);
+    }
+    uint8_t* out = panel + g * 24;  // 6 rows x 4 bytes per group
+    for (int half = 0; half < 2; ++half) {
+      const __m512i sel = half ? hi32 : lo32;
+      const __m512i p01 = _mm512_permutex2var_epi32(r[0], sel, r[1]);
+      const __m512i p23 = _mm512_permutex2var_epi32(r[2], sel, r[3]);
+      const __m512i p45 = _mm512_permutex2var_epi32(r[4], sel, r[5]);
+      for (int j = 0; j < 3; ++j) {
+        const __m512i t = _mm512_permutex2var_epi64(p01, idx01[j], p23);
+        _mm512_storeu_si512(out + (half * 3 + j) * 64, _mm512_mask_permutexvar_epi64(t, mask2[j], idx2[j], p45));
+      }
+    }
+  }
+  return g;
+}
+#endif
+
 // --------------------------------------------------------------- epilogue
 
 template <GemmEpilogue::Kind kKind>
@@ -172,17 +226,24 @@ HWY_INLINE void EpilogueT(const int32_t* tile, size_t mr, size_t nr_tile, size_t
   // clamp(v + zo, lo, hi) == clamp(v, lo - zo, hi - zo) + zo, without overflow.
   const V32 vlo = hn::Set(d32, ep.lo - ep.zero_point), vhi = hn::Set(d32, ep.hi - ep.zero_point);
   const V32 vzo = hn::Set(d32, ep.zero_point);
+  // Locals, not ep's fields: C's bytes may alias anything, so fields would be
+  // reloaded after every store.
+  const int32_t* HWY_RESTRICT bias = ep.bias;
+  const float* HWY_RESTRICT mult = ep.multiplier;
+  const float* HWY_RESTRICT bias_f = ep.bias_f;
+  const int32_t* HWY_RESTRICT q31 = ep.q31;
+  const int32_t* HWY_RESTRICT shift = ep.shift;
   for (size_t m = 0; m < mr; ++m) {
     const int32_t* t = tile + m * nr_tile;
     for (size_t j = 0; j < nr; j += kLanes) {
       const size_t count = nr - j < kLanes ? nr - j : kLanes;
       const size_t n = n0 + j;  // per-channel arrays are padded: whole vectors are in bounds
-      const V32 acc = hn::Add(hn::LoadU(d32, t + j), hn::LoadU(d32, ep.bias + n));  // wraps
+      const V32 acc = hn::Add(hn::LoadU(d32, t + j), hn::LoadU(d32, bias + n));  // wraps
       if constexpr (kKind == GemmEpilogue::kInt32 || kKind == GemmEpilogue::kFloat) {
         V32 y = acc;
         if constexpr (kKind == GemmEpilogue::kFloat) {
-          y = hn::BitCast(d32, hn::MulAdd(hn::ConvertTo(df, acc), hn::LoadU(df, ep.multiplier + n),
-                                          hn::LoadU(df, ep.bias_f + n)));
+          y = hn::BitCast(d32, hn::MulAdd(hn::ConvertTo(df, acc), hn::LoadU(df, mult + n),
+                                          hn::LoadU(df, bias_f + n)));
         }
         int32_t* out = static_cast<int32_t*>(c) + m * ldc + j;  // float bits or int32
         if (count == kLanes) {
@@ -195,11 +256,11 @@ HWY_INLINE void EpilogueT(const int32_t* tile, size_t mr, size_t nr_tile, size_t
       } else {
         V32 codes;
         if constexpr (kKind == GemmEpilogue::kFp32U8 || kKind == GemmEpilogue::kFp32S8) {
-          const auto t = hn::Mul(hn::ConvertTo(df, acc), hn::LoadU(df, ep.multiplier + n));
-          codes = requant::CodesFromRounded(hn::Round(t), zom, lom, him);  // t is finite
+          const auto t = hn::Mul(hn::ConvertTo(df, acc), hn::LoadU(df, mult + n));
+          codes = requant::CodesFromRounded(hn::Round(t), zom, lom, him);  // NaN (0 * inf) -> zo
         } else {
-          const V32 v = requant::MultiplyByQuantizedMultiplier(acc, hn::LoadU(d32, ep.q31 + n),
-                                                               hn::LoadU(d32, ep.shift + n));
+          const V32 v = requant::MultiplyByQuantizedMultiplier(acc, hn::LoadU(d32, q31 + n),
+                                                               hn::LoadU(d32, shift + n));
           codes = hn::Add(hn::Min(hn::Max(v, vlo), vhi), vzo);
         }
         using TOut = std::conditional_t<kKind == GemmEpilogue::kFp32S8 || kKind == GemmEpilogue::kFixedS8,
@@ -262,6 +323,10 @@ constexpr GemmConfig MakeC4(const char* name, int shift_u8, int shift_s8, std::i
   c.shift_u8 = shift_u8;
   c.shift_s8 = shift_s8;
   ((c.ukernel[kRows] = &UkernelC4<kRows + 1, kMR, NRV>), ...);
+#if HWY_TARGET == HWY_AVX3_DL
+  static_assert(kMR == 6, "PackPanel6x4 packs 6-row panels");
+  c.pack_panel = &PackPanel6x4;
+#endif
   return c;
 }
 
@@ -269,12 +334,21 @@ constexpr GemmConfig MakeC4(const char* name, int shift_u8, int shift_s8, std::i
 constexpr size_t kMRC2 = 6, kNRVC2 = 2, kMRC4 = 4, kNRVC4 = 2;
 #define QKERN_GEMM_C2_NAME "6x16c2"
 #define QKERN_GEMM_C4_TILE "4x16"
-#elif HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+#elif HWY_TARGET == HWY_AVX3
 // c2 stops at 6 rows: a 6-row int16 panel of the largest K (kQGemmMaxK) fits
 // the 1 MiB workspace; 8 rows would not.
 constexpr size_t kMRC2 = 6, kNRVC2 = 2, kMRC4 = 8, kNRVC4 = 2;
 #define QKERN_GEMM_C2_NAME "6x32c2"
 #define QKERN_GEMM_C4_TILE "8x32"
+#elif HWY_TARGET == HWY_AVX3_DL
+// vpdpbusd zmm issues twice per cycle on Zen 5: 6x64 (24 accumulators, 4
+// weight vectors and 6 broadcasts per 24 dot products) measured 1-3% above
+// 8x32 and 8x48 at M >= 256 and, with four independent chains per row, 15%
+// above them on the GEMV. Small M is split into balanced row panels (8 rows
+// run as 4 + 4, not 6 + 2).
+constexpr size_t kMRC2 = 6, kNRVC2 = 2, kMRC4 = 6, kNRVC4 = 4;
+#define QKERN_GEMM_C2_NAME "6x32c2"
+#define QKERN_GEMM_C4_TILE "6x64"
 #else  // NEON
 constexpr size_t kMRC2 = 4, kNRVC2 = 2, kMRC4 = 4, kNRVC4 = 4;
 #define QKERN_GEMM_C2_NAME "4x8c2"

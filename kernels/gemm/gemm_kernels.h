@@ -55,6 +55,10 @@ struct GemmEpilogue {
 };
 
 using GemmUkernel = void (*)(size_t kb, const void* a, const int8_t* w, int32_t* tile);
+// Optional fast packer of one whole MR-row panel of a c4 config: rows a + r * lda
+// (r < MR), k groups [0, g) for the largest g <= groups it handles (a multiple
+// of its vector width), each byte xor flip; returns g. gemm_pack_a does the rest.
+using GemmPackPanelFn = size_t (*)(const uint8_t* a, size_t lda, size_t groups, uint32_t flip, uint8_t* panel);
 // c: &C[m0][n0] of the output type, ldc in elements.
 using GemmEpilogueFn = void (*)(const int32_t* tile, size_t mr, size_t nr_tile, size_t nr,
                                 size_t n0, const GemmEpilogue& ep, void* c, size_t ldc);
@@ -65,6 +69,7 @@ struct GemmConfig {
   int shift_u8 = 0, shift_s8 = 0;  // added to activations when packing A
   bool a_int16 = false;            // KR == 2: A packed as int16
   GemmUkernel ukernel[kGemmMaxMR] = {};  // [mr - 1], mr in [1, MR]
+  GemmPackPanelFn pack_panel = nullptr;  // KR == 4 only; null: the portable copy
 };
 
 struct GemmKernels {
@@ -106,10 +111,13 @@ Status plan_gemm_output(const QGemmParams& p, int64_t n_pad, const int64_t* wsum
 const char* type_name(bool is_signed);  // "s8" / "u8"
 
 // Rows [0, rows) of A (u8 or s8, row stride lda) into c's MR-row panels
-// ([K_pad / KR][MR][KR]: int16 pairs, or bytes + a_shift); rows past `rows`
-// and k past K are zero.
+// ([K_pad / KR][MR][KR]: int16 pairs, or bytes + a_shift), rows_per_panel
+// rows in each (0: MR); the panels' other rows and k past K are zero.
 void gemm_pack_a(const GemmConfig& c, bool a_signed, int a_shift, const void* a, int64_t lda, int64_t rows,
-                 int64_t k, int64_t k_pad, uint8_t* out);
+                 int64_t k, int64_t k_pad, uint8_t* out, int64_t rows_per_panel = 0);
+// The row count per panel that splits `rows` into as few MR-row panels as
+// before, of heights differing by at most one (8 rows on MR = 6: 4 + 4).
+int64_t balanced_panel_rows(int64_t rows, int64_t mr);
 
 }  // namespace internal
 }  // namespace qkern
