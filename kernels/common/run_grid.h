@@ -56,13 +56,17 @@ inline Status check_run(int64_t m, const RunOperand& in, const RunOperand& out, 
 
 // Runs body(m0, m1, p0, p1) over row blocks of mc rows of [0, m) times ranges
 // of [0, panels): one range without a pool; with one, small M splits the
-// panels so that threads have work (about 16 tasks). The body returns false
-// when its thread's workspace could not be allocated; so does run_grid.
-// *tasks: how many ran.
+// panels so that threads have work (about 16 tasks). Ranges hold at most
+// `chunk` panels, and tasks run range by range (every row block of a range,
+// then the next range): weights larger than the last-level cache are then read
+// from DRAM once, not once per row block. The body returns false when its
+// thread's workspace could not be allocated; so does run_grid. *tasks: how many ran.
 template <class Body>
-bool run_grid(const ParallelFor& pf, int64_t m, int64_t mc, int64_t panels, Body&& body, size_t* tasks) {
+bool run_grid(const ParallelFor& pf, int64_t m, int64_t mc, int64_t panels, Body&& body, size_t* tasks,
+              int64_t chunk = std::numeric_limits<int64_t>::max()) {
   const int64_t m_blocks = (m + mc - 1) / mc;
-  const int64_t n_blocks = pf.run ? std::min(panels, std::max<int64_t>(1, 16 / m_blocks)) : 1;
+  int64_t n_blocks = pf.run ? std::min(panels, std::max<int64_t>(1, 16 / m_blocks)) : 1;
+  if (m_blocks > 1) n_blocks = std::max(n_blocks, (panels + chunk - 1) / chunk);
   struct Job {
     Body* body;
     int64_t m, mc, panels, n_blocks;
@@ -70,7 +74,8 @@ bool run_grid(const ParallelFor& pf, int64_t m, int64_t mc, int64_t panels, Body
   } job{&body, m, mc, panels, n_blocks};
   auto task = [](void* arg, size_t t) {
     Job& j = *static_cast<Job*>(arg);
-    const int64_t mb = static_cast<int64_t>(t) / j.n_blocks, nb = static_cast<int64_t>(t) % j.n_blocks;
+    const int64_t m_blocks = (j.m + j.mc - 1) / j.mc;
+    const int64_t nb = static_cast<int64_t>(t) / m_blocks, mb = static_cast<int64_t>(t) % m_blocks;
     const int64_t m0 = mb * j.mc, m1 = std::min(j.m, m0 + j.mc);
     const int64_t p0 = nb * j.panels / j.n_blocks, p1 = (nb + 1) * j.panels / j.n_blocks;
     if (!(*j.body)(m0, m1, p0, p1)) j.failed = true;
