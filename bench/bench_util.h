@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
@@ -58,15 +59,26 @@ inline void BM_DramRead(benchmark::State& st) {
   const size_t n = (size_t{512} << 20) / sizeof(uint64_t);
   std::unique_ptr<uint64_t[]> buf(new uint64_t[n]);
   for (size_t i = 0; i < n; ++i) buf[i] = i;
+  // 16-byte vector loads into four independent sums (GCC vector extensions:
+  // SSE2 on x86-64, NEON on aarch64): 64 bytes per iteration. The scalar
+  // 8-byte loop this replaces was bound by its own adds on Zen 5 (30 GB/s,
+  // below what the GEMV streams from DRAM).
+  using V2 = uint64_t __attribute__((vector_size(16)));
   const double s = timed_loop(st, [&](int64_t) {
-    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (size_t i = 0; i < n; i += 4) {
-      s0 += buf[i];
-      s1 += buf[i + 1];
-      s2 += buf[i + 2];
-      s3 += buf[i + 3];
+    V2 s0 = {0, 0}, s1 = s0, s2 = s0, s3 = s0;
+    for (size_t i = 0; i < n; i += 8) {
+      V2 v0, v1, v2, v3;
+      std::memcpy(&v0, buf.get() + i, 16);
+      std::memcpy(&v1, buf.get() + i + 2, 16);
+      std::memcpy(&v2, buf.get() + i + 4, 16);
+      std::memcpy(&v3, buf.get() + i + 6, 16);
+      s0 += v0;
+      s1 += v1;
+      s2 += v2;
+      s3 += v3;
     }
-    benchmark::DoNotOptimize(s0 + s1 + s2 + s3);
+    const V2 t = s0 + s1 + s2 + s3;
+    benchmark::DoNotOptimize(t[0] + t[1]);
   });
   const double gbs = static_cast<double>(n * sizeof(uint64_t)) / s * 1e-9;
   st.counters["GBs"] = gbs;
