@@ -64,6 +64,14 @@ constexpr size_t kMR = 2;
 #define QKERN_LUT_TILE "2x4"
 #endif
 
+// Every cache line of the block kPrefetchBytes ahead of idx (NR * BB bytes:
+// two lines on avx2, four on avx512; prefetching two of four left the avx512
+// GEMV at 0.7x of the DRAM read).
+HWY_INLINE void PrefetchBlock(const uint8_t* idx) {
+#pragma GCC unroll 4
+  for (size_t line = 0; line < kNR * kBB; line += 64) hwy::Prefetch(idx + kPrefetchBytes + line);
+}
+
 // Label plane t of packed bytes v.
 template <int kBits>
 HWY_INLINE VU8 Plane(VU8 v, int t) {
@@ -112,8 +120,7 @@ void GemvI8Madd(size_t blocks, const void* a_, size_t a_stride, const uint8_t* H
         }
       }
     }
-    hwy::Prefetch(idx + kPrefetchBytes);
-    hwy::Prefetch(idx + kPrefetchBytes + 64);
+    PrefetchBlock(idx);
     idx += kNR * kBB;
   }
 #pragma GCC unroll 8
@@ -179,8 +186,7 @@ QKERN_LUT_DOT_TARGET void GemvI8Dot(size_t blocks, const void* a_, size_t a_stri
         }
       }
     }
-    hwy::Prefetch(idx + kPrefetchBytes);
-    hwy::Prefetch(idx + kPrefetchBytes + 64);
+    PrefetchBlock(idx);
     idx += kNR * kBB;
   }
 #pragma GCC unroll 8
@@ -293,8 +299,7 @@ void GemvF32(size_t blocks, const void* a_, size_t a_stride, const uint8_t* HWY_
         }
       }
     }
-    hwy::Prefetch(idx + kPrefetchBytes);
-    hwy::Prefetch(idx + kPrefetchBytes + 64);
+    PrefetchBlock(idx);
     idx += kNR * kBB;
   }
   acc.Store(tile);
@@ -349,8 +354,7 @@ void GemvF32Planes(size_t blocks, const void* a_, size_t a_stride, const uint8_t
         }
       }
     }
-    hwy::Prefetch(idx + kPrefetchBytes);
-    hwy::Prefetch(idx + kPrefetchBytes + 64);
+    PrefetchBlock(idx);
     idx += kNR * kBB;
   }
   acc.Store(tile);
