@@ -53,8 +53,11 @@ using VF = hn::Vec<DF>;
 constexpr size_t kBB = hn::MaxLanes(D8());    // block bytes
 constexpr size_t kL32 = hn::MaxLanes(D32());  // int32 / float lanes
 constexpr size_t kNR = 4;
-// Software prefetch distance on the packed indices (a GEMV streams them once).
-constexpr size_t kPrefetchBytes = 2048;
+// Software prefetch distance on the packed indices (a GEMV streams them once):
+// 4 KiB ahead took the avx512 fp32 GEMV from DRAM from 0.57 to 0.71x of the
+// DRAM read on Zen 5 (2 KiB is about one DRAM latency at its rate; 8 KiB
+// measured the same as 4).
+constexpr size_t kPrefetchBytes = 4096;
 
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
 constexpr size_t kMR = 4;
