@@ -17,11 +17,11 @@ namespace {
 
 using GemmTest = IsaTest;
 
-// Rows around every MR (1..8) and columns around every NR (8, 16, 32) and
+// Rows around every MR (1..8) and columns around every NR (8, 16, 32, 64) and
 // vector width; k around every K group (2, 4) and unrolled length.
 TEST_P(GemmTest, ShapeSweep) {
-  for (int64_t m : {1, 2, 3, 4, 5, 7, 8, 9, 13}) {
-    for (int64_t n : {1, 3, 8, 15, 16, 17, 31, 32, 33, 48, 65}) {
+  for (int64_t m : {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13}) {
+    for (int64_t n : {1, 3, 8, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65, 127, 128}) {
       for (int64_t k : {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33, 64, 100, 257}) {
         SCOPED_TRACE(testing::Message() << "m " << m << " n " << n << " k " << k);
         GemmTester().m(m).n(n).k(k).seed(static_cast<uint32_t>(m * 1000 + n * 10 + k)).Test();

@@ -49,12 +49,13 @@ TEST_P(LutGemmTest, ShapeSweep) {
   }
 }
 
-// M >= 48 with quantized activations decodes whole weight panels for the
+// M >= the config's panel_min_m (48; 128 on avx512; never on avx512_vnni)
+// with quantized activations decodes whole weight panels for the
 // int8 GEMM's microkernel: its row, column and k tails.
 TEST_P(LutGemmTest, PanelPathShapes) {
   for (LutActivation act : {LutActivation::kU8, LutActivation::kS8}) {
     for (int bits : {4, 2}) {
-      for (int64_t m : {48, 49, 61}) {
+      for (int64_t m : {48, 49, 61, 128, 131}) {  // each ISA's panel_min_m: 48 or 128
         for (int64_t n : {1, 15, 16, 17, 33}) {
           for (int64_t k : {1, 3, 5, 64, 257, 2001}) {
             SCOPED_TRACE(testing::Message() << "act " << int(act) << " bits " << bits << " m " << m << " n "

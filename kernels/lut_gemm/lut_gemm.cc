@@ -47,10 +47,9 @@ constexpr int64_t kXBlockBytes = 256 << 10;
 // A chunk of weight panels swept by every row group of a task.
 constexpr int64_t kPanelChunkBytes = 64 << 10;
 
-// The decode-to-panel path (quantized activations, M >= kPanelMinM): its
-// per-thread workspace holds the packed rows of A of one task and one decoded
-// weight panel.
-constexpr int64_t kPanelMinM = 48;  // measured crossover on avx2 (4096 x 4096): 48 rows equal
+// The decode-to-panel path (quantized activations, M >= the config's
+// panel_min_m): its per-thread workspace holds the packed rows of A of one
+// task and one decoded weight panel.
 constexpr int64_t kPanelABytes = 4 << 20;  // 256 rows of K = 8192: each panel decoded once
 constexpr int64_t kPanelWBytes = 256 << 10;
 static_assert(kLutGemmPanelWorkspaceBytes == kPanelABytes + kPanelWBytes, "the public constant");
@@ -333,7 +332,7 @@ Status LutGemm::create(const LutGemmParams& p, LutGemm* gemm) {
     const internal::GemmConfig& gc = p.activation_7bit && gk.maddubs.name ? gk.maddubs : gk.exact;
     const int gshift = p.activation == LutActivation::kS8 ? gc.shift_s8 : gc.shift_u8;
     const int64_t gk_pad = internal::round_up(p.k, gc.kr);
-    if (gshift == g.a_shift && gk_pad * gc.nr <= internal::kPanelWBytes &&
+    if (cfg.panel_min_m > 0 && gshift == g.a_shift && gk_pad * gc.nr <= internal::kPanelWBytes &&
         gk_pad * gc.mr * (gc.a_int16 ? 2 : 1) <= internal::kPanelABytes) {
       g.gcfg = &gc;
       g.gk_pad = gk_pad;
@@ -477,52 +476,54 @@ bool LutGemm::Impl::run_task(const void* x, int64_t ldx, int64_t m0, int64_t m1,
 }
 
 // GEMM panel jg of the int8 weights: [K_pad_g / KR][NR][KR]. Each packed
-// byte holds whole K pairs (4-bit: one pair, 2-bit: two), so a table of the
-// column's 256 byte values gives the pair's (or quad's) weights in one load,
-// stored straight into the panel; weights past K are then zeroed.
+// byte holds whole K pairs (4-bit: one pair, 2-bit: two), whose weights come
+// from the column's 16-entry table and are stored straight into the panel;
+// weights past K are then zeroed. The panel is written one block of packed
+// bytes (BB bytes of every column) at a time: a block's stores span
+// BB * labels-per-byte / KR groups of NR * KR bytes (8 KiB for the 6x64c4
+// panel), which stay in L1. Column by column over the whole K, every store
+// missed L1 (a 256 KiB panel swept 64 times): 0.9 ns per weight, half of a
+// VNNI M = 256 run.
 void LutGemm::Impl::decode_panel(int64_t jg, int8_t* panel) const {
   const internal::GemmConfig& gc = *gcfg;
   const int64_t nr = gc.nr, kr = gc.kr, bb = cfg->bb, lnr = cfg->nr;
   const int64_t blocks = k_pad / kb, row_bytes = (k + per_byte - 1) / per_byte;
+  const int64_t groups = gk_pad / kr;  // KR-weight groups of a panel column
   if ((jg + 1) * nr > n) std::memset(panel, 0, static_cast<size_t>(gk_pad * nr));
-  uint32_t table[256];
-  for (int64_t c = 0; c < nr; ++c) {
-    const int64_t n_col = jg * nr + c;
-    if (n_col >= n) break;
-    const int8_t* t = tables_i8.get() + n_col * 16;
-    // The bytes (weights) of packed byte v, in k order.
-    uint32_t u[16];
-    for (int e = 0; e < 16; ++e) u[e] = static_cast<uint8_t>(t[e]);
-    if (bits == 4) {
-      for (int hi = 0; hi < 16; ++hi) {
-        for (int lo = 0; lo < 16; ++lo) table[hi * 16 + lo] = u[lo] | u[hi] << 8;
-      }
-    } else {
-      for (int hi = 0; hi < 16; ++hi) {
-        const uint32_t h = u[hi & 3] << 16 | u[hi >> 2] << 24;
-        for (int lo = 0; lo < 16; ++lo) table[hi * 16 + lo] = u[lo & 3] | u[lo >> 2] << 8 | h;
-      }
-    }
-    const uint8_t* src = idx.get() + (n_col / lnr) * blocks * lnr * bb + (n_col % lnr) * bb;
-    int8_t* dst = panel + c * kr;
-    const int64_t groups = gk_pad / kr;  // KR-weight groups of the panel column
-    for (int64_t q0 = 0; q0 < row_bytes; q0 += bb, src += lnr * bb) {  // block by block
-      const int64_t len = std::min(bb, row_bytes - q0);
+  const int64_t cols = std::min(nr, n - jg * nr);
+  for (int64_t q0 = 0, blk = 0; q0 < row_bytes; q0 += bb, ++blk) {
+    const int64_t len = std::min(bb, row_bytes - q0);
+    for (int64_t c = 0; c < cols; ++c) {
+      const int64_t n_col = jg * nr + c;
+      const int8_t* t = tables_i8.get() + n_col * 16;
+      uint32_t u[16];  // the column's weights as bytes
+      for (int e = 0; e < 16; ++e) u[e] = static_cast<uint8_t>(t[e]);
+      const uint8_t* src = idx.get() + ((n_col / lnr) * blocks + blk) * lnr * bb + (n_col % lnr) * bb;
+      int8_t* dst = panel + c * kr;
       for (int64_t i = 0; i < len; ++i) {
         const int64_t q = q0 + i;
-        const uint32_t w = table[src[i]];
-        if (kr == 2 && bits == 4) {
-          std::memcpy(dst + q * 2 * nr, &w, 2);
-        } else if (kr == 2) {  // 2-bit: two pairs
-          std::memcpy(dst + 2 * q * 2 * nr, &w, 2);
-          if (2 * q + 1 < groups) std::memcpy(dst + (2 * q + 1) * 2 * nr, reinterpret_cast<const uint8_t*>(&w) + 2, 2);
-        } else if (bits == 2) {  // KR 4, 2-bit: one group per byte
-          std::memcpy(dst + q * 4 * nr, &w, 4);
-        } else {  // KR 4, 4-bit: one half group per byte
-          std::memcpy(dst + (q / 2) * 4 * nr + (q % 2) * 2, &w, 2);
+        const uint32_t v = src[i];
+        if (bits == 4) {
+          const uint32_t w = u[v & 15] | u[v >> 4] << 8;  // weights k = 2q, 2q + 1
+          if (kr == 2) {
+            std::memcpy(dst + q * 2 * nr, &w, 2);
+          } else {  // KR 4: one half group per byte
+            std::memcpy(dst + (q / 2) * 4 * nr + (q % 2) * 2, &w, 2);
+          }
+        } else {
+          const uint32_t w = u[v & 3] | u[(v >> 2) & 3] << 8 | u[(v >> 4) & 3] << 16 | u[v >> 6] << 24;
+          if (kr == 2) {  // two pairs
+            std::memcpy(dst + 2 * q * 2 * nr, &w, 2);
+            if (2 * q + 1 < groups) std::memcpy(dst + (2 * q + 1) * 2 * nr, reinterpret_cast<const uint8_t*>(&w) + 2, 2);
+          } else {  // KR 4: one group per byte
+            std::memcpy(dst + q * 4 * nr, &w, 4);
+          }
         }
       }
     }
+  }
+  for (int64_t c = 0; c < cols; ++c) {
+    int8_t* dst = panel + c * kr;
     for (int64_t kk = k; kk < gk_pad; ++kk) dst[(kk / kr) * kr * nr + kk % kr] = 0;  // past K (A is 0 there too)
   }
 }
@@ -568,7 +569,7 @@ Status LutGemm::run(const void* x, int64_t m, int64_t ldx, void* y, int64_t ldy,
   // least one row), times ranges of panels: small M splits N so that the
   // pool's threads have work. The panel path packs up to kPanelABytes of A
   // per task, so that each decoded panel serves as many rows as possible.
-  const bool panel_path = g.gcfg != nullptr && m >= internal::kPanelMinM;
+  const bool panel_path = g.gcfg != nullptr && m >= g.cfg->panel_min_m;
   const int64_t mr = panel_path ? g.gcfg->mr : g.cfg->mr;
   const int64_t stride = panel_path ? g.gk_pad * g.gcfg->mr * (g.gcfg->a_int16 ? 2 : 1) / mr : g.a_stride();
   const int64_t budget = panel_path ? internal::kPanelABytes : std::min<int64_t>(internal::kXBlockBytes, kQGemmWorkspaceBytes);

@@ -66,6 +66,10 @@ struct LutConfig {
   int f32_table = 0;            // floats per column table for 4-bit (2-bit: see f32_table2)
   int f32_table2 = 0;
   bool f32_byte_planes = false; // 4-bit fp32 tables as 4 x 16 byte planes (see above)
+  // Quantized activations from this M on decode each weight panel once for the
+  // int8 GEMM's microkernel (the measured crossover; 0: never, the fused
+  // kernels are faster at every M).
+  int panel_min_m = 48;
 };
 
 const LutConfig* lut_kernels_avx2();
