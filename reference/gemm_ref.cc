@@ -38,38 +38,38 @@ float gemm_multiplier(const QGemmParams& p, int64_t n) {
   return gemm_float_scale(p, n) / p.output_scale;
 }
 
+void gemm_store(const QGemmParams& p, int32_t acc, int64_t n, void* c, int64_t i) {
+  switch (p.output) {
+    case GemmOutput::kInt32:
+      static_cast<int32_t*>(c)[i] = acc;
+      break;
+    case GemmOutput::kFloat:
+      static_cast<float*>(c)[i] =
+          std::fma(static_cast<float>(acc), gemm_float_scale(p, n), p.bias_f ? p.bias_f[n] : 0.0f);
+      break;
+    case GemmOutput::kRequantized: {
+      const int32_t lo = std::max(p.lo, qmin(p.output_range));
+      const int32_t hi = std::min(p.hi, qmax(p.output_range));
+      int32_t q;
+      if (p.scheme == RequantScheme::kFp32) {
+        q = requantize_fp32_one(acc, gemm_multiplier(p, n), p.output_zero_point, lo, hi);
+      } else {
+        const double real = static_cast<double>(p.activation_scale) *
+                            p.weight_scale[p.weight_scale_per_channel ? n : 0] / p.output_scale;
+        int32_t q31 = 0, shift = 0;
+        (void)quantize_multiplier(real, &q31, &shift);
+        q = requantize_fixed_one(acc, q31, shift, p.output_zero_point, lo, hi);
+      }
+      static_cast<uint8_t*>(c)[i] = static_cast<uint8_t>(q);  // u8 or s8: the low byte
+      break;
+    }
+  }
+}
+
 void gemm(const QGemmParams& p, const void* a, int64_t m_count, int64_t lda, void* c,
           int64_t ldc) {
   for (int64_t m = 0; m < m_count; ++m) {
-    for (int64_t n = 0; n < p.n; ++n) {
-      const int32_t acc = gemm_acc(p, a, lda, m, n);
-      const int64_t i = m * ldc + n;
-      switch (p.output) {
-        case GemmOutput::kInt32:
-          static_cast<int32_t*>(c)[i] = acc;
-          break;
-        case GemmOutput::kFloat:
-          static_cast<float*>(c)[i] =
-              std::fma(static_cast<float>(acc), gemm_float_scale(p, n), p.bias_f ? p.bias_f[n] : 0.0f);
-          break;
-        case GemmOutput::kRequantized: {
-          const int32_t lo = std::max(p.lo, qmin(p.output_range));
-          const int32_t hi = std::min(p.hi, qmax(p.output_range));
-          int32_t q;
-          if (p.scheme == RequantScheme::kFp32) {
-            q = requantize_fp32_one(acc, gemm_multiplier(p, n), p.output_zero_point, lo, hi);
-          } else {
-            const double real = static_cast<double>(p.activation_scale) *
-                                p.weight_scale[p.weight_scale_per_channel ? n : 0] / p.output_scale;
-            int32_t q31 = 0, shift = 0;
-            (void)quantize_multiplier(real, &q31, &shift);
-            q = requantize_fixed_one(acc, q31, shift, p.output_zero_point, lo, hi);
-          }
-          static_cast<uint8_t*>(c)[i] = static_cast<uint8_t>(q);  // u8 or s8: the low byte
-          break;
-        }
-      }
-    }
+    for (int64_t n = 0; n < p.n; ++n) gemm_store(p, gemm_acc(p, a, lda, m, n), n, c, m * ldc + n);
   }
 }
 

@@ -23,6 +23,9 @@ int32_t gemm_acc(const QGemmParams& p, const void* a, int64_t lda, int64_t m, in
 float gemm_multiplier(const QGemmParams& p, int64_t n);
 float gemm_float_scale(const QGemmParams& p, int64_t n);
 
+// Writes element i of C (of p's output type) from channel n's accumulator.
+void gemm_store(const QGemmParams& p, int32_t acc, int64_t n, void* c, int64_t i);
+
 // C (M x N, row stride ldc elements of the output type) from A (M x K, stride lda).
 void gemm(const QGemmParams& p, const void* a, int64_t m, int64_t lda, void* c, int64_t ldc);
 

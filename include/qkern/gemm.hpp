@@ -32,6 +32,10 @@
 
 namespace qkern {
 
+namespace internal {
+struct QGemmAccess;  // the library's own families (QConv2d) run a QGemm without its verbose line
+}  // namespace internal
+
 // The largest K whose sum of products cannot overflow int32:
 // |A - za| <= 255 and |W| <= 128, so K * 255 * 128 <= 2^31 - 1.
 constexpr int64_t kQGemmMaxK = 65793;
@@ -111,6 +115,7 @@ class QGemm {
   size_t packed_bytes() const;     // weights, bias and per-channel parameters
 
  private:
+  friend struct internal::QGemmAccess;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -4,6 +4,7 @@
 
 #include "qkern/isa.hpp"
 #include "qkern/codebook.hpp"
+#include "qkern/conv.hpp"
 #include "qkern/gemm.hpp"
 #include "qkern/lut_gemm.hpp"
 #include "qkern/parallel.hpp"

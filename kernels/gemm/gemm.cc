@@ -470,14 +470,16 @@ bool QGemm::Impl::run_task(const void* a, int64_t lda, int64_t m0, int64_t m1, i
   return true;
 }
 
-Status QGemm::run(const void* a, int64_t m, int64_t lda, void* c, int64_t ldc,
-                  const ParallelFor& pf) const {
-  internal::VerboseScope verbose("exec", "qgemm");
-  if (!impl_) return invalid("gemm: not created (QGemm::create did not succeed)");
-  const Impl& g = *impl_;
+namespace internal {
+
+Status QGemmAccess::run(const QGemm& gemm, const void* a, int64_t m, int64_t lda, void* c, int64_t ldc,
+                        const ParallelFor& pf, size_t* tasks) {
+  *tasks = 0;
+  if (!gemm.impl_) return invalid("gemm: not created (QGemm::create did not succeed)");
+  const QGemm::Impl& g = *gemm.impl_;
   bool empty = false;
-  Status s = internal::check_run(m, {"a", "lda", a, lda, g.k, 1},
-                                 {"c", "ldc", c, ldc, g.n, static_cast<int64_t>(g.out.out_bytes)}, &empty);
+  Status s = check_run(m, {"a", "lda", a, lda, g.k, 1},
+                       {"c", "ldc", c, ldc, g.n, static_cast<int64_t>(g.out.out_bytes)}, &empty);
   if (!s.ok() || empty) return s;
 
   // Tasks: row blocks of MC rows (an A block of ~kABlockBytes, whole MR
@@ -485,26 +487,35 @@ Status QGemm::run(const void* a, int64_t m, int64_t lda, void* c, int64_t ldc,
   // all panels; run_grid splits N for a pool).
   const GemmConfig& cf = *g.cfg;
   const int64_t panel_bytes = g.k_pad * cf.mr * (cf.a_int16 ? 2 : 1);
-  const int64_t max_panels = std::max<int64_t>(
-      1, std::min<int64_t>(internal::kABlockBytes, kQGemmWorkspaceBytes) / panel_bytes);
+  const int64_t max_panels = std::max<int64_t>(1, std::min<int64_t>(kABlockBytes, kQGemmWorkspaceBytes) / panel_bytes);
   // Blocks of equal height (64 rows in 60-row blocks run as 36 + 28, not 60 + 4,
   // whose second block re-reads every weight for 4 rows).
   const int64_t mc_max = std::min(max_panels, (m + cf.mr - 1) / cf.mr) * cf.mr;
   const int64_t m_blocks = (m + mc_max - 1) / mc_max;
-  const int64_t mc = internal::round_up((m + m_blocks - 1) / m_blocks, cf.mr);
-  if (internal::thread_workspace() == nullptr) return internal::workspace_error();
-  size_t tasks = 0;
-  const bool ran = internal::run_grid(
+  const int64_t mc = round_up((m + m_blocks - 1) / m_blocks, cf.mr);
+  if (thread_workspace() == nullptr) return workspace_error();
+  const bool ran = run_grid(
       pf, m, mc, g.n_pad / cf.nr,
       [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) { return g.run_task(a, lda, m0, m1, p0, p1, c, ldc); },
-      &tasks, std::max<int64_t>(1, internal::kWeightChunkBytes / (g.k_pad * cf.nr)));
-  if (!ran) return internal::workspace_error();  // another thread's workspace
-  if (verbose.active()) {
+      tasks, std::max<int64_t>(1, kWeightChunkBytes / (g.k_pad * cf.nr)));
+  if (!ran) return workspace_error();  // another thread's workspace
+  return Status();
+}
+
+}  // namespace internal
+
+Status QGemm::run(const void* a, int64_t m, int64_t lda, void* c, int64_t ldc,
+                  const ParallelFor& pf) const {
+  internal::VerboseScope verbose("exec", "qgemm");
+  size_t tasks = 0;
+  const Status s = internal::QGemmAccess::run(*this, a, m, lda, c, ldc, pf, &tasks);
+  if (s.ok() && tasks > 0 && verbose.active()) {
+    const Impl& g = *impl_;
     verbose.record(g.isa, g.kernel,
                    "m" + std::to_string(m) + "n" + std::to_string(g.n) + "k" + std::to_string(g.k) +
                        " tasks:" + std::to_string(tasks));
   }
-  return Status();
+  return s;
 }
 
 }  // namespace qkern

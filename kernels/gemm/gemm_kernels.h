@@ -86,6 +86,14 @@ const GemmKernels* gemm_kernels_neon_dotprod();
 // The portable C++ config (the `scalar` ISA): gemm_scalar.cc.
 const GemmKernels* gemm_kernels_scalar();
 
+// Runs a created QGemm like QGemm::run, without its verbose line (for the
+// families built on it: a convolution runs it once per tile). *tasks: how
+// many grid tasks ran (0 for m == 0 or an error).
+struct QGemmAccess {
+  static Status run(const QGemm& gemm, const void* a, int64_t m, int64_t lda, void* c, int64_t ldc,
+                    const ParallelFor& pf, size_t* tasks);
+};
+
 // The registry's table for an ISA (after fallback), for families that reuse
 // the GEMM's configs or epilogue (LutGemm, QConv2d).
 const GemmKernels* gemm_kernels_for(Isa isa);

@@ -1,0 +1,497 @@
+// kernels/conv/conv.cc: the int8 convolution front end (QConv2d) and its
+// three drivers, all on the int8 GEMM's machinery (QGemm's packing, kernels
+// and epilogue) and the depthwise kernels of conv_kernels.h.
+//
+// create(): validate the geometry and the output, pick the path, and
+//  - gemm_1x1 / im2col: one QGemm per group over the group's OC/groups x K
+//    weights, K = KH * KW * IC/groups in (kh, kw, ic) order, which is the OHWI
+//    row of an output channel (OIHW weights are reordered once here);
+//  - depthwise: weights widened to [taps][C_pad] int32, the zero point folded
+//    into the bias, and the GEMM's output plan for the epilogue.
+// run():
+//  - gemm_1x1: the GEMM on the input in place: rows are pixels (row stride
+//    the pixel stride), a group's K columns start at its first channel.
+//  - im2col: tasks of (group, tile of R output pixels); a task gathers its
+//    pixels' taps into R rows of K bytes in a per-thread buffer of
+//    kQConvIm2colBytes (R = that / K, so the buffer does not grow with the
+//    image), padded taps as za, then runs the group's QGemm on those rows
+//    (which packs them into its panel layout and writes the output rows).
+//  - depthwise: tasks of runs of output pixels; per run an indirection buffer
+//    of tap pointers (padding -> a row of za bytes), the ISA's kernel, then
+//    the GEMM epilogue on the run's pixels x C_pad accumulators.
+// Every output element is one sum over all of its taps, so results do not
+// depend on tiles, tasks or threads.
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "kernels/common/buffer.h"
+#include "kernels/common/registry.h"
+#include "kernels/common/validate.h"
+#include "kernels/common/verbose.h"
+#include "kernels/conv/conv_kernels.h"
+#include "kernels/gemm/gemm_kernels.h"
+#include "qkern/conv.hpp"
+#include "reference/conv_ref.h"
+
+namespace qkern {
+namespace internal {
+namespace {
+
+// ------------------------------------------------------- scalar depthwise
+template <typename T>
+void dw_scalar(size_t pixels, size_t taps, const void* const* in, size_t channels, const int32_t* w,
+               int32_t* acc) {
+  const size_t c_pad = static_cast<size_t>(round_up(static_cast<int64_t>(channels), kDwChannelPad));
+  for (size_t p = 0; p < pixels; ++p) {
+    for (size_t c = 0; c < channels; ++c) {
+      uint32_t sum = 0;  // wraps like the SIMD lanes
+      for (size_t t = 0; t < taps; ++t) {
+        const int32_t x = static_cast<const T*>(in[p * taps + t])[c];
+        sum += static_cast<uint32_t>(x * w[t * c_pad + c]);
+      }
+      acc[p * c_pad + c] = static_cast<int32_t>(sum);
+    }
+  }
+}
+
+const Registry<DwKernels>& dw_registry() {
+  static const Registry<DwKernels> r(dw_kernels_scalar(), dw_kernels_avx2(), dw_kernels_avx512(),
+                                     dw_kernels_avx512_vnni(), dw_kernels_neon(), nullptr);
+  return r;
+}
+
+// The calling thread's im2col / indirection buffer (kQConvIm2colBytes), kept
+// for the thread's life; null when out of memory.
+uint8_t* conv_workspace() {
+  thread_local Buffer<uint8_t> ws = alloc_zeroed<uint8_t>(kQConvIm2colBytes);
+  return ws.get();
+}
+
+// Depthwise runs: at most this many pixels, and the run's tap pointers and
+// accumulators each within half of the conv workspace.
+constexpr int64_t kDwMaxPixels = 64;
+constexpr int64_t kDwHalf = static_cast<int64_t>(kQConvIm2colBytes) / 2;
+
+const int64_t kMaxDim = int64_t{1} << 30;  // any extent, stride, dilation or pad
+
+}  // namespace
+
+const DwKernels* dw_kernels_scalar() {
+  static constexpr DwKernels k{"dw_scalar", &dw_scalar<uint8_t>, &dw_scalar<int8_t>};
+  return &k;
+}
+
+}  // namespace internal
+
+using internal::Buffer;
+using internal::invalid;
+using internal::out_of_range;
+
+const char* conv_path_name(ConvPath path) {
+  switch (path) {
+    case ConvPath::kGemm1x1: return "gemm_1x1";
+    case ConvPath::kIm2col: return "im2col";
+    case ConvPath::kDepthwise: return "depthwise";
+  }
+  return "unknown";
+}
+
+struct QConv2d::Impl {
+  QConv2dParams p;  // the geometry and types (pointers cleared)
+  int64_t icg = 0, ocg = 0, taps = 0, k = 0;  // per group: IC/groups, OC/groups, KH*KW, K
+  ConvPath path = ConvPath::kIm2col;
+  Isa isa = Isa::kScalar;
+  std::string kernel;
+  size_t out_bytes = 1, packed_bytes = 0;
+  std::vector<QGemm> gemms;  // gemm_1x1 and im2col: one per group
+  // depthwise
+  const internal::DwKernels* dw = nullptr;
+  internal::GemmEpilogueFn epilogue = nullptr;
+  internal::GemmOutputPlan out;
+  Buffer<int32_t> dw_w;    // [taps][C_pad]
+  Buffer<uint8_t> zrow;    // C_pad bytes of za
+  int64_t c_pad = 0, dw_pixels = 0;
+
+  void run_im2col_task(const uint8_t* x, int64_t h, int64_t w, int64_t oh, int64_t ow, int64_t x_ps,
+                       uint8_t* y, int64_t y_ps, int64_t g, int64_t p0, int64_t p1, uint8_t* ws,
+                       Status* status) const;
+  void run_dw_task(const uint8_t* x, int64_t h, int64_t w, int64_t oh, int64_t ow, int64_t x_ps, uint8_t* y,
+                   int64_t y_ps, int64_t p0, int64_t p1, uint8_t* ws) const;
+};
+
+QConv2d::QConv2d() = default;
+QConv2d::~QConv2d() = default;
+QConv2d::QConv2d(QConv2d&&) noexcept = default;
+QConv2d& QConv2d::operator=(QConv2d&&) noexcept = default;
+bool QConv2d::valid() const { return impl_ != nullptr; }
+ConvPath QConv2d::path() const { return impl_ ? impl_->path : ConvPath::kIm2col; }
+Isa QConv2d::isa() const { return impl_ ? impl_->isa : Isa::kScalar; }
+const std::string& QConv2d::kernel() const {
+  static const std::string none;
+  return impl_ ? impl_->kernel : none;
+}
+size_t QConv2d::packed_bytes() const { return impl_ ? impl_->packed_bytes : 0; }
+
+namespace {
+
+Status check_at_least(const char* name, int64_t v, int64_t lo) {
+  if (v < lo || v > internal::kMaxDim) {
+    return out_of_range(std::string(name) + ": must be in [" + std::to_string(lo) + ", 2^30] (got " +
+                        std::to_string(v) + ")");
+  }
+  return Status();
+}
+
+Status validate_geometry(const QConv2dParams& p) {
+  Status s;
+  const std::pair<const char*, int64_t> ones[] = {
+      {"input_channels", p.input_channels}, {"output_channels", p.output_channels}, {"kernel_h", p.kernel_h},
+      {"kernel_w", p.kernel_w},             {"stride_h", p.stride_h},               {"stride_w", p.stride_w},
+      {"dilation_h", p.dilation_h},         {"dilation_w", p.dilation_w},           {"groups", p.groups}};
+  for (const auto& f : ones) {
+    if (!(s = check_at_least(f.first, f.second, 1)).ok()) return s;
+  }
+  const std::pair<const char*, int64_t> pads[] = {
+      {"pad_top", p.pad_top}, {"pad_left", p.pad_left}, {"pad_bottom", p.pad_bottom}, {"pad_right", p.pad_right}};
+  for (const auto& f : pads) {
+    if (!(s = check_at_least(f.first, f.second, 0)).ok()) return s;
+  }
+  if (p.input_channels % p.groups != 0) {
+    return invalid("input_channels: " + std::to_string(p.input_channels) + " is not divisible by groups = " +
+                   std::to_string(p.groups));
+  }
+  if (p.output_channels % p.groups != 0) {
+    return invalid("output_channels: " + std::to_string(p.output_channels) + " is not divisible by groups = " +
+                   std::to_string(p.groups));
+  }
+  // K = KH * KW * IC/groups must keep the int32 sums exact (QGemm's limit).
+  const int64_t icg = p.input_channels / p.groups;
+  if (p.kernel_h > kQGemmMaxK / p.kernel_w || p.kernel_h * p.kernel_w > kQGemmMaxK / icg) {
+    return out_of_range("kernel_h: kernel_h * kernel_w * input_channels / groups must be <= " +
+                        std::to_string(kQGemmMaxK) + " so that int32 sums cannot overflow (got " +
+                        std::to_string(p.kernel_h) + " x " + std::to_string(p.kernel_w) + " x " +
+                        std::to_string(icg) + ")");
+  }
+  if (p.weight_layout != ConvWeightLayout::kOHWI && p.weight_layout != ConvWeightLayout::kOIHW) {
+    return invalid("weight_layout: unknown value");
+  }
+  if (p.weights == nullptr) return invalid("weights: null");
+  return Status();
+}
+
+// Group g's GEMM: N = OC/groups output channels, K in (kh, kw, ic) order.
+QGemmParams group_params(const QConv2dParams& p, const int8_t* ohwi, int64_t g, int64_t k) {
+  const int64_t ocg = p.output_channels / p.groups;
+  QGemmParams q = ref::conv_output_params(p);
+  q.n = ocg;
+  q.k = k;
+  q.weights = ohwi + g * ocg * k;
+  q.weight_layout = WeightLayout::kNK;
+  if (p.weight_scale && p.weight_scale_per_channel) q.weight_scale = p.weight_scale + g * ocg;
+  if (p.bias) q.bias = p.bias + g * ocg;
+  if (p.bias_f) q.bias_f = p.bias_f + g * ocg;
+  return q;
+}
+
+}  // namespace
+
+Status QConv2d::create(const QConv2dParams& p, QConv2d* conv) {
+  internal::VerboseScope verbose("create", "qconv2d");
+  if (conv == nullptr) return invalid("conv: null");
+  Status s = validate_geometry(p);
+  if (!s.ok()) return s;
+  const int64_t icg = p.input_channels / p.groups, ocg = p.output_channels / p.groups;
+  const int64_t taps = p.kernel_h * p.kernel_w, k = taps * icg;
+  // The output fields, checked as the GEMM checks them (the messages name the
+  // same fields: weight_scale, output_scale, output_zero_point, lo, ...).
+  QGemmParams out = ref::conv_output_params(p);
+  out.k = k;
+  out.weights = p.weights;
+  if (!(s = internal::validate_gemm(out)).ok()) return s;
+
+  auto impl = std::make_unique<Impl>();
+  Impl& c = *impl;
+  c.p = p;
+  c.p.weights = nullptr;
+  c.p.weight_scale = nullptr;
+  c.p.bias = nullptr;
+  c.p.bias_f = nullptr;
+  c.icg = icg;
+  c.ocg = ocg;
+  c.taps = taps;
+  c.k = k;
+  const bool depthwise = icg == 1 && ocg == 1 && p.groups > 1;
+  const int64_t c_pad = internal::round_up(p.output_channels, internal::kDwChannelPad);
+  if (depthwise && taps * static_cast<int64_t>(sizeof(void*)) <= internal::kDwHalf &&
+      c_pad * static_cast<int64_t>(sizeof(int32_t)) <= internal::kDwHalf) {
+    c.path = ConvPath::kDepthwise;
+  } else if (p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
+             p.pad_left == 0 && p.pad_bottom == 0 && p.pad_right == 0) {
+    c.path = ConvPath::kGemm1x1;
+  } else {
+    c.path = ConvPath::kIm2col;
+  }
+  const std::string types = std::string(internal::type_name(p.activation_signed)) + "s8_";
+
+  if (c.path == ConvPath::kDepthwise) {
+    const int64_t ch = p.output_channels;
+    const auto sel = internal::dw_registry().select(active_isa());
+    c.dw = sel.kernels;
+    c.isa = sel.isa;
+    c.epilogue = internal::gemm_kernels_for(c.isa)->epilogue;
+    c.c_pad = c_pad;
+    c.dw_w = internal::alloc_zeroed<int32_t>(static_cast<size_t>(taps * c_pad));
+    c.zrow = internal::alloc_zeroed<uint8_t>(static_cast<size_t>(c_pad));
+    if (!c.dw_w || !c.zrow) return Status(StatusCode::kOutOfMemory, "weights: cannot allocate the packed copy");
+    std::memset(c.zrow.get(), static_cast<uint8_t>(p.activation_zero_point), static_cast<size_t>(c_pad));
+    std::vector<int64_t> wsum(static_cast<size_t>(ch), 0);
+    for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
+      for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
+        for (int64_t oc = 0; oc < ch; ++oc) {
+          const int8_t v = ref::conv_weight(p, oc, kh, kw, 0);
+          c.dw_w[(kh * p.kernel_w + kw) * c_pad + oc] = v;
+          wsum[static_cast<size_t>(oc)] += v;
+        }
+      }
+    }
+    // Padded taps read za, so sum (x - za) w = sum x w - za sum w over all taps.
+    QGemmParams q = ref::conv_output_params(p);
+    if (!(s = internal::plan_gemm_output(q, c_pad, wsum.data(), 0, &c.out)).ok()) return s;
+    c.out_bytes = c.out.out_bytes;
+    c.dw_pixels = std::min({internal::kDwMaxPixels, internal::kDwHalf / (taps * static_cast<int64_t>(sizeof(void*))),
+                            internal::kDwHalf / (c_pad * static_cast<int64_t>(sizeof(int32_t)))});
+    c.kernel = "conv2d_depthwise_" + types + c.out.name + "_" + std::to_string(p.kernel_h) + "x" +
+               std::to_string(p.kernel_w) + "_" + c.dw->name + "__" + isa_name(c.isa);
+    c.packed_bytes = static_cast<size_t>(taps * c_pad * 4 + c_pad + c_pad * 4 * c.out.arrays);
+  } else {
+    // OHWI rows are the GEMM's K rows; OIHW is reordered into them once.
+    std::vector<int8_t> ohwi;
+    const int8_t* rows = p.weights;
+    if (p.weight_layout == ConvWeightLayout::kOIHW) {
+      ohwi.resize(static_cast<size_t>(p.output_channels * k));
+      for (int64_t oc = 0; oc < p.output_channels; ++oc) {
+        for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
+          for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
+            for (int64_t ic = 0; ic < icg; ++ic) {
+              ohwi[static_cast<size_t>(oc * k + (kh * p.kernel_w + kw) * icg + ic)] = ref::conv_weight(p, oc, kh, kw, ic);
+            }
+          }
+        }
+      }
+      rows = ohwi.data();
+    }
+    c.gemms.resize(static_cast<size_t>(p.groups));
+    for (int64_t g = 0; g < p.groups; ++g) {
+      if (!(s = QGemm::create(group_params(p, rows, g, k), &c.gemms[static_cast<size_t>(g)])).ok()) return s;
+      c.packed_bytes += c.gemms[static_cast<size_t>(g)].packed_bytes();
+    }
+    const QGemm& g0 = c.gemms[0];
+    c.isa = g0.isa();
+    c.out_bytes = p.output == GemmOutput::kRequantized ? 1 : 4;
+    // "qgemm_u8s8_u8_fp32_6x64c4__avx512_vnni" -> "conv2d_im2col_u8s8_u8_fp32_6x64c4__avx512_vnni"
+    c.kernel = std::string("conv2d_") + conv_path_name(c.path) + "_" + g0.kernel().substr(6);
+  }
+  if (verbose.active()) {
+    verbose.record(c.isa, c.kernel,
+                   "ic" + std::to_string(p.input_channels) + "oc" + std::to_string(p.output_channels) + "k" +
+                       std::to_string(p.kernel_h) + "x" + std::to_string(p.kernel_w) + "s" +
+                       std::to_string(p.stride_h) + "x" + std::to_string(p.stride_w) + "g" +
+                       std::to_string(p.groups) + " packed_bytes:" + std::to_string(c.packed_bytes));
+  }
+  conv->impl_ = std::move(impl);
+  return Status();
+}
+
+Status QConv2d::output_size(int64_t h, int64_t w, int64_t* oh, int64_t* ow) const {
+  if (!impl_) return invalid("conv: not created (QConv2d::create did not succeed)");
+  if (oh == nullptr || ow == nullptr) return invalid("oh: null");
+  Status s;
+  if (!(s = check_at_least("h", h, 1)).ok() || !(s = check_at_least("w", w, 1)).ok()) return s;
+  const QConv2dParams& p = impl_->p;
+  const int64_t ohv = ref::conv_out_dim(h, p.pad_top, p.pad_bottom, p.kernel_h, p.dilation_h, p.stride_h);
+  const int64_t owv = ref::conv_out_dim(w, p.pad_left, p.pad_right, p.kernel_w, p.dilation_w, p.stride_w);
+  if (ohv <= 0) {
+    return out_of_range("h: the padded input height " + std::to_string(h + p.pad_top + p.pad_bottom) +
+                        " is smaller than the dilated kernel height " +
+                        std::to_string(p.dilation_h * (p.kernel_h - 1) + 1));
+  }
+  if (owv <= 0) {
+    return out_of_range("w: the padded input width " + std::to_string(w + p.pad_left + p.pad_right) +
+                        " is smaller than the dilated kernel width " +
+                        std::to_string(p.dilation_w * (p.kernel_w - 1) + 1));
+  }
+  *oh = ohv;
+  *ow = owv;
+  return Status();
+}
+
+// Rows [p0, p1) of output pixels of group g: gather, then the group's GEMM.
+void QConv2d::Impl::run_im2col_task(const uint8_t* x, int64_t h, int64_t w, int64_t oh, int64_t ow, int64_t x_ps,
+                                    uint8_t* y, int64_t y_ps, int64_t g, int64_t p0, int64_t p1, uint8_t* ws,
+                                    Status* status) const {
+  const uint8_t za = static_cast<uint8_t>(p.activation_zero_point);
+  const int64_t kw_n = p.kernel_w, ic0 = g * icg;
+  // Unit dilation and dense channels: a kernel row's taps are one run of KW * IC bytes.
+  const bool row_runs = p.dilation_w == 1 && p.groups == 1 && x_ps == icg;
+  for (int64_t q = p0; q < p1; ++q) {
+    uint8_t* row = ws + (q - p0) * k;
+    const int64_t b = q / (oh * ow), r = q % (oh * ow), oy = r / ow, ox = r % ow;
+    const int64_t iw0 = ox * p.stride_w - p.pad_left;
+    for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
+      uint8_t* dst = row + kh * kw_n * icg;
+      const int64_t ih = oy * p.stride_h - p.pad_top + kh * p.dilation_h;
+      if (ih < 0 || ih >= h) {
+        std::memset(dst, za, static_cast<size_t>(kw_n * icg));
+        continue;
+      }
+      const uint8_t* src_row = x + (b * h + ih) * w * x_ps + ic0;
+      if (row_runs) {
+        const int64_t lo = std::max<int64_t>(0, -iw0), hi = std::min<int64_t>(kw_n, w - iw0);  // taps inside
+        if (lo > 0) std::memset(dst, za, static_cast<size_t>(std::min(lo, kw_n) * icg));
+        if (hi > lo) std::memcpy(dst + lo * icg, src_row + (iw0 + lo) * icg, static_cast<size_t>((hi - lo) * icg));
+        if (hi < kw_n) {
+          const int64_t from = std::max(hi, lo);
+          std::memset(dst + from * icg, za, static_cast<size_t>((kw_n - from) * icg));
+        }
+        continue;
+      }
+      for (int64_t kw = 0; kw < kw_n; ++kw) {
+        const int64_t iw = iw0 + kw * p.dilation_w;
+        if (iw < 0 || iw >= w) {
+          std::memset(dst + kw * icg, za, static_cast<size_t>(icg));
+        } else {
+          std::memcpy(dst + kw * icg, src_row + iw * x_ps, static_cast<size_t>(icg));
+        }
+      }
+    }
+  }
+  size_t tasks = 0;
+  *status = internal::QGemmAccess::run(gemms[static_cast<size_t>(g)], ws, p1 - p0, k,
+                                       y + (p0 * y_ps + g * ocg) * static_cast<int64_t>(out_bytes), y_ps,
+                                       ParallelFor(), &tasks);
+}
+
+// Output pixels [p0, p1) of a depthwise conv (at most dw_pixels).
+void QConv2d::Impl::run_dw_task(const uint8_t* x, int64_t h, int64_t w, int64_t oh, int64_t ow, int64_t x_ps,
+                                uint8_t* y, int64_t y_ps, int64_t p0, int64_t p1, uint8_t* ws) const {
+  const void** in = reinterpret_cast<const void**>(ws);
+  int32_t* acc = reinterpret_cast<int32_t*>(ws + internal::kDwHalf);
+  for (int64_t q = p0; q < p1; ++q) {
+    const void** tp = in + (q - p0) * taps;
+    const int64_t b = q / (oh * ow), r = q % (oh * ow), oy = r / ow, ox = r % ow;
+    for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
+      const int64_t ih = oy * p.stride_h - p.pad_top + kh * p.dilation_h;
+      for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
+        const int64_t iw = ox * p.stride_w - p.pad_left + kw * p.dilation_w;
+        const bool inside = ih >= 0 && ih < h && iw >= 0 && iw < w;
+        tp[kh * p.kernel_w + kw] = inside ? x + ((b * h + ih) * w + iw) * x_ps : zrow.get();
+      }
+    }
+  }
+  const size_t pixels = static_cast<size_t>(p1 - p0), ch = static_cast<size_t>(p.output_channels);
+  (p.activation_signed ? dw->s8 : dw->u8)(pixels, static_cast<size_t>(taps), in, ch, dw_w.get(), acc);
+  epilogue(acc, pixels, static_cast<size_t>(c_pad), ch, 0, out.ep,
+           y + p0 * y_ps * static_cast<int64_t>(out_bytes), static_cast<size_t>(y_ps));
+}
+
+Status QConv2d::run(const void* x, int64_t batch, int64_t h, int64_t w, void* y, int64_t x_pixel_stride,
+                    int64_t y_pixel_stride, const ParallelFor& pf) const {
+  internal::VerboseScope verbose("exec", "qconv2d");
+  if (!impl_) return invalid("conv: not created (QConv2d::create did not succeed)");
+  const Impl& c = *impl_;
+  const QConv2dParams& p = c.p;
+  if (batch < 0) return invalid("batch: must be >= 0 (got " + std::to_string(batch) + ")");
+  int64_t oh = 0, ow = 0;
+  Status s = output_size(h, w, &oh, &ow);
+  if (!s.ok()) return s;
+  const int64_t x_ps = x_pixel_stride ? x_pixel_stride : p.input_channels;
+  const int64_t y_ps = y_pixel_stride ? y_pixel_stride : p.output_channels;
+  if (x_ps < p.input_channels) {
+    return invalid("x_pixel_stride: must be 0 or >= input_channels = " + std::to_string(p.input_channels) +
+                   " (got " + std::to_string(x_pixel_stride) + ")");
+  }
+  if (y_ps < p.output_channels) {
+    return invalid("y_pixel_stride: must be 0 or >= output_channels = " + std::to_string(p.output_channels) +
+                   " (got " + std::to_string(y_pixel_stride) + ")");
+  }
+  if (batch == 0) return Status();
+  if (x == nullptr) return invalid("x: null");
+  if (y == nullptr) return invalid("y: null");
+  const int64_t max = std::numeric_limits<int64_t>::max();
+  if (batch > max / h / w || batch * h * w > max / x_ps) {
+    return Status(StatusCode::kOverflow, "x_pixel_stride: batch * h * w * x_pixel_stride overflows");
+  }
+  if (batch > max / oh / ow || batch * oh * ow > max / (y_ps * static_cast<int64_t>(c.out_bytes))) {
+    return Status(StatusCode::kOverflow, "y_pixel_stride: batch * oh * ow * y_pixel_stride overflows");
+  }
+  const int64_t pixels = batch * oh * ow;
+  const uint8_t* xb = static_cast<const uint8_t*>(x);
+  uint8_t* yb = static_cast<uint8_t*>(y);
+  size_t tasks = 0;
+
+  if (c.path == ConvPath::kGemm1x1) {
+    for (int64_t g = 0; g < p.groups; ++g) {
+      size_t t = 0;
+      s = internal::QGemmAccess::run(c.gemms[static_cast<size_t>(g)], xb + g * c.icg, pixels, x_ps,
+                                     yb + g * c.ocg * static_cast<int64_t>(c.out_bytes), y_ps, pf, &t);
+      if (!s.ok()) return s;
+      tasks += t;
+    }
+  } else {
+    if (internal::conv_workspace() == nullptr) return internal::workspace_error();
+    const bool dw = c.path == ConvPath::kDepthwise;
+    // im2col: R pixels per tile fill the buffer (at least one: K <= kQGemmMaxK < its size).
+    const int64_t tile = dw ? c.dw_pixels : std::max<int64_t>(1, static_cast<int64_t>(kQConvIm2colBytes) / c.k);
+    const int64_t tiles = (pixels + tile - 1) / tile, groups = dw ? 1 : p.groups;
+    struct Job {
+      const Impl* c;
+      const uint8_t* x;
+      uint8_t* y;
+      int64_t h, w, oh, ow, x_ps, y_ps, pixels, tile, tiles;
+      bool dw;
+    };
+    Job job{&c, xb, yb, h, w, oh, ow, x_ps, y_ps, pixels, tile, tiles, dw};
+    struct Ctx {
+      Job* job;
+      std::atomic<int> status_code{0};  // nonzero: a task's workspace could not be allocated
+    };
+    Ctx ctx{&job};
+    auto task = [](void* arg, size_t t) {
+      Ctx& cx = *static_cast<Ctx*>(arg);
+      const Job& j = *cx.job;
+      const int64_t g = static_cast<int64_t>(t) / j.tiles, i = static_cast<int64_t>(t) % j.tiles;
+      const int64_t p0 = i * j.tile, p1 = std::min(j.pixels, p0 + j.tile);
+      uint8_t* ws = internal::conv_workspace();
+      if (ws == nullptr) {
+        cx.status_code = static_cast<int>(StatusCode::kOutOfMemory);
+        return;
+      }
+      if (j.dw) {
+        j.c->run_dw_task(j.x, j.h, j.w, j.oh, j.ow, j.x_ps, j.y, j.y_ps, p0, p1, ws);
+      } else {
+        Status st;
+        j.c->run_im2col_task(j.x, j.h, j.w, j.oh, j.ow, j.x_ps, j.y, j.y_ps, g, p0, p1, ws, &st);
+        if (!st.ok()) cx.status_code = static_cast<int>(st.code());
+      }
+    };
+    tasks = static_cast<size_t>(groups * tiles);
+    if (pf.run) {
+      pf.run(pf.ctx, tasks, task, &ctx);
+    } else {
+      for (size_t t = 0; t < tasks; ++t) task(&ctx, t);
+    }
+    if (ctx.status_code != 0) return internal::workspace_error();  // only a workspace can fail here
+  }
+  if (verbose.active()) {
+    verbose.record(c.isa, c.kernel,
+                   "n" + std::to_string(batch) + "h" + std::to_string(h) + "w" + std::to_string(w) + "oh" +
+                       std::to_string(oh) + "ow" + std::to_string(ow) + " tasks:" + std::to_string(tasks));
+  }
+  return Status();
+}
+
+}  // namespace qkern

@@ -1,0 +1,48 @@
+// kernels/conv/conv_kernels.h: the depthwise convolution microkernel contract.
+//
+// Depthwise (groups == IC == OC) convolves each channel with its own KH x KW
+// filter: channels are independent, so a kernel holds channels in vector
+// lanes (int32, L per vector) and walks the taps of one output pixel. The
+// driver builds, per run of output pixels, an indirection buffer (XNNPACK's
+// scheme): for pixel p and tap t, a pointer to channel 0 of the input pixel
+// the tap reads, or to a row of C zero-point bytes for a tap in the padding.
+// With za folded into the bias, a padded tap then adds (za - za) * w = 0
+// exactly as the reference's skipped tap does:
+//
+//   packed weights: [taps][C_pad] int32, C_pad = C rounded up to kDwChannelPad
+//   ukernel(pixels, taps, in, channels, w, acc):
+//     acc[p * C_pad + c] = sum_{t < taps} x(in[p * taps + t])[c] * w[t * C_pad + c]
+//     for p < pixels, c < channels (int32, wrapping). Reads exactly `channels`
+//     bytes from each input pointer, never past them; x is u8 or s8 by kernel.
+// The driver then writes the pixels with the int8 GEMM's epilogue of the same
+// ISA (kernels/gemm/gemm_kernels.h), acc as a pixels x C_pad tile; the
+// epilogue adds the packed bias, bias[c] - za * sum_t w[t][c] (modulo 2^32).
+#ifndef QKERN_KERNELS_CONV_CONV_KERNELS_H_
+#define QKERN_KERNELS_CONV_CONV_KERNELS_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace qkern {
+namespace internal {
+
+constexpr int64_t kDwChannelPad = 16;  // the widest int32 vector (AVX-512)
+
+using DwUkernel = void (*)(size_t pixels, size_t taps, const void* const* in, size_t channels, const int32_t* w,
+                           int32_t* acc);
+
+struct DwKernels {
+  const char* name = nullptr;  // e.g. "dw_mul32"
+  DwUkernel u8 = nullptr, s8 = nullptr;
+};
+
+const DwKernels* dw_kernels_avx2();
+const DwKernels* dw_kernels_avx512();
+const DwKernels* dw_kernels_avx512_vnni();
+const DwKernels* dw_kernels_neon();
+const DwKernels* dw_kernels_scalar();  // conv.cc: portable loops
+
+}  // namespace internal
+}  // namespace qkern
+
+#endif  // QKERN_KERNELS_CONV_CONV_KERNELS_H_

@@ -1,0 +1,108 @@
+// kernels/conv/dwconv_hwy.cc: the depthwise convolution microkernel, written
+// once with Highway and compiled for avx2, avx512 (AVX3), avx512_vnni
+// (AVX3_DL) and neon. Contract and layouts: conv_kernels.h.
+//
+// Per vector of L channels and per tap: the L input bytes widened to int32
+// (vpmovzxbd / vpmovsxbd from memory, uxtl / sxtl on NEON), one int32
+// multiply (vpmulld / mul) by the tap's widened weights and an add. The
+// product of a u8 or s8 input and an s8 weight fits int16, but the int32
+// multiply keeps each channel in its lane with no interleave of taps or
+// channels, so the epilogue reads channels in order. Two channel vectors per
+// step give two independent accumulator chains per tap loop.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/conv/dwconv_hwy.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
+#include <cstring>
+
+#include "hwy/highway.h"
+#include "kernels/common/hwy_slots.h"
+#include "kernels/conv/conv_kernels.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace qkern {
+namespace internal {
+namespace HWY_NAMESPACE {
+namespace dw_family {
+#if QKERN_HWY_SIMD_TARGET
+namespace hn = hwy::HWY_NAMESPACE;
+
+using D32 = hn::ScalableTag<int32_t>;
+using V32 = hn::Vec<D32>;
+constexpr size_t kL = hn::MaxLanes(D32());
+
+// L channels of an input pixel as int32 lanes.
+template <typename T>
+HWY_INLINE V32 LoadX(const T* HWY_RESTRICT p) {
+  const hn::Rebind<T, D32> d8;
+  return hn::PromoteTo(D32(), hn::LoadU(d8, p));
+}
+
+template <typename T>
+void DwUkernel(size_t pixels, size_t taps, const void* const* in, size_t channels, const int32_t* HWY_RESTRICT w,
+               int32_t* HWY_RESTRICT acc) {
+  const D32 d32;
+  const size_t c_pad = (channels + kDwChannelPad - 1) / kDwChannelPad * kDwChannelPad;
+  const size_t full = channels / kL * kL;
+  for (size_t p = 0; p < pixels; ++p) {
+    const void* const* tap = in + p * taps;
+    int32_t* HWY_RESTRICT out = acc + p * c_pad;
+    size_t c = 0;
+    for (; c + 2 * kL <= full; c += 2 * kL) {
+      V32 acc0 = hn::Zero(d32), acc1 = hn::Zero(d32);
+      for (size_t t = 0; t < taps; ++t) {
+        const T* x = static_cast<const T*>(tap[t]) + c;
+        const int32_t* wt = w + t * c_pad + c;
+        acc0 = hn::Add(acc0, hn::Mul(LoadX(x), hn::LoadU(d32, wt)));
+        acc1 = hn::Add(acc1, hn::Mul(LoadX(x + kL), hn::LoadU(d32, wt + kL)));
+      }
+      hn::StoreU(acc0, d32, out + c);
+      hn::StoreU(acc1, d32, out + c + kL);
+    }
+    for (; c < channels; c += kL) {
+      const size_t count = channels - c < kL ? channels - c : kL;
+      V32 acc0 = hn::Zero(d32);
+      for (size_t t = 0; t < taps; ++t) {
+        const T* x = static_cast<const T*>(tap[t]) + c;
+        V32 xv;
+        if (count == kL) {
+          xv = LoadX(x);
+        } else {  // the last channels: through a stack copy, never past the pixel
+          T buf[kL] = {};
+          std::memcpy(buf, x, count * sizeof(T));
+          xv = LoadX(buf);
+        }
+        acc0 = hn::Add(acc0, hn::Mul(xv, hn::LoadU(d32, w + t * c_pad + c)));
+      }
+      hn::StoreU(acc0, d32, out + c);  // acc rows are c_pad wide: whole vectors fit
+    }
+  }
+}
+
+constexpr DwKernels MakeTable() {
+  DwKernels k;
+  k.name = "dw_mul32";
+  k.u8 = &DwUkernel<uint8_t>;
+  k.s8 = &DwUkernel<int8_t>;
+  return k;
+}
+
+const DwKernels* Table() {
+  static constexpr DwKernels kTable = MakeTable();
+  return &kTable;
+}
+
+#endif  // QKERN_HWY_SIMD_TARGET
+}  // namespace dw_family
+}  // namespace HWY_NAMESPACE
+}  // namespace internal
+}  // namespace qkern
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace qkern {
+namespace internal {
+QKERN_HWY_KERNEL_ACCESSORS(DwKernels, dw, dw_family)
+}  // namespace internal
+}  // namespace qkern
+#endif

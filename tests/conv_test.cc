@@ -1,0 +1,346 @@
+// tests/conv_test.cc: QConv2d on every ISA against the direct convolution of
+// reference/conv_ref.h, byte for byte (ConvTester), every path, and every
+// bad argument.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "qkern/conv.hpp"
+#include "qkern/parallel.hpp"
+#include "reference/conv_ref.h"
+#include "tests/conv_tester.h"
+#include "tests/test_util.h"
+
+namespace qkern {
+namespace test {
+namespace {
+
+using ConvTest = IsaTest;
+
+#ifdef QKERN_TEST_EMULATED
+#define QKERN_SKIP_THREADS_UNDER_EMULATION() \
+  GTEST_SKIP() << "threads: qemu-user hangs in pthread_create; tested natively"
+#else
+#define QKERN_SKIP_THREADS_UNDER_EMULATION() (void)0
+#endif
+
+// Channel counts around vector widths and K groups, every square kernel
+// size's path, on a prime-sized image.
+TEST_P(ConvTest, ChannelsAndKernels) {
+  for (int64_t ic : {1, 3, 7, 16, 17, 64}) {
+    for (int64_t oc : {1, 3, 7, 16, 17, 64}) {
+      for (int64_t k : {1, 2, 3, 5, 7}) {
+        SCOPED_TRACE(testing::Message() << "ic " << ic << " oc " << oc << " k " << k);
+        ConvTester().hw(7, 11).channels(ic, oc).kernel(k, k).pad(k / 2, k / 2, (k - 1) / 2, (k - 1) / 2)
+            .seed(static_cast<uint32_t>(ic * 1000 + oc * 10 + k)).Test();
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+}
+
+// Every KH x KW in 1..7 with strides and dilations 1..3 and asymmetric padding.
+TEST_P(ConvTest, GeometrySweep) {
+  for (int64_t kh = 1; kh <= 7; ++kh) {
+    for (int64_t kw = 1; kw <= 7; ++kw) {
+      for (int64_t s = 1; s <= 3; ++s) {
+        for (int64_t d = 1; d <= 3; ++d) {
+          const int64_t h = 13, w = 11, pt = kh % 3, pl = kw % 2, pb = (kh + 1) % 3, pr = 2 - kw % 3;
+          if (ref::conv_out_dim(h, pt, pb, kh, d, s) <= 0 || ref::conv_out_dim(w, pl, pr, kw, 4 - d, 4 - s) <= 0) continue;
+          SCOPED_TRACE(testing::Message() << "k " << kh << "x" << kw << " s " << s << " d " << d);
+          ConvTester().hw(h, w).channels(3, 5).kernel(kh, kw).stride(s, 4 - s).dilation(d, 4 - d)
+              .pad(pt, pl, pb, pr).za(77).seed(static_cast<uint32_t>(kh * 1000 + kw * 100 + s * 10 + d)).Test();
+          if (HasFatalFailure()) return;
+        }
+      }
+    }
+  }
+}
+
+// Strides larger than the kernel, padding larger than the kernel, 1-pixel images.
+TEST_P(ConvTest, EdgeGeometry) {
+  ConvTester().hw(9, 10).channels(4, 6).kernel(2, 2).stride(3, 5).Test();
+  ConvTester().hw(3, 3).channels(5, 3).kernel(3, 3).pad(4, 3, 5, 2).Test();
+  ConvTester().hw(1, 1).channels(8, 9).kernel(1, 1).Test();
+  ConvTester().hw(1, 1).channels(8, 9).kernel(3, 3).pad(1, 1, 1, 1).Test();
+  ConvTester().hw(1, 1).channels(32, 32).groups(32).kernel(5, 5).pad(2, 2, 2, 2).Test();
+  ConvTester().hw(2, 17).channels(3, 2).kernel(1, 7).pad(0, 6, 0, 0).stride(1, 2).Test();
+}
+
+TEST_P(ConvTest, PathsAreChosen) {
+  ConvTester().hw(5, 6).channels(16, 24).kernel(1, 1).expect_path(ConvPath::kGemm1x1).Test();
+  ConvTester().hw(5, 6).channels(16, 24).kernel(1, 1).stride(2, 2).expect_path(ConvPath::kIm2col).Test();
+  ConvTester().hw(5, 6).channels(16, 24).kernel(1, 1).pad(1, 0, 0, 0).expect_path(ConvPath::kIm2col).Test();
+  ConvTester().hw(5, 6).channels(16, 24).kernel(3, 3).expect_path(ConvPath::kIm2col).Test();
+  ConvTester().hw(5, 6).channels(16, 16).groups(16).kernel(3, 3).expect_path(ConvPath::kDepthwise).Test();
+  // A channel multiplier of 2 is a grouped GEMM, not the depthwise kernel.
+  ConvTester().hw(5, 6).channels(8, 16).groups(8).kernel(3, 3).expect_path(ConvPath::kIm2col).Test();
+  ConvTester().hw(5, 6).channels(8, 16).groups(2).kernel(1, 1).expect_path(ConvPath::kGemm1x1).Test();
+}
+
+// Depthwise 3x3 and 5x5 at strides 1 and 2 (the fast cases) over channel
+// counts around the vector widths, plus other sizes and dilations.
+TEST_P(ConvTest, Depthwise) {
+  for (int64_t c : {2, 3, 15, 16, 17, 31, 32, 33, 64, 100}) {
+    for (int64_t k : {3, 5}) {
+      for (int64_t s : {1, 2}) {
+        SCOPED_TRACE(testing::Message() << "c " << c << " k " << k << " s " << s);
+        ConvTester().hw(11, 9).channels(c, c).groups(c).kernel(k, k).stride(s, s).pad(k / 2, k / 2, k / 2, k / 2)
+            .za(200).expect_path(ConvPath::kDepthwise).seed(static_cast<uint32_t>(c * 100 + k * 10 + s)).Test();
+        if (HasFatalFailure()) return;
+        ConvTester().hw(11, 9).channels(c, c).groups(c).kernel(k, k).stride(s, s).pad(0, 1, 2, 0)
+            .a_signed(true).za(-100).output(GemmOutput::kInt32).seed(static_cast<uint32_t>(c + k + s)).Test();
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+  ConvTester().hw(13, 12).channels(24, 24).groups(24).kernel(7, 2).dilation(2, 3).pad(3, 1, 2, 2).Test();
+  ConvTester().hw(6, 40).channels(20, 20).groups(20).kernel(1, 1).Test();
+  // More pixels than one run of the kernel, and a batch.
+  ConvTester().batch(2).hw(30, 31).channels(48, 48).groups(48).kernel(3, 3).pad(1, 1, 1, 1).Test();
+}
+
+TEST_P(ConvTest, Groups) {
+  for (int64_t g : {2, 3, 4}) {
+    for (int64_t k : {1, 3}) {
+      SCOPED_TRACE(testing::Message() << "groups " << g << " k " << k);
+      ConvTester().hw(7, 8).channels(6 * g, 5 * g).groups(g).kernel(k, k).pad(k / 2, k / 2, k / 2, k / 2).Test();
+      if (HasFatalFailure()) return;
+      ConvTester().hw(7, 8).channels(g, 3 * g).groups(g).kernel(k, k).stride(2, 1).a_signed(true).za(5).Test();
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+TEST_P(ConvTest, OutputsAndTypes) {
+  struct Shape {
+    int64_t ic, oc, k, groups;
+  };
+  for (const Shape& s : {Shape{5, 9, 3, 1}, Shape{10, 7, 1, 1}, Shape{17, 17, 3, 17}}) {
+    for (bool a_signed : {false, true}) {
+      for (GemmOutput out : {GemmOutput::kRequantized, GemmOutput::kInt32, GemmOutput::kFloat}) {
+        for (RequantScheme scheme : {RequantScheme::kFp32, RequantScheme::kFixedPoint}) {
+          for (bool out_signed : {false, true}) {
+            for (bool per_channel : {false, true}) {
+              for (ConvWeightLayout layout : {ConvWeightLayout::kOHWI, ConvWeightLayout::kOIHW}) {
+                for (bool bias : {false, true}) {
+                  SCOPED_TRACE(testing::Message()
+                               << "ic " << s.ic << " a_signed " << a_signed << " out " << int(out) << " scheme "
+                               << int(scheme) << " out_signed " << out_signed << " per_channel " << per_channel
+                               << " oihw " << int(layout) << " bias " << bias);
+                  ConvTester()
+                      .hw(6, 7).channels(s.ic, s.oc).groups(s.groups).kernel(s.k, s.k).pad(s.k / 2, s.k / 2, 0, 0)
+                      .a_signed(a_signed).za(a_signed ? -3 : 131)
+                      .output(out).scheme(scheme).out_signed(out_signed).zo(out_signed ? -5 : 120)
+                      .per_channel(per_channel).layout(layout).bias(bias)
+                      .Test();
+                  if (HasFatalFailure()) return;
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(ConvTest, ZeroPointsAndClamps) {
+  for (int64_t groups : {1, 12}) {
+    for (int32_t za : {0, 255}) {
+      ConvTester().hw(6, 5).channels(12, 12).groups(groups).kernel(3, 3).pad(1, 1, 1, 1).za(za).zo(255).Test();
+      ConvTester().hw(6, 5).channels(12, 12).groups(groups).kernel(3, 3).pad(1, 1, 1, 1).za(za).zo(0).clamp(10, 200).Test();
+    }
+    for (int32_t za : {-128, 127}) {
+      ConvTester().hw(6, 5).channels(12, 12).groups(groups).kernel(3, 3).pad(1, 1, 1, 1).a_signed(true).za(za)
+          .out_signed(true).zo(-128).clamp(0, 6).Test();
+    }
+  }
+}
+
+// Batch > 1 and pixel strides wider than the channels, on every path; the
+// gaps of the output must stay untouched.
+TEST_P(ConvTest, BatchAndPixelStrides) {
+  ConvTester().batch(3).hw(5, 7).channels(6, 10).kernel(1, 1).x_pixel_stride(9).y_pixel_stride(13).Test();
+  ConvTester().batch(3).hw(5, 7).channels(6, 10).kernel(3, 3).pad(1, 1, 1, 1).x_pixel_stride(8).y_pixel_stride(11).Test();
+  ConvTester().batch(3).hw(5, 7).channels(6, 10).groups(2).kernel(3, 3).x_pixel_stride(8).y_pixel_stride(11).Test();
+  ConvTester().batch(3).hw(5, 7).channels(20, 20).groups(20).kernel(3, 3).pad(1, 1, 1, 1)
+      .x_pixel_stride(23).y_pixel_stride(21).output(GemmOutput::kFloat).Test();
+}
+
+// Full-range data that maximizes |acc|, at the largest K (65793 = KH*KW*IC/groups).
+TEST_P(ConvTest, AdversarialFullRange) {
+  for (ConvData d : {ConvData::kMaxPositive, ConvData::kMaxNegative, ConvData::kAlternating}) {
+    for (int32_t za : {0, 255}) {
+      ConvTester().hw(5, 5).channels(64, 9).kernel(3, 3).pad(1, 1, 1, 1).za(za).data(d).output(GemmOutput::kInt32).Test();
+      ConvTester().hw(5, 5).channels(33, 33).groups(33).kernel(5, 5).pad(2, 2, 2, 2).za(za).data(d).Test();
+      ConvTester().hw(2, 3).channels(7310, 2).kernel(3, 3).pad(1, 1, 1, 1).za(za).data(d).output(GemmOutput::kInt32).Test();  // K 65790
+    }
+  }
+  ConvTester().hw(3, 3).channels(65793, 2).kernel(1, 1).za(255).data(ConvData::kMaxNegative).output(GemmOutput::kInt32).Test();
+}
+
+// Several tiles of the im2col buffer: K = 3*3*64 = 576 gives 455 rows a tile.
+TEST_P(ConvTest, ManyTiles) {
+  ConvTester().hw(40, 30).channels(64, 20).kernel(3, 3).pad(1, 1, 1, 1).Test();
+  ConvTester().batch(2).hw(23, 29).channels(3, 8).kernel(7, 7).stride(2, 2).pad(3, 3, 3, 3).Test();
+}
+
+TEST_P(ConvTest, Threads) {
+  QKERN_SKIP_THREADS_UNDER_EMULATION();
+  ThreadPool pool(3);
+  ConvTester().hw(40, 30).channels(64, 20).kernel(3, 3).pad(1, 1, 1, 1).pool(pool.parallel_for()).Test();
+  ConvTester().batch(2).hw(30, 31).channels(48, 48).groups(48).kernel(3, 3).pad(1, 1, 1, 1).pool(pool.parallel_for()).Test();
+  ConvTester().hw(20, 20).channels(32, 40).groups(4).kernel(1, 1).pool(pool.parallel_for()).Test();
+}
+
+TEST_P(ConvTest, ConcurrentRuns) {
+  QKERN_SKIP_THREADS_UNDER_EMULATION();
+  QConv2dParams p;
+  p.input_channels = 16;
+  p.output_channels = 24;
+  p.kernel_h = p.kernel_w = 3;
+  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = 1;
+  p.activation_zero_point = 100;
+  p.activation_scale = 0.1f;
+  p.output_scale = 2.0f;
+  std::vector<int8_t> w(static_cast<size_t>(24 * 9 * 16));
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<int8_t>(i * 37);
+  std::vector<float> scale(24, 0.02f);
+  p.weights = w.data();
+  p.weight_scale = scale.data();
+  QConv2d conv;
+  ASSERT_TRUE(QConv2d::create(p, &conv).ok());
+  const int64_t h = 17, wd = 19;
+  std::vector<uint8_t> x(static_cast<size_t>(h * wd * 16));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<uint8_t>(i * 13);
+  std::vector<uint8_t> expected(static_cast<size_t>(h * wd * 24));
+  ref::conv2d(p, x.data(), 1, h, wd, 16, expected.data(), 24);
+  std::vector<std::vector<uint8_t>> out(4, std::vector<uint8_t>(expected.size()));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int r = 0; r < 20; ++r) (void)conv.run(x.data(), 1, h, wd, out[static_cast<size_t>(t)].data());
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& o : out) EXPECT_EQ(o, expected);
+}
+
+QKERN_INSTANTIATE_ISA_TEST(ConvTest);
+
+// ------------------------------------------------------------ bad input
+
+class ConvErrors : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    p_.input_channels = 4;
+    p_.output_channels = 6;
+    p_.kernel_h = p_.kernel_w = 3;
+    w_.assign(6 * 9 * 4, 1);
+    scales_.assign(6, 0.5f);
+    p_.weights = w_.data();
+    p_.weight_scale = scales_.data();
+    p_.activation_scale = 0.1f;
+    p_.output_scale = 0.2f;
+  }
+  // create() fails with `code` and a message starting with `arg`, leaving the QConv2d as it was.
+  void ExpectCreateError(const QConv2dParams& p, StatusCode code, const std::string& arg) {
+    QConv2d c;
+    const Status s = QConv2d::create(p, &c);
+    EXPECT_EQ(s.code(), code) << s.to_string();
+    EXPECT_EQ(s.message().rfind(arg, 0), 0u) << s.message();
+    EXPECT_FALSE(c.valid());
+  }
+  std::vector<int8_t> w_;
+  std::vector<float> scales_;
+  QConv2dParams p_;
+};
+
+TEST_F(ConvErrors, Create) {
+  const auto bad = StatusCode::kInvalidArgument, range = StatusCode::kOutOfRange;
+  QConv2dParams p = p_;
+  p.input_channels = 0;
+  ExpectCreateError(p, range, "input_channels:");
+  p = p_, p.output_channels = -1;
+  ExpectCreateError(p, range, "output_channels:");
+  p = p_, p.kernel_h = 0;
+  ExpectCreateError(p, range, "kernel_h:");
+  p = p_, p.kernel_w = int64_t{1} << 40;
+  ExpectCreateError(p, range, "kernel_w:");
+  p = p_, p.stride_h = 0;
+  ExpectCreateError(p, range, "stride_h:");
+  p = p_, p.stride_w = -2;
+  ExpectCreateError(p, range, "stride_w:");
+  p = p_, p.dilation_h = 0;
+  ExpectCreateError(p, range, "dilation_h:");
+  p = p_, p.dilation_w = 0;
+  ExpectCreateError(p, range, "dilation_w:");
+  p = p_, p.pad_top = -1;
+  ExpectCreateError(p, range, "pad_top:");
+  p = p_, p.pad_right = INT64_MAX;
+  ExpectCreateError(p, range, "pad_right:");
+  p = p_, p.groups = 0;
+  ExpectCreateError(p, range, "groups:");
+  p = p_, p.groups = 3;
+  ExpectCreateError(p, bad, "input_channels:");
+  p = p_, p.groups = 4;
+  ExpectCreateError(p, bad, "output_channels:");
+  p = p_, p.kernel_h = 200, p.kernel_w = 200;  // K = 160000 > kQGemmMaxK
+  ExpectCreateError(p, range, "kernel_h:");
+  p = p_, p.kernel_h = int64_t{1} << 29, p.kernel_w = int64_t{1} << 29;  // K overflows int64 if multiplied naively
+  ExpectCreateError(p, range, "kernel_h:");
+  p = p_, p.weights = nullptr;
+  ExpectCreateError(p, bad, "weights:");
+  p = p_, p.weight_layout = static_cast<ConvWeightLayout>(5);
+  ExpectCreateError(p, bad, "weight_layout:");
+  p = p_, p.activation_zero_point = 256;
+  ExpectCreateError(p, range, "activation_zero_point:");
+  p = p_, p.weight_scale = nullptr;
+  ExpectCreateError(p, bad, "weight_scale:");
+  p = p_, p.output_scale = 0.0f;
+  ExpectCreateError(p, range, "output_scale:");
+  p = p_, p.output_zero_point = 300;
+  ExpectCreateError(p, range, "output_zero_point:");
+  p = p_, p.output = static_cast<GemmOutput>(9);
+  ExpectCreateError(p, bad, "output:");
+  EXPECT_EQ(QConv2d::create(p_, nullptr).code(), bad);
+}
+
+TEST_F(ConvErrors, Run) {
+  QConv2d conv;
+  ASSERT_TRUE(QConv2d::create(p_, &conv).ok());
+  const int64_t h = 5, w = 6;  // 3x3, no padding: 3 x 4 outputs
+  std::vector<uint8_t> x(static_cast<size_t>(h * w * 4), 7), y(3 * 4 * 6 + 64, 0xcd);
+  const std::vector<uint8_t> untouched = y;
+  auto expect = [&](Status s, StatusCode code, const std::string& arg) {
+    EXPECT_EQ(s.code(), code) << s.to_string();
+    EXPECT_EQ(s.message().rfind(arg, 0), 0u) << s.message();
+    EXPECT_EQ(y, untouched);
+  };
+  const auto bad = StatusCode::kInvalidArgument, range = StatusCode::kOutOfRange;
+  expect(conv.run(x.data(), -1, h, w, y.data()), bad, "batch:");
+  expect(conv.run(x.data(), 1, 0, w, y.data()), range, "h:");
+  expect(conv.run(x.data(), 1, h, -4, y.data()), range, "w:");
+  expect(conv.run(x.data(), 1, 2, w, y.data()), range, "h:");  // the kernel is larger than the input
+  expect(conv.run(x.data(), 1, h, 2, y.data()), range, "w:");
+  expect(conv.run(x.data(), 1, h, w, y.data(), 3), bad, "x_pixel_stride:");
+  expect(conv.run(x.data(), 1, h, w, y.data(), 0, 5), bad, "y_pixel_stride:");
+  expect(conv.run(nullptr, 1, h, w, y.data()), bad, "x:");
+  expect(conv.run(x.data(), 1, h, w, nullptr), bad, "y:");
+  expect(conv.run(x.data(), INT64_MAX / 4, h, w, y.data()), StatusCode::kOverflow, "x_pixel_stride:");
+  EXPECT_TRUE(conv.run(nullptr, 0, h, w, nullptr).ok());  // an empty batch is a no-op
+  QConv2d empty;
+  expect(empty.run(x.data(), 1, h, w, y.data()), bad, "conv:");
+  int64_t oh = 0, ow = 0;
+  ASSERT_TRUE(conv.output_size(h, w, &oh, &ow).ok());
+  EXPECT_EQ(oh, 3);
+  EXPECT_EQ(ow, 4);
+}
+
+}  // namespace
+}  // namespace test
+}  // namespace qkern
