@@ -81,7 +81,7 @@ const int64_t kMaxDim = int64_t{1} << 30;  // any extent, stride, dilation or pa
 }  // namespace
 
 const DwKernels* dw_kernels_scalar() {
-  static constexpr DwKernels k{"dw_scalar", &dw_scalar<uint8_t>, &dw_scalar<int8_t>};
+  static constexpr DwKernels k{"dw_scalar", &dw_scalar<uint8_t>, &dw_scalar<int8_t>, false};
   return &k;
 }
 
@@ -226,7 +226,7 @@ Status QConv2d::create(const QConv2dParams& p, QConv2d* conv) {
   c.k = k;
   const bool depthwise = icg == 1 && ocg == 1 && p.groups > 1;
   const int64_t c_pad = internal::round_up(p.output_channels, internal::kDwChannelPad);
-  if (depthwise && taps * static_cast<int64_t>(sizeof(void*)) <= internal::kDwHalf &&
+  if (depthwise && 2 * taps * static_cast<int64_t>(sizeof(void*)) <= internal::kDwHalf &&
       c_pad * static_cast<int64_t>(sizeof(int32_t)) <= internal::kDwHalf) {
     c.path = ConvPath::kDepthwise;
   } else if (p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
@@ -253,7 +253,7 @@ Status QConv2d::create(const QConv2dParams& p, QConv2d* conv) {
       for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
         for (int64_t oc = 0; oc < ch; ++oc) {
           const int8_t v = ref::conv_weight(p, oc, kh, kw, 0);
-          c.dw_w[(kh * p.kernel_w + kw) * c_pad + oc] = v;
+          c.dw_w[(kh * p.kernel_w + kw) * c_pad + oc] = c.dw->w_low16 ? (v & 0xffff) : v;
           wsum[static_cast<size_t>(oc)] += v;
         }
       }
@@ -262,7 +262,8 @@ Status QConv2d::create(const QConv2dParams& p, QConv2d* conv) {
     QGemmParams q = ref::conv_output_params(p);
     if (!(s = internal::plan_gemm_output(q, c_pad, wsum.data(), 0, &c.out)).ok()) return s;
     c.out_bytes = c.out.out_bytes;
-    c.dw_pixels = std::min({internal::kDwMaxPixels, internal::kDwHalf / (taps * static_cast<int64_t>(sizeof(void*))),
+    // Per run: pixels x taps pointers and taps offsets in one half, pixels x C_pad sums in the other.
+    c.dw_pixels = std::min({internal::kDwMaxPixels, internal::kDwHalf / (taps * static_cast<int64_t>(sizeof(void*))) - 1,
                             internal::kDwHalf / (c_pad * static_cast<int64_t>(sizeof(int32_t)))});
     c.kernel = "conv2d_depthwise_" + types + c.out.name + "_" + std::to_string(p.kernel_h) + "x" +
                std::to_string(p.kernel_w) + "_" + c.dw->name + "__" + isa_name(c.isa);
@@ -380,9 +381,23 @@ void QConv2d::Impl::run_dw_task(const uint8_t* x, int64_t h, int64_t w, int64_t 
                                 uint8_t* y, int64_t y_ps, int64_t p0, int64_t p1, uint8_t* ws) const {
   const void** in = reinterpret_cast<const void**>(ws);
   int32_t* acc = reinterpret_cast<int32_t*>(ws + internal::kDwHalf);
+  // A window wholly inside the input: tap t at its top-left pixel + off[t]
+  // (the common case, without a bounds test per tap). The offsets go after
+  // the run's pointers in the same half of the workspace.
+  int64_t* off = reinterpret_cast<int64_t*>(in + (p1 - p0) * taps);
+  for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
+    for (int64_t kw = 0; kw < p.kernel_w; ++kw) off[kh * p.kernel_w + kw] = (kh * p.dilation_h * w + kw * p.dilation_w) * x_ps;
+  }
+  const int64_t span_h = (p.kernel_h - 1) * p.dilation_h, span_w = (p.kernel_w - 1) * p.dilation_w;
   for (int64_t q = p0; q < p1; ++q) {
     const void** tp = in + (q - p0) * taps;
     const int64_t b = q / (oh * ow), r = q % (oh * ow), oy = r / ow, ox = r % ow;
+    const int64_t ih0 = oy * p.stride_h - p.pad_top, iw0 = ox * p.stride_w - p.pad_left;
+    if (ih0 >= 0 && iw0 >= 0 && ih0 + span_h < h && iw0 + span_w < w) {
+      const uint8_t* base = x + ((b * h + ih0) * w + iw0) * x_ps;
+      for (int64_t t = 0; t < taps; ++t) tp[t] = base + off[t];
+      continue;
+    }
     for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
       const int64_t ih = oy * p.stride_h - p.pad_top + kh * p.dilation_h;
       for (int64_t kw = 0; kw < p.kernel_w; ++kw) {

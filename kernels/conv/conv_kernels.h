@@ -9,7 +9,9 @@
 // With za folded into the bias, a padded tap then adds (za - za) * w = 0
 // exactly as the reference's skipped tap does:
 //
-//   packed weights: [taps][C_pad] int32, C_pad = C rounded up to kDwChannelPad
+//   packed weights: [taps][C_pad] int32, C_pad = C rounded up to kDwChannelPad;
+//                   w_low16 kernels (x86 vpmaddwd) hold w & 0xffff: the weight
+//                   as int16 in the low half, zero in the high half
 //   ukernel(pixels, taps, in, channels, w, acc):
 //     acc[p * C_pad + c] = sum_{t < taps} x(in[p * taps + t])[c] * w[t * C_pad + c]
 //     for p < pixels, c < channels (int32, wrapping). Reads exactly `channels`
@@ -32,8 +34,9 @@ using DwUkernel = void (*)(size_t pixels, size_t taps, const void* const* in, si
                            int32_t* acc);
 
 struct DwKernels {
-  const char* name = nullptr;  // e.g. "dw_mul32"
+  const char* name = nullptr;  // e.g. "dw_madd"
   DwUkernel u8 = nullptr, s8 = nullptr;
+  bool w_low16 = false;  // weights packed as w & 0xffff (see above)
 };
 
 const DwKernels* dw_kernels_avx2();

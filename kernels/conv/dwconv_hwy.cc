@@ -3,12 +3,11 @@
 // (AVX3_DL) and neon. Contract and layouts: conv_kernels.h.
 //
 // Per vector of L channels and per tap: the L input bytes widened to int32
-// (vpmovzxbd / vpmovsxbd from memory, uxtl / sxtl on NEON), one int32
-// multiply (vpmulld / mul) by the tap's widened weights and an add. The
-// product of a u8 or s8 input and an s8 weight fits int16, but the int32
-// multiply keeps each channel in its lane with no interleave of taps or
-// channels, so the epilogue reads channels in order. Two channel vectors per
-// step give two independent accumulator chains per tap loop.
+// lanes (vpmovzxbd / vpmovsxbd from memory, uxtl / sxtl on NEON) and
+// multiplied by the tap's weights into the lane's int32 sum (MulAcc below),
+// so each channel stays in its lane with no interleave of taps or channels
+// and the epilogue reads channels in order. Two channel vectors per step give
+// two independent accumulator chains per tap loop.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/conv/dwconv_hwy.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -38,8 +37,31 @@ HWY_INLINE V32 LoadX(const T* HWY_RESTRICT p) {
   return hn::PromoteTo(D32(), hn::LoadU(d8, p));
 }
 
+// acc + x * w per int32 lane. x86: w is stored as its low 16 bits (the high
+// half zero, DwKernels::w_low16), so vpmaddwd's pair sum is x * w + x_hi * 0
+// (x fits int16, its sign-extended high half meets the zero); vpmulld zmm
+// issues at half vpmaddwd's rate on Zen 5 and was the kernel's bound.
+// avx512_vnni fuses the add (vpdpwssd). NEON multiplies int32 lanes (mla).
+#undef QKERN_DW_TARGET
+#if HWY_TARGET == HWY_AVX3_DL
+#define QKERN_DW_TARGET __attribute__((target("avx512vnni")))
+#else
+#define QKERN_DW_TARGET
+#endif
+QKERN_DW_TARGET HWY_INLINE V32 MulAcc(V32 acc, V32 x, V32 w) {
+#if HWY_TARGET == HWY_AVX3_DL
+  return V32{_mm512_dpwssd_epi32(acc.raw, x.raw, w.raw)};
+#elif HWY_TARGET == HWY_AVX3
+  return V32{_mm512_add_epi32(acc.raw, _mm512_madd_epi16(x.raw, w.raw))};
+#elif HWY_TARGET == HWY_AVX2
+  return V32{_mm256_add_epi32(acc.raw, _mm256_madd_epi16(x.raw, w.raw))};
+#else
+  return hn::MulAdd(x, w, acc);
+#endif
+}
+
 template <typename T>
-void DwUkernel(size_t pixels, size_t taps, const void* const* in, size_t channels, const int32_t* HWY_RESTRICT w,
+QKERN_DW_TARGET void DwUkernel(size_t pixels, size_t taps, const void* const* in, size_t channels, const int32_t* HWY_RESTRICT w,
                int32_t* HWY_RESTRICT acc) {
   const D32 d32;
   const size_t c_pad = (channels + kDwChannelPad - 1) / kDwChannelPad * kDwChannelPad;
@@ -53,8 +75,8 @@ void DwUkernel(size_t pixels, size_t taps, const void* const* in, size_t channel
       for (size_t t = 0; t < taps; ++t) {
         const T* x = static_cast<const T*>(tap[t]) + c;
         const int32_t* wt = w + t * c_pad + c;
-        acc0 = hn::Add(acc0, hn::Mul(LoadX(x), hn::LoadU(d32, wt)));
-        acc1 = hn::Add(acc1, hn::Mul(LoadX(x + kL), hn::LoadU(d32, wt + kL)));
+        acc0 = MulAcc(acc0, LoadX(x), hn::LoadU(d32, wt));
+        acc1 = MulAcc(acc1, LoadX(x + kL), hn::LoadU(d32, wt + kL));
       }
       hn::StoreU(acc0, d32, out + c);
       hn::StoreU(acc1, d32, out + c + kL);
@@ -72,7 +94,7 @@ void DwUkernel(size_t pixels, size_t taps, const void* const* in, size_t channel
           std::memcpy(buf, x, count * sizeof(T));
           xv = LoadX(buf);
         }
-        acc0 = hn::Add(acc0, hn::Mul(xv, hn::LoadU(d32, w + t * c_pad + c)));
+        acc0 = MulAcc(acc0, xv, hn::LoadU(d32, w + t * c_pad + c));
       }
       hn::StoreU(acc0, d32, out + c);  // acc rows are c_pad wide: whole vectors fit
     }
@@ -81,7 +103,12 @@ void DwUkernel(size_t pixels, size_t taps, const void* const* in, size_t channel
 
 constexpr DwKernels MakeTable() {
   DwKernels k;
-  k.name = "dw_mul32";
+#if HWY_TARGET == HWY_NEON
+  k.name = "dw_mla32";
+#else
+  k.name = HWY_TARGET == HWY_AVX3_DL ? "dw_dpwssd" : "dw_madd";
+  k.w_low16 = true;
+#endif
   k.u8 = &DwUkernel<uint8_t>;
   k.s8 = &DwUkernel<int8_t>;
   return k;
