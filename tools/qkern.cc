@@ -3,14 +3,16 @@
 //   qkern info    what this CPU and build can run, which ISA dispatch picks, the kernels per op
 //   qkern tour    every op x every available ISA x L1 / L2 / beyond-LLC sizes: each result
 //                 checked against the scalar reference, timed, and compared with memcpy; then
-//                 the int8 GEMM (QGemm) at small shapes on every available ISA; then k-means
-//                 codebooks and the lookup GEMM (kmeans_fit, pack_indices, LutGemm)
+//                 the int8 GEMM (QGemm) at small shapes on every available ISA; then the int8
+//                 convolution (QConv2d) on ResNet-50 and MobileNetV2 layers, cropped; then
+//                 k-means codebooks and the lookup GEMM (kmeans_fit, pack_indices, LutGemm)
 //   qkern bench   one problem, benchdnn-style: check, time, one line of text or JSON
 //
 // The tool calls only the public API, plus the scalar references (reference/quantize_ref.h,
-// reference/gemm_ref.h, reference/lut_gemm_ref.h, reference/codebook_ref.h,
-// reference/kmeans_ref.h) as the expected answers, so what it measures is what a user's call
-// costs. No SIMD code lives here.
+// reference/gemm_ref.h, reference/conv_ref.h, reference/lut_gemm_ref.h,
+// reference/codebook_ref.h, reference/kmeans_ref.h) as the expected answers, so what it measures
+// is what a user's call costs, and the layer tables of bench/conv_layers.h. No SIMD code lives
+// here.
 #include "qkern/qkern.hpp"
 
 #include <algorithm>
@@ -32,7 +34,10 @@
 #include <utility>
 #include <vector>
 
+#include "bench/conv_layers.h"
+#include "qkern/conv.hpp"
 #include "reference/codebook_ref.h"
+#include "reference/conv_ref.h"
 #include "reference/gemm_ref.h"
 #include "reference/kmeans_ref.h"
 #include "reference/lut_gemm_ref.h"
@@ -48,6 +53,8 @@ using qkern::LutActivation;
 using qkern::LutGemm;
 using qkern::LutGemmParams;
 using qkern::ParallelFor;
+using qkern::QConv2d;
+using qkern::QConv2dParams;
 using qkern::QGemm;
 using qkern::QGemmParams;
 using qkern::QuantParams;
@@ -72,11 +79,12 @@ constexpr const char* kUsage =
     "  tour      every op on every available ISA at L1, L2 and beyond-LLC sizes: checked\n"
     "            against the scalar reference, timed, compared with a memcpy of the same bytes;\n"
     "            then the int8 GEMM at small shapes on every available ISA (kernel, Gop/s);\n"
+    "            then the int8 convolution on a few ResNet-50 / MobileNetV2 layers, cropped;\n"
     "            then kmeans_fit and the lookup GEMM on a fitted 4-bit W (error vs float W)\n"
     "              --quick        small sizes and few repeats only (a few seconds)\n"
     "  bench     one problem: check against the reference, time it, print one line\n"
     "              --op <quantize|dequantize|requantize|choose_qparams|fake_quantize|\n"
-    "                    fake_quantize_backward|gemm|lut_gemm|kmeans>              (required)\n"
+    "                    fake_quantize_backward|gemm|lut_gemm|kmeans|conv>         (required)\n"
     "              --n <elements>   (required; gemm, lut_gemm: output channels N, default 4096)\n"
     "              --channels C   per-channel parameters along the last axis, dims {n/C, C}\n"
     "              --signed       int8 codes (default uint8)\n"
@@ -108,6 +116,23 @@ constexpr const char* kUsage =
     "              --method optimal|lloyd   exact 1-D DP or Lloyd's iterations (default optimal)\n"
     "              --per-row      one codebook per row (default one for the tensor)\n"
     "              --repeats R    as above (default 3)\n"
+    "            --op conv: the int8 convolution (QConv2d) on one NHWC image (batch 1): u8\n"
+    "            activations (zero point 128) x s8 OHWI weights with per-channel scales, int32\n"
+    "            bias, u8 codes out (zero point 128), requantized (--scheme); prints Gop/s\n"
+    "            (2 OH OW OC KH KW IC/groups / time), ms, the path and the kernel. Checks every\n"
+    "            pixel when that is at most 2^27 ops, else the corners, the middles of the edges,\n"
+    "            the centre and random pixels (all channels) against reference/conv_ref.h.\n"
+    "              --h H --w W    input size (default 56 x 56)\n"
+    "              --ic C --oc C  input and output channels (default 64, 64)\n"
+    "              --kh K --kw K  kernel size (default 3 x 3)\n"
+    "              --stride S --dilation D --groups G   both axes (default 1; depthwise:\n"
+    "                             --groups = --ic = --oc)\n"
+    "              --pad P        on every side (default dilation (kernel - 1) / 2 per axis)\n"
+    "              --layer NET:NAME   the geometry of a ResNet-50 or MobileNetV2 layer instead\n"
+    "                             (bench/conv_layers.h, e.g. resnet50:layer1.0.conv2,\n"
+    "                             mobilenetv2:features.4.dw); --layer list prints them all\n"
+    "              --signed       s8 activations (zero point -3) and s8 output (zero point 0)\n"
+    "              --threads T    as gemm\n"
     "  help      this text (also --help, -h)\n"
     "\n"
     "environment:\n"
@@ -253,11 +278,13 @@ enum class Op {
   kFakeQuantizeBackward,
   kGemm,     // the int8 GEMM (QGemm): its own case (GemmCase), not a Case
   kLutGemm,  // the lookup GEMM (LutGemm): LutGemmCase
-  kKmeans    // codebook fitting (kmeans_fit): KmeansCase
+  kKmeans,   // codebook fitting (kmeans_fit): KmeansCase
+  kConv      // the int8 convolution (QConv2d): ConvCase
 };
 constexpr Op kAllOps[] = {Op::kQuantize,      Op::kDequantize,   Op::kRequantize,
                           Op::kChooseQParams, Op::kFakeQuantize, Op::kFakeQuantizeBackward,
-                          Op::kGemm,          Op::kLutGemm,      Op::kKmeans};
+                          Op::kGemm,          Op::kLutGemm,      Op::kKmeans,
+                          Op::kConv};
 
 const char* OpName(Op op) {
   switch (op) {
@@ -279,13 +306,15 @@ const char* OpName(Op op) {
       return "lut_gemm";
     case Op::kKmeans:
       return "kmeans";
+    case Op::kConv:
+      return "conv";
   }
   return "unknown";
 }
 
 // The ops of one family: an elementwise op (a Case), or one of the GEMMs (their own cases).
 bool IsGemm(Op op) { return op == Op::kGemm || op == Op::kLutGemm; }
-bool IsElementwise(Op op) { return !IsGemm(op) && op != Op::kKmeans; }
+bool IsElementwise(Op op) { return !IsGemm(op) && op != Op::kKmeans && op != Op::kConv; }
 
 bool OpFromName(const std::string& name, Op* op) {
   for (Op o : kAllOps) {
@@ -339,6 +368,11 @@ struct Problem {
   int64_t rows = 0;
   int64_t cols = 0;
   KmeansMethod method = KmeansMethod::kOptimal1D;
+  // conv only: QConv2d on one h x w x ic NHWC image (batch 1), oc output channels, a kh x kw
+  // kernel; range.is_signed: s8 activations and output; scheme and threads as gemm.
+  std::string layer;  // the bench/conv_layers.h row the geometry comes from, or empty
+  int64_t h = 56, w = 56, ic = 64, oc = 64, kh = 3, kw = 3;
+  int64_t stride = 1, dilation = 1, groups = 1, pad_h = 1, pad_w = 1;
 };
 
 // The ISA whose kernel runs when dispatch is at `isa`. The quantize family fills every SIMD slot
@@ -373,6 +407,8 @@ std::string KernelName(Op op, bool is_signed, RequantScheme scheme, Isa isa) {
       break;  // QGemm and LutGemm pick their kernel in create(): QGemm::kernel(), LutGemm::kernel()
     case Op::kKmeans:
       break;  // KmeansKernelName
+    case Op::kConv:
+      break;  // QConv2d picks its kernel in create(): QConv2d::kernel()
   }
   return "unknown";
 }
@@ -900,6 +936,7 @@ Status MakeCase(const Problem& p, std::unique_ptr<Case>* out) {
     case Op::kGemm:
     case Op::kLutGemm:
     case Op::kKmeans:
+    case Op::kConv:
       return Status(qkern::StatusCode::kInternal,
                     std::string("tool: ") + OpName(p.op) + " has its own case, not a Case");
   }
@@ -1301,6 +1338,218 @@ class LutGemmCase {
   // f32 activations: the exact outputs of the checked rows and their documented error bounds.
   std::vector<double> exact_, bound_;
 };
+
+// ------------------------------------------------------------------------------ conv
+
+// The int8 convolution (qkern/conv.hpp) as a user runs it: one NHWC image (batch 1) of u8
+// activations (zero point 128; --signed: s8, zero point -3), s8 OHWI weights uniform over all
+// of s8 with per-channel scales, int32 bias, codes of the activations' type out (zero point 128;
+// s8: 0). Checked against reference/conv_ref.h (ref::conv_acc, then ref::gemm_store: the GEMM's
+// epilogue, which the convolution shares): every output pixel when the problem is at most
+// kCheckOps, else the corners, the middles of the edges, the centre and kRandomPixels random
+// pixels, as many as kCheckOps of reference work allows (at least the corners), all OC channels
+// of each; the guards around Y catch a write outside it. As GemmCase: Create() binds the kernel
+// of the ISA cap in effect, Run() is the prepacked call that is timed.
+class ConvCase {
+ public:
+  static constexpr double kCheckOps = GemmCase::kFullCheckOps;
+  static constexpr int64_t kRandomPixels = 24;
+  static constexpr int64_t kGuard = GemmCase::kGuard;
+
+  explicit ConvCase(const Problem& p) : p_(p) {}
+  ConvCase(const ConvCase&) = delete;
+  ConvCase& operator=(const ConvCase&) = delete;
+
+  Status Init() {
+    oh_ = ref::conv_out_dim(p_.h, p_.pad_h, p_.pad_h, p_.kh, p_.dilation, p_.stride);
+    ow_ = ref::conv_out_dim(p_.w, p_.pad_w, p_.pad_w, p_.kw, p_.dilation, p_.stride);
+    if (oh_ <= 0 || ow_ <= 0 || p_.ic % p_.groups != 0 || p_.oc % p_.groups != 0) {
+      return Status(qkern::StatusCode::kInternal, "tool: the geometry was not validated");
+    }
+    const int64_t k = p_.kh * p_.kw * (p_.ic / p_.groups);
+    const bool s8 = p_.range.is_signed;
+    x_ = Buffer<uint8_t>(p_.h * p_.w * p_.ic);
+    w_ = Buffer<int8_t>(p_.oc * k);
+    y_ = Buffer<uint8_t>(oh_ * ow_ * p_.oc + kCodeOffset + 2 * kGuard);
+    wscale_.resize(static_cast<size_t>(p_.oc));
+    bias_.resize(static_cast<size_t>(p_.oc));
+    Rng rng(p_.seed);
+    for (int64_t i = 0; i < x_.size(); ++i) x_[i] = static_cast<uint8_t>(rng.Bits() >> 24);
+    // Uniform over all of s8, as GemmCase's: AVX2 must take the exact kernels.
+    for (int64_t i = 0; i < w_.size(); ++i) {
+      w_[i] = static_cast<int8_t>(static_cast<uint8_t>(rng.Bits() >> 24));
+    }
+    for (int64_t j = 0; j < p_.oc; ++j) {
+      wscale_[j] = 0.005f + 0.015f * rng.Unit();  // per channel, in [0.005, 0.02)
+      bias_[j] = static_cast<int32_t>(rng.Int(-(1 << 16), 1 << 16));
+    }
+    QConv2dParams& q = params_;
+    q.input_channels = p_.ic;
+    q.output_channels = p_.oc;
+    q.kernel_h = p_.kh;
+    q.kernel_w = p_.kw;
+    q.stride_h = q.stride_w = p_.stride;
+    q.dilation_h = q.dilation_w = p_.dilation;
+    q.pad_top = q.pad_bottom = p_.pad_h;
+    q.pad_left = q.pad_right = p_.pad_w;
+    q.groups = p_.groups;
+    q.activation_signed = s8;
+    q.activation_zero_point = s8 ? -3 : 128;
+    q.activation_scale = 0.05f;
+    q.weights = w_.data();
+    q.weight_layout = qkern::ConvWeightLayout::kOHWI;
+    q.weight_scale = wscale_.data();
+    q.weight_scale_per_channel = true;
+    q.bias = bias_.data();
+    q.output = qkern::GemmOutput::kRequantized;
+    q.scheme = p_.scheme;
+    q.output_range = QuantRange();
+    q.output_range.is_signed = s8;
+    q.output_zero_point = s8 ? 0 : 128;
+
+    // The checked pixels: all, or the border and random ones within the budget.
+    const double pixel_ops = 2.0 * static_cast<double>(p_.oc) * static_cast<double>(k);
+    if (Ops() <= kCheckOps) {
+      for (int64_t i = 0; i < oh_ * ow_; ++i) pixels_.push_back(i);
+    } else {
+      auto add = [&](int64_t r, int64_t c) {
+        const int64_t i = r * ow_ + c;
+        if (std::find(pixels_.begin(), pixels_.end(), i) == pixels_.end()) pixels_.push_back(i);
+      };
+      add(0, 0);
+      add(0, ow_ - 1);
+      add(oh_ - 1, 0);
+      add(oh_ - 1, ow_ - 1);
+      add(oh_ / 2, ow_ / 2);
+      add(0, ow_ / 2);
+      add(oh_ - 1, ow_ / 2);
+      add(oh_ / 2, 0);
+      add(oh_ / 2, ow_ - 1);
+      for (int64_t r = 0; r < kRandomPixels; ++r) add(rng.Int(0, oh_ - 1), rng.Int(0, ow_ - 1));
+      const size_t budget = static_cast<size_t>(std::max(4.0, kCheckOps / pixel_ops));
+      if (pixels_.size() > budget) pixels_.resize(budget);
+    }
+    // The output scale as GemmCase picks it: the checked accumulators' range over 240 codes at
+    // the typical weight scale 0.01 (the codes span the range, clamping a little at both ends).
+    const int64_t n = static_cast<int64_t>(pixels_.size());
+    acc_.resize(static_cast<size_t>(n * p_.oc));
+    int64_t lo = 0, hi = 1;
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t c = 0; c < p_.oc; ++c) {
+        const int32_t v = ref::conv_acc(q, x_.data(), p_.h, p_.w, p_.ic, 0, pixels_[i] / ow_,
+                                        pixels_[i] % ow_, c);
+        acc_[static_cast<size_t>(i * p_.oc + c)] = v;
+        lo = std::min<int64_t>(lo, v);
+        hi = std::max<int64_t>(hi, v);
+      }
+    }
+    const float span = static_cast<float>(hi - lo) * q.activation_scale * 0.01f;
+    q.output_scale = std::max(span / 240.0f, 1e-30f);
+    out_ = ref::conv_output_params(q);
+    want_ = Buffer<uint8_t>(n * p_.oc);
+    for (int64_t i = 0; i < n * p_.oc; ++i) {
+      ref::gemm_store(out_, acc_[static_cast<size_t>(i)], i % p_.oc, want_.data(), i);
+    }
+    return Status();
+  }
+
+  // Packs W for the kernels of the active ISA. On failure no QConv2d of an earlier ISA is left.
+  Status Create() {
+    conv_ = QConv2d();
+    return QConv2d::create(params_, &conv_);
+  }
+  Status Run(const ParallelFor& pf) {
+    return conv_.run(x_.data(), 1, p_.h, p_.w, y(), 0, 0, pf);
+  }
+  void Poison() { std::memset(y_.data(), 0xA5, static_cast<size_t>(y_.size())); }
+  bool Check(std::string* detail) const {
+    const int64_t begin = kGuard + kCodeOffset, end = begin + oh_ * ow_ * p_.oc;
+    for (int64_t i = 0; i < y_.size(); ++i) {
+      if ((i < begin || i >= end) && y_[i] != 0xA5) {
+        *detail = Format("wrote outside Y: the byte %" PRId64 " %s Y was changed",
+                         i < begin ? begin - i : i - end + 1, i < begin ? "before" : "after");
+        return false;
+      }
+    }
+    const int64_t n = static_cast<int64_t>(pixels_.size()), oc = p_.oc;
+    std::vector<uint8_t> got(static_cast<size_t>(n * oc));
+    for (int64_t i = 0; i < n; ++i) {
+      std::memcpy(got.data() + i * oc, y() + pixels_[i] * oc, static_cast<size_t>(oc));
+    }
+    return CheckCodes(
+        got.data(), want_.data(), n * oc, p_.range.is_signed,
+        [&](int64_t i) {
+          const int64_t px = pixels_[i / oc], c = i % oc;
+          return Format("oh=%" PRId64 " ow=%" PRId64 " oc=%" PRId64 " acc=%" PRId32, px / ow_,
+                        px % ow_, c, acc_[static_cast<size_t>(i)]) +
+                 " multiplier=" + FloatStr(ref::gemm_multiplier(out_, c));
+        },
+        detail);
+  }
+
+  const Problem& problem() const { return p_; }
+  const QConv2d& conv() const { return conv_; }
+  int64_t oh() const { return oh_; }
+  int64_t ow() const { return ow_; }
+  int64_t checked_pixels() const { return static_cast<int64_t>(pixels_.size()); }
+  double Ops() const {
+    return 2.0 * static_cast<double>(oh_) * static_cast<double>(ow_) * static_cast<double>(p_.oc) *
+           static_cast<double>(p_.kh * p_.kw) * static_cast<double>(p_.ic / p_.groups);
+  }
+  // "56x56x64>64 k3x3 s1 p1" (then " d2", " g64" where not 1; pad "p1x0" where they differ).
+  std::string Shape() const {
+    std::string s = Format("%" PRId64 "x%" PRId64 "x%" PRId64 ">%" PRId64 " k%" PRId64 "x%" PRId64
+                           " s%" PRId64 " p%" PRId64,
+                           p_.h, p_.w, p_.ic, p_.oc, p_.kh, p_.kw, p_.stride, p_.pad_h);
+    if (p_.pad_w != p_.pad_h) s += Format("x%" PRId64, p_.pad_w);
+    if (p_.dilation != 1) s += Format(" d%" PRId64, p_.dilation);
+    if (p_.groups != 1) s += Format(" g%" PRId64, p_.groups);
+    return s;
+  }
+  // "u8s8>u8" or "s8s8>s8": activations, weights > output.
+  std::string Type() const { return p_.range.is_signed ? "s8s8>s8" : "u8s8>u8"; }
+
+ private:
+  uint8_t* y() { return y_.data() + kGuard + kCodeOffset; }
+  const uint8_t* y() const { return y_.data() + kGuard + kCodeOffset; }
+
+  Problem p_;
+  int64_t oh_ = 0, ow_ = 0;
+  QConv2dParams params_;
+  qkern::QGemmParams out_;  // the output half of params_, for ref::gemm_store
+  QConv2d conv_;
+  std::vector<int64_t> pixels_;  // checked output pixels, oh * OW + ow
+  std::vector<int32_t> acc_;     // their accumulators, pixel-major
+  Buffer<uint8_t> x_, y_, want_;
+  Buffer<int8_t> w_;
+  std::vector<float> wscale_;
+  std::vector<int32_t> bias_;
+};
+
+// The bench/conv_layers.h row named `name`, or null.
+const qkern_bench::ConvLayer* FindConvLayer(const std::string& name) {
+  for (const qkern_bench::ConvNetwork& net : qkern_bench::kConvNetworks) {
+    for (int32_t i = 0; i < net.size; ++i) {
+      if (name == net.layers[i].name) return &net.layers[i];
+    }
+  }
+  return nullptr;
+}
+
+// A Problem of op conv with a table row's geometry (batch 1, dilation 1).
+void SetConvLayer(const qkern_bench::ConvLayer& l, Problem* p) {
+  p->layer = l.name;
+  p->h = l.h;
+  p->w = l.w;
+  p->ic = l.ic;
+  p->oc = l.oc;
+  p->kh = l.kh;
+  p->kw = l.kw;
+  p->stride = l.stride;
+  p->pad_h = p->pad_w = l.pad;
+  p->dilation = 1;
+  p->groups = l.groups;
+}
 
 // ------------------------------------------------------------------------------ kmeans
 

@@ -81,7 +81,7 @@ const int64_t kMaxDim = int64_t{1} << 30;  // any extent, stride, dilation or pa
 }  // namespace
 
 const DwKernels* dw_kernels_scalar() {
-  static constexpr DwKernels k{"dw_scalar", &dw_scalar<uint8_t>, &dw_scalar<int8_t>, false};
+  static constexpr DwKernels k{"dw_scalar", &dw_scalar<uint8_t>, &dw_scalar<int8_t>};
   return &k;
 }
 
@@ -110,6 +110,7 @@ struct QConv2d::Impl {
   std::vector<QGemm> gemms;  // gemm_1x1 and im2col: one per group
   // depthwise
   const internal::DwKernels* dw = nullptr;
+  internal::DwUkernel dw_ukernel = nullptr;  // for the input type and tap count
   internal::GemmEpilogueFn epilogue = nullptr;
   internal::GemmOutputPlan out;
   Buffer<int32_t> dw_w;    // [taps][C_pad]
@@ -243,6 +244,10 @@ Status QConv2d::create(const QConv2dParams& p, QConv2d* conv) {
     c.dw = sel.kernels;
     c.isa = sel.isa;
     c.epilogue = internal::gemm_kernels_for(c.isa)->epilogue;
+    const bool s8 = p.activation_signed;
+    c.dw_ukernel = s8 ? c.dw->s8 : c.dw->u8;
+    if (taps == 9 && (s8 ? c.dw->s8_3x3 : c.dw->u8_3x3)) c.dw_ukernel = s8 ? c.dw->s8_3x3 : c.dw->u8_3x3;
+    if (taps == 25 && (s8 ? c.dw->s8_5x5 : c.dw->u8_5x5)) c.dw_ukernel = s8 ? c.dw->s8_5x5 : c.dw->u8_5x5;
     c.c_pad = c_pad;
     c.dw_w = internal::alloc_zeroed<int32_t>(static_cast<size_t>(taps * c_pad));
     c.zrow = internal::alloc_zeroed<uint8_t>(static_cast<size_t>(c_pad));
@@ -408,7 +413,7 @@ void QConv2d::Impl::run_dw_task(const uint8_t* x, int64_t h, int64_t w, int64_t 
     }
   }
   const size_t pixels = static_cast<size_t>(p1 - p0), ch = static_cast<size_t>(p.output_channels);
-  (p.activation_signed ? dw->s8 : dw->u8)(pixels, static_cast<size_t>(taps), in, ch, dw_w.get(), acc);
+  dw_ukernel(pixels, static_cast<size_t>(taps), in, ch, dw_w.get(), acc);
   epilogue(acc, pixels, static_cast<size_t>(c_pad), ch, 0, out.ep,
            y + p0 * y_ps * static_cast<int64_t>(out_bytes), static_cast<size_t>(y_ps));
 }

@@ -35,7 +35,8 @@ using DwUkernel = void (*)(size_t pixels, size_t taps, const void* const* in, si
 
 struct DwKernels {
   const char* name = nullptr;  // e.g. "dw_madd"
-  DwUkernel u8 = nullptr, s8 = nullptr;
+  DwUkernel u8 = nullptr, s8 = nullptr;  // any taps
+  DwUkernel u8_3x3 = nullptr, s8_3x3 = nullptr, u8_5x5 = nullptr, s8_5x5 = nullptr;  // 9 / 25 taps baked in (or null)
   bool w_low16 = false;  // weights packed as w & 0xffff (see above)
 };
 

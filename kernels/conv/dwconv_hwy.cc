@@ -60,9 +60,12 @@ QKERN_DW_TARGET HWY_INLINE V32 MulAcc(V32 acc, V32 x, V32 w) {
 #endif
 }
 
-template <typename T>
-QKERN_DW_TARGET void DwUkernel(size_t pixels, size_t taps, const void* const* in, size_t channels, const int32_t* HWY_RESTRICT w,
-               int32_t* HWY_RESTRICT acc) {
+// kTaps: the tap count baked in (9: 3x3, 25: 5x5; the tap loop unrolls), or
+// 0 for any (taps as passed).
+template <typename T, size_t kTaps>
+QKERN_DW_TARGET void DwUkernel(size_t pixels, size_t taps_any, const void* const* in, size_t channels,
+                               const int32_t* HWY_RESTRICT w, int32_t* HWY_RESTRICT acc) {
+  const size_t taps = kTaps ? kTaps : taps_any;
   const D32 d32;
   const size_t c_pad = (channels + kDwChannelPad - 1) / kDwChannelPad * kDwChannelPad;
   const size_t full = channels / kL * kL;
@@ -72,6 +75,7 @@ QKERN_DW_TARGET void DwUkernel(size_t pixels, size_t taps, const void* const* in
     size_t c = 0;
     for (; c + 2 * kL <= full; c += 2 * kL) {
       V32 acc0 = hn::Zero(d32), acc1 = hn::Zero(d32);
+#pragma GCC unroll 25
       for (size_t t = 0; t < taps; ++t) {
         const T* x = static_cast<const T*>(tap[t]) + c;
         const int32_t* wt = w + t * c_pad + c;
@@ -84,6 +88,7 @@ QKERN_DW_TARGET void DwUkernel(size_t pixels, size_t taps, const void* const* in
     for (; c < channels; c += kL) {
       const size_t count = channels - c < kL ? channels - c : kL;
       V32 acc0 = hn::Zero(d32);
+#pragma GCC unroll 25
       for (size_t t = 0; t < taps; ++t) {
         const T* x = static_cast<const T*>(tap[t]) + c;
         V32 xv;
@@ -109,8 +114,12 @@ constexpr DwKernels MakeTable() {
   k.name = HWY_TARGET == HWY_AVX3_DL ? "dw_dpwssd" : "dw_madd";
   k.w_low16 = true;
 #endif
-  k.u8 = &DwUkernel<uint8_t>;
-  k.s8 = &DwUkernel<int8_t>;
+  k.u8 = &DwUkernel<uint8_t, 0>;
+  k.s8 = &DwUkernel<int8_t, 0>;
+  k.u8_3x3 = &DwUkernel<uint8_t, 9>;
+  k.s8_3x3 = &DwUkernel<int8_t, 9>;
+  k.u8_5x5 = &DwUkernel<uint8_t, 25>;
+  k.s8_5x5 = &DwUkernel<int8_t, 25>;
   return k;
 }
 
