@@ -48,7 +48,8 @@ enum class LutActivation {
 constexpr int64_t kLutGemmMaxK = kQGemmMaxK;
 
 // The per-thread workspace of the decode-to-panel path (quantized activations,
-// M >= 48): packed rows of X and one decoded weight panel.
+// M >= 48 on avx2 and NEON, 128 on avx512, not used on avx512_vnni): packed
+// rows of X and one decoded weight panel.
 constexpr size_t kLutGemmPanelWorkspaceBytes = (size_t{4} << 20) + (size_t{256} << 10);
 
 struct LutGemmParams {
@@ -110,7 +111,7 @@ class LutGemm {
   // s8 as declared), Y is M x N (row stride ldy >= N elements of the output
   // type). M == 0 does nothing. No heap allocation except each thread's first
   // use of its workspaces (kQGemmWorkspaceBytes, shared with QGemm, and with
-  // quantized activations and M >= 48, kLutGemmPanelWorkspaceBytes).
+  // the decode-to-panel path, kLutGemmPanelWorkspaceBytes).
   Status run(const void* x, int64_t m, int64_t ldx, void* y, int64_t ldy,
              const ParallelFor& pf = ParallelFor()) const;
 
@@ -121,7 +122,8 @@ class LutGemm {
   Isa isa() const;
   // The kernels, e.g. lut_gemm_4bit_u8_u8_fp32_2x4madd+6x16c2__avx2: the fused
   // decode-and-dot kernel, and after `+` the int8 GEMM tile that quantized
-  // activations use from M >= 48 (QKERN_VERBOSE names the one each run used).
+  // activations use from M >= 48 (128 on avx512; avx512_vnni has no `+`: its
+  // fused kernels serve every M). QKERN_VERBOSE names the one each run used.
   const std::string& kernel() const;
   size_t packed_bytes() const;  // indices, tables, bias and per-channel parameters
   // Quantized activations: the int8 codebooks' scales s (n values per row, or
