@@ -66,7 +66,7 @@ bool run_grid(const ParallelFor& pf, int64_t m, int64_t mc, int64_t panels, Body
               int64_t chunk = std::numeric_limits<int64_t>::max()) {
   const int64_t m_blocks = (m + mc - 1) / mc;
   int64_t n_blocks = pf.run ? std::min(panels, std::max<int64_t>(1, 16 / m_blocks)) : 1;
-  if (m_blocks > 1) n_blocks = std::max(n_blocks, (panels + chunk - 1) / chunk);
+  if (m_blocks > 1 && panels > 0) n_blocks = std::max(n_blocks, (panels - 1) / chunk + 1);  // no overflow at the default chunk
   struct Job {
     Body* body;
     int64_t m, mc, panels, n_blocks;
