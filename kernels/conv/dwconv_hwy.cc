@@ -56,7 +56,7 @@ QKERN_DW_TARGET HWY_INLINE V32 MulAcc(V32 acc, V32 x, V32 w) {
 #elif HWY_TARGET == HWY_AVX2
   return V32{_mm256_add_epi32(acc.raw, _mm256_madd_epi16(x.raw, w.raw))};
 #else
-  return hn::MulAdd(x, w, acc);
+  return hn::Add(acc, hn::Mul(x, w));
 #endif
 }
 

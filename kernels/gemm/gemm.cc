@@ -283,6 +283,7 @@ Status QGemm::create(const QGemmParams& p, QGemm* gemm) {
     }
   }
   g.cfg = maddubs ? &kernels.maddubs : &kernels.exact;
+  if (!maddubs && kernels.narrow.name != nullptr && p.n <= kernels.narrow.nr) g.cfg = &kernels.narrow;
   g.epilogue = kernels.epilogue;
   g.isa = sel.isa;
   const GemmConfig& cfg = *g.cfg;

@@ -75,6 +75,9 @@ struct GemmConfig {
 struct GemmKernels {
   GemmConfig exact;    // exact for every input (widening, or a true 8-bit dot product)
   GemmConfig maddubs;  // vpmaddubsw: exact only where create() proved it (x86 without VNNI)
+  // An exact config with a narrower NR for N <= narrow.nr (where `exact`'s NR
+  // would be mostly padding); null name: none.
+  GemmConfig narrow;
   GemmEpilogueFn epilogue = nullptr;
 };
 
