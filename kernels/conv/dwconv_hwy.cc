@@ -60,6 +60,16 @@ QKERN_DW_TARGET HWY_INLINE V32 MulAcc(V32 acc, V32 x, V32 w) {
 #endif
 }
 
+// Registers for weights held across pixels (32 zmm: 18 of 3x3 x 2 vectors or
+// 25 of 5x5 x 1, leaving room for sums and inputs; 16 ymm: 9 of 3x3 x 1).
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_NEON
+constexpr size_t kWeightRegs = 25;
+#else
+constexpr size_t kWeightRegs = 9;
+#endif
+template <size_t kTaps>
+constexpr size_t kWeightVecs = kTaps * 2 <= kWeightRegs ? 2 : 1;
+
 // kTaps: the tap count baked in (9: 3x3, 25: 5x5; the tap loop unrolls), or
 // 0 for any (taps as passed).
 template <typename T, size_t kTaps>
@@ -69,10 +79,39 @@ QKERN_DW_TARGET void DwUkernel(size_t pixels, size_t taps_any, const void* const
   const D32 d32;
   const size_t c_pad = (channels + kDwChannelPad - 1) / kDwChannelPad * kDwChannelPad;
   const size_t full = channels / kL * kL;
+  size_t c_done = 0;
+  if constexpr (kTaps != 0 && kTaps * kWeightVecs<kTaps> <= kWeightRegs) {
+    // Baked taps whose weights fit in registers: channel blocks outermost, so
+    // each block's kTaps x V weight vectors are loaded once for all the run's
+    // pixels (a weight load per multiply-add was half of the kernel's loads).
+    constexpr size_t kV = kWeightVecs<kTaps>;
+    for (; c_done + kV * kL <= full; c_done += kV * kL) {
+      V32 wv[kTaps][kV];
+#pragma GCC unroll 25
+      for (size_t t = 0; t < kTaps; ++t) {
+#pragma GCC unroll 2
+        for (size_t v = 0; v < kV; ++v) wv[t][v] = hn::LoadU(d32, w + t * c_pad + c_done + v * kL);
+      }
+      for (size_t p = 0; p < pixels; ++p) {
+        const void* const* tap = in + p * kTaps;
+        V32 sum[kV];
+#pragma GCC unroll 2
+        for (size_t v = 0; v < kV; ++v) sum[v] = hn::Zero(d32);
+#pragma GCC unroll 25
+        for (size_t t = 0; t < kTaps; ++t) {
+          const T* x = static_cast<const T*>(tap[t]) + c_done;
+#pragma GCC unroll 2
+          for (size_t v = 0; v < kV; ++v) sum[v] = MulAcc(sum[v], LoadX(x + v * kL), wv[t][v]);
+        }
+#pragma GCC unroll 2
+        for (size_t v = 0; v < kV; ++v) hn::StoreU(sum[v], d32, acc + p * c_pad + c_done + v * kL);
+      }
+    }
+  }
   for (size_t p = 0; p < pixels; ++p) {
     const void* const* tap = in + p * taps;
     int32_t* HWY_RESTRICT out = acc + p * c_pad;
-    size_t c = 0;
+    size_t c = c_done;
     for (; c + 2 * kL <= full; c += 2 * kL) {
       V32 acc0 = hn::Zero(d32), acc1 = hn::Zero(d32);
 #pragma GCC unroll 25
