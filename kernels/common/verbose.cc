@@ -15,8 +15,15 @@ int verbose_level() {
   return level;
 }
 
+namespace {
+thread_local int mute_depth = 0;
+}  // namespace
+
+VerboseMute::VerboseMute() { ++mute_depth; }
+VerboseMute::~VerboseMute() { --mute_depth; }
+
 VerboseScope::VerboseScope(const char* kind, const char* op)
-    : active_(verbose_level() > 0), kind_(kind), op_(op) {
+    : active_(mute_depth == 0 && verbose_level() > 0), kind_(kind), op_(op) {
   if (active_) start_ = std::chrono::steady_clock::now();
 }
 

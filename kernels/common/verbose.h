@@ -37,6 +37,16 @@ class VerboseScope {
   std::chrono::steady_clock::time_point start_;
 };
 
+// While one lives, the calling thread's VerboseScopes print nothing: an
+// operator built from others (QConv2d's per-group QGemms) prints its own line.
+class VerboseMute {
+ public:
+  VerboseMute();
+  ~VerboseMute();
+  VerboseMute(const VerboseMute&) = delete;
+  VerboseMute& operator=(const VerboseMute&) = delete;
+};
+
 }  // namespace internal
 }  // namespace qkern
 

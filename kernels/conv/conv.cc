@@ -291,6 +291,7 @@ Status QConv2d::create(const QConv2dParams& p, QConv2d* conv) {
       rows = ohwi.data();
     }
     c.gemms.resize(static_cast<size_t>(p.groups));
+    internal::VerboseMute mute;  // one qconv2d line, not one qgemm line per group
     for (int64_t g = 0; g < p.groups; ++g) {
       if (!(s = QGemm::create(group_params(p, rows, g, k), &c.gemms[static_cast<size_t>(g)])).ok()) return s;
       c.packed_bytes += c.gemms[static_cast<size_t>(g)].packed_bytes();
