@@ -171,7 +171,8 @@ constexpr bool rows_valid(const ConvLayer (&l)[N]) {
 
 static_assert(sum_of_counts(kResNet50) == 53, "ResNet-50 has 53 convolutions (4 projections)");
 static_assert(sum_of_counts(kMobileNetV2) == 52, "MobileNetV2 has 52 convolutions");
-static_assert(rows_distinct(kResNet50) && rows_distinct(kMobileNetV2), "a geometry is listed twice");
+static_assert(rows_distinct(kResNet50) && rows_distinct(kMobileNetV2),
+              "a geometry is listed twice");
 static_assert(rows_valid(kResNet50) && rows_valid(kMobileNetV2), "a row is not a valid layer");
 
 constexpr ConvNetwork kConvNetworks[] = {

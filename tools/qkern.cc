@@ -89,7 +89,7 @@ constexpr const char* kUsage =
     "              --channels C   per-channel parameters along the last axis, dims {n/C, C}\n"
     "              --signed       int8 codes (default uint8)\n"
     "              --bits B       code width, 2..8 (default 8; lut_gemm and kmeans: below)\n"
-    "              --scheme fp32|fixed_point   requantize, gemm, lut_gemm only (default fp32)\n"
+    "              --scheme fp32|fixed_point   requantize, gemm, lut_gemm, conv (default fp32)\n"
     "              --isa <name>   cap dispatch at this ISA (must be available here)\n"
     "              --repeats R    timed samples; the median is reported (default 15)\n"
     "              --json         one JSON object instead of key=value text\n"
@@ -1341,6 +1341,31 @@ class LutGemmCase {
 
 // ------------------------------------------------------------------------------ conv
 
+// The bench/conv_layers.h row named `name`, or null.
+const qkern_bench::ConvLayer* FindConvLayer(const std::string& name) {
+  for (const qkern_bench::ConvNetwork& net : qkern_bench::kConvNetworks) {
+    for (int32_t i = 0; i < net.size; ++i) {
+      if (name == net.layers[i].name) return &net.layers[i];
+    }
+  }
+  return nullptr;
+}
+
+// A Problem of op conv with a table row's geometry (batch 1, dilation 1).
+void SetConvLayer(const qkern_bench::ConvLayer& l, Problem* p) {
+  p->layer = l.name;
+  p->h = l.h;
+  p->w = l.w;
+  p->ic = l.ic;
+  p->oc = l.oc;
+  p->kh = l.kh;
+  p->kw = l.kw;
+  p->stride = l.stride;
+  p->pad_h = p->pad_w = l.pad;
+  p->dilation = 1;
+  p->groups = l.groups;
+}
+
 // The int8 convolution (qkern/conv.hpp) as a user runs it: one NHWC image (batch 1) of u8
 // activations (zero point 128; --signed: s8, zero point -3), s8 OHWI weights uniform over all
 // of s8 with per-channel scales, int32 bias, codes of the activations' type out (zero point 128;
@@ -1361,6 +1386,10 @@ class ConvCase {
   ConvCase& operator=(const ConvCase&) = delete;
 
   Status Init() {
+    if (!p_.layer.empty() && FindConvLayer(p_.layer) == nullptr) {
+      return Status(qkern::StatusCode::kInternal,
+                    "tool: no layer '" + p_.layer + "' in bench/conv_layers.h");
+    }
     oh_ = ref::conv_out_dim(p_.h, p_.pad_h, p_.pad_h, p_.kh, p_.dilation, p_.stride);
     ow_ = ref::conv_out_dim(p_.w, p_.pad_w, p_.pad_w, p_.kw, p_.dilation, p_.stride);
     if (oh_ <= 0 || ow_ <= 0 || p_.ic % p_.groups != 0 || p_.oc % p_.groups != 0) {
@@ -1525,31 +1554,6 @@ class ConvCase {
   std::vector<float> wscale_;
   std::vector<int32_t> bias_;
 };
-
-// The bench/conv_layers.h row named `name`, or null.
-const qkern_bench::ConvLayer* FindConvLayer(const std::string& name) {
-  for (const qkern_bench::ConvNetwork& net : qkern_bench::kConvNetworks) {
-    for (int32_t i = 0; i < net.size; ++i) {
-      if (name == net.layers[i].name) return &net.layers[i];
-    }
-  }
-  return nullptr;
-}
-
-// A Problem of op conv with a table row's geometry (batch 1, dilation 1).
-void SetConvLayer(const qkern_bench::ConvLayer& l, Problem* p) {
-  p->layer = l.name;
-  p->h = l.h;
-  p->w = l.w;
-  p->ic = l.ic;
-  p->oc = l.oc;
-  p->kh = l.kh;
-  p->kw = l.kw;
-  p->stride = l.stride;
-  p->pad_h = p->pad_w = l.pad;
-  p->dilation = 1;
-  p->groups = l.groups;
-}
 
 // ------------------------------------------------------------------------------ kmeans
 
@@ -1871,6 +1875,41 @@ Status LutGemmKernelNames(Isa isa, std::string* names, Isa* runs, bool* capped) 
   return Status();
 }
 
+// The convolution's kernels at `isa`, as GemmKernelNames: QConv2d names its kernel in create(),
+// from the geometry (the path) and the weights as well as the ISA, so this creates one tiny conv
+// per path (2 -> 2 channels, u8 activations, weights 127: the exact kernels, as GemmKernelNames'):
+// 1x1 stride 1 (gemm_1x1), 3x3 pad 1 (im2col), 3x3 pad 1 with groups = 2 (depthwise).
+// *fallback: the paths whose kernels run a lower ISA (the depthwise kernels have no neon_dotprod
+// slot, for example), unless QKERN_MAX_ISA caps them all.
+Status ConvKernelNames(Isa isa, std::string* names, std::string* fallback, bool* capped) {
+  if (Status s = qkern::set_max_isa(isa); !s.ok()) return s;
+  *capped = qkern::active_isa() != isa;
+  int8_t w[18];
+  std::fill(w, w + 18, int8_t{127});
+  const float scale = 1.0f;
+  names->clear();
+  fallback->clear();
+  for (int variant = 0; variant < 3; ++variant) {
+    QConv2dParams q;
+    q.input_channels = q.output_channels = 2;
+    q.kernel_h = q.kernel_w = variant == 0 ? 1 : 3;
+    q.pad_top = q.pad_left = q.pad_bottom = q.pad_right = variant == 0 ? 0 : 1;
+    q.groups = variant == 2 ? 2 : 1;
+    q.activation_zero_point = 128;
+    q.weights = w;
+    q.weight_scale = &scale;
+    q.weight_scale_per_channel = false;
+    QConv2d c;
+    if (Status s = QConv2d::create(q, &c); !s.ok()) return s;
+    *names += (names->empty() ? "" : " ") + c.kernel();
+    if (!*capped && c.isa() != isa) {
+      *fallback += Format("%s%s falls back to %s", fallback->empty() ? "" : ", ",
+                          qkern::conv_path_name(c.path()), qkern::isa_name(c.isa()));
+    }
+  }
+  return Status();
+}
+
 int Info(const std::vector<std::string>& args) {
   if (!args.empty()) return UsageError("info: unexpected argument '" + args[0] + "'");
   if (!EnvironmentOk()) return kExitUsage;
@@ -1896,6 +1935,24 @@ int Info(const std::vector<std::string>& args) {
         std::printf("    %-13s %s %s\n", qkern::isa_name(isa),
                     KmeansKernelName(KmeansMethod::kOptimal1D, isa).c_str(),
                     KmeansKernelName(KmeansMethod::kLloyd, isa).c_str());
+        continue;
+      }
+      if (op == Op::kConv) {
+        std::string names, fallback;
+        bool capped = false;
+        const Status s = ConvKernelNames(isa, &names, &fallback, &capped);
+        qkern::reset_max_isa();
+        if (!s.ok()) {
+          std::fprintf(stderr, "qkern: %s on %s: %s\n", OpName(op), qkern::isa_name(isa),
+                       s.to_string().c_str());
+          return kExitFailure;
+        }
+        std::printf("    %-13s %s%s\n", qkern::isa_name(isa), names.c_str(),
+                    capped ? (std::string(" (QKERN_MAX_ISA caps it to ") +
+                              qkern::isa_name(qkern::active_isa()) + ")")
+                                 .c_str()
+                    : fallback.empty() ? ""
+                                       : (" (" + fallback + ")").c_str());
         continue;
       }
       if (IsGemm(op)) {
@@ -2034,9 +2091,52 @@ TimingPlan TourGemmPlan(bool quick) {
   return plan;
 }
 
-// One tour entry of a prepacked case (GemmCase, LutGemmCase) under `isa`: create under the
-// cap, run into a poisoned output, check against the reference, time. False with *detail when
-// a call fails or the check does.
+// The convolution entries: layers of bench/conv_layers.h with their channels, kernels, strides
+// and padding, on a cropped input so that the scalar path stays within tens of milliseconds
+// (the full networks are bench/conv_bench.cc's): a ResNet-50 3x3 (im2col), 1x1 (gemm_1x1) and the
+// 7x7 stride-2 stem (im2col, 3 input channels), MobileNetV2 depthwise 3x3 stride 1 and 2 (the
+// second also with s8 activations and output). Odd crops leave partial tiles and vectors.
+std::vector<TourOp> TourConvs(bool quick) {
+  struct Entry {
+    const char* label;
+    const char* layer;
+    int64_t size, quick_size;  // the cropped input, square
+    bool is_signed;
+  };
+  const Entry entries[] = {
+      {"conv 3x3 64>64", "resnet50:layer1.0.conv2", 19, 7, false},
+      {"conv 1x1 256>64", "resnet50:layer1.1.conv1", 19, 7, false},
+      {"conv 7x7 s2 3>64", "resnet50:conv1", 39, 15, false},
+      {"dw 3x3 s1 144", "mobilenetv2:features.3.dw", 27, 9, false},
+      {"dw 3x3 s2 144", "mobilenetv2:features.4.dw", 27, 9, false},
+      {"dw 3x3 s2 144 s8", "mobilenetv2:features.4.dw", 27, 9, true},
+  };
+  std::vector<TourOp> ops;
+  for (const Entry& e : entries) {
+    const qkern_bench::ConvLayer* l = FindConvLayer(e.layer);
+    Problem p;
+    p.op = Op::kConv;
+    if (l != nullptr) SetConvLayer(*l, &p);
+    p.layer = e.layer;  // ConvCase::Init fails on a name the table lost
+    p.h = p.w = quick ? e.quick_size : e.size;
+    p.range.is_signed = e.is_signed;
+    ops.push_back({e.label, p});
+  }
+  for (size_t k = 0; k < ops.size(); ++k) {
+    ops[k].problem.seed = static_cast<uint32_t>(20240601u + 977u * k);
+  }
+  return ops;
+}
+
+TimingPlan TourConvPlan(bool quick) {
+  TimingPlan plan = TourGemmPlan(quick);
+  if (!quick) plan.target_s = 0.05;  // six entries on every ISA: the section stays near a second
+  return plan;
+}
+
+// One tour entry of a prepacked case (GemmCase, ConvCase, LutGemmCase) under `isa`: create under
+// the cap, run into a poisoned output, check against the reference, time. False with *detail
+// when a call fails or the check does.
 template <class Case>
 bool TourCheckAndTime(Case& c, Isa isa, const TimingPlan& plan, double* seconds, std::string* detail) {
   Status status = qkern::set_max_isa(isa);
@@ -2338,6 +2438,38 @@ int Tour(const std::vector<std::string>& args) {
   }
   qkern::reset_max_isa();
 
+  // The int8 convolution: QConv2d binds its kernel (and its path) in create() as QGemm does.
+  std::printf("\n%-22s %-28s %-12s %-52s %12s %9s  %s\n", "conv (cropped layers)", "geometry",
+              "isa", "kernel", "time (us)", "Gop/s", "check");
+  const TimingPlan conv_plan = TourConvPlan(quick);
+  for (const TourOp& op : TourConvs(quick)) {
+    ConvCase c(op.problem);
+    if (Status s = c.Init(); !s.ok()) {
+      ++checks;
+      ++failed;
+      failures.push_back(std::string(op.label) + ": setup: " + s.to_string());
+      continue;
+    }
+    for (Isa isa : isas) {
+      ++checks;
+      std::string detail;
+      double seconds = 0;
+      const bool ok = TourCheckAndTime(c, isa, conv_plan, &seconds, &detail);
+      const std::string kernel = c.conv().valid() ? c.conv().kernel() : "-";
+      if (!ok) {
+        ++failed;
+        failures.push_back(Format("%s %s %s (%s): ", op.label, c.Shape().c_str(),
+                                  qkern::isa_name(isa), kernel.c_str()) +
+                           detail);
+      }
+      std::printf("%-22s %-28s %-12s %-52s %12.3f %9.2f  %s\n", op.label, c.Shape().c_str(),
+                  qkern::isa_name(isa), kernel.c_str(), seconds * 1e6,
+                  seconds > 0 ? c.Ops() / seconds / 1e9 : 0.0, ok ? "\u2713" : "\u2717");
+      std::fflush(stdout);
+    }
+  }
+  qkern::reset_max_isa();
+
   // k-means codebooks and the lookup GEMM: LutGemm binds its kernel in create() as QGemm does.
   TourCodebooks(isas, quick, &checks, &failed, &failures);
   if (!failures.empty()) {
@@ -2481,6 +2613,71 @@ int BenchLutGemm(const Problem& p, int64_t repeats, bool json) {
   return kExitOk;
 }
 
+// `bench --op conv`: as BenchGemm. Gop/s counts 2 OH OW OC KH KW IC/groups.
+int BenchConv(const Problem& p, int64_t repeats, bool json) {
+  ConvCase c(p);
+  Measured r;
+  if (!MeasureCase(c, p, repeats, "QConv2d::create", &r)) return kExitFailure;
+  const double seconds = r.seconds;
+  const bool ok = r.ok;
+  const std::string& detail = r.detail;
+  const QConv2d& conv = c.conv();
+  const double gops = c.Ops() / seconds / 1e9;
+  const char* scheme = SchemeName(p.scheme);
+  const char* path = qkern::conv_path_name(conv.path());
+  const std::string type = c.Type();
+  if (json) {
+    std::printf("{\"op\": \"conv\", ");
+    if (!p.layer.empty()) std::printf("\"layer\": \"%s\", ", JsonEscape(p.layer).c_str());
+    std::printf("\"h\": %" PRId64 ", \"w\": %" PRId64 ", \"ic\": %" PRId64 ", \"oc\": %" PRId64
+                ", \"kh\": %" PRId64 ", \"kw\": %" PRId64 ", \"stride\": %" PRId64
+                ", \"pad_h\": %" PRId64 ", \"pad_w\": %" PRId64 ", \"dilation\": %" PRId64
+                ", \"groups\": %" PRId64 ", \"oh\": %" PRId64 ", \"ow\": %" PRId64 ", ",
+                p.h, p.w, p.ic, p.oc, p.kh, p.kw, p.stride, p.pad_h, p.pad_w, p.dilation, p.groups,
+                c.oh(), c.ow());
+    std::printf(
+        "\"type\": \"%s\", \"scheme\": \"%s\", \"threads\": %d, \"isa\": \"%s\", \"path\": \"%s\", "
+        "\"kernel\": \"%s\", \"repeats\": %d, \"time_us\": %.4f, \"ms\": %.6f, \"gops\": %.3f, "
+        "\"packed_bytes\": %zu, \"checked_pixels\": %" PRId64 ", \"check\": \"%s\"",
+        type.c_str(), scheme, p.threads, qkern::isa_name(conv.isa()), path,
+        JsonEscape(conv.kernel()).c_str(), r.samples, seconds * 1e6, seconds * 1e3, gops,
+        conv.packed_bytes(), c.checked_pixels(), ok ? "ok" : "fail");
+    if (!ok) std::printf(", \"detail\": \"%s\"", JsonEscape(detail).c_str());
+    std::printf("}\n");
+  } else {
+    std::printf("op=conv%s%s h=%" PRId64 " w=%" PRId64 " ic=%" PRId64 " oc=%" PRId64
+                " kh=%" PRId64 " kw=%" PRId64 " stride=%" PRId64 " pad_h=%" PRId64
+                " pad_w=%" PRId64 " dilation=%" PRId64 " groups=%" PRId64 " oh=%" PRId64
+                " ow=%" PRId64,
+                p.layer.empty() ? "" : " layer=", p.layer.c_str(), p.h, p.w, p.ic, p.oc, p.kh,
+                p.kw, p.stride, p.pad_h, p.pad_w, p.dilation, p.groups, c.oh(), c.ow());
+    std::printf(" type=%s scheme=%s threads=%d isa=%s path=%s kernel=%s time_us=%.4f ms=%.6f "
+                "gops=%.3f checked_pixels=%" PRId64 " check=%s\n",
+                type.c_str(), scheme, p.threads, qkern::isa_name(conv.isa()), path,
+                conv.kernel().c_str(), seconds * 1e6, seconds * 1e3, gops, c.checked_pixels(),
+                ok ? "ok" : "fail");
+  }
+  if (!ok) {
+    std::fprintf(stderr, "qkern: %s: check failed: %s\n", conv.kernel().c_str(), detail.c_str());
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+// `bench --op conv --layer list`: the rows of bench/conv_layers.h.
+int ListConvLayers() {
+  std::printf("%-34s %5s %5s %5s %5s %6s %6s %4s %6s %5s\n", "layer", "h", "w", "ic", "oc",
+              "kernel", "stride", "pad", "groups", "count");
+  for (const qkern_bench::ConvNetwork& net : qkern_bench::kConvNetworks) {
+    for (int32_t i = 0; i < net.size; ++i) {
+      const qkern_bench::ConvLayer& l = net.layers[i];
+      std::printf("%-34s %5d %5d %5d %5d %4dx%-1d %6d %4d %6d %5d\n", l.name, l.h, l.w, l.ic, l.oc,
+                  l.kh, l.kw, l.stride, l.pad, l.groups, l.count);
+    }
+  }
+  return kExitOk;
+}
+
 // `bench --op kmeans`: fit, check, time (the median of `repeats` fits), print one line with the
 // SSE of the fit.
 int BenchKmeans(const Problem& p, int64_t repeats, bool json) {
@@ -2542,6 +2739,27 @@ int Bench(const std::vector<std::string>& args) {
   std::optional<std::string> bits_flag;  // its range depends on the op
   std::optional<std::string> isa_flag;
   int64_t repeats = 15;
+  // --op conv: the geometry, from these flags or from --layer (checked once --op is known).
+  struct ConvFlag {
+    const char* name;
+    int64_t lo, hi;
+    int64_t* value;
+  };
+  int64_t pad = -1;  // -1: dilation * (kernel - 1) / 2 on each axis
+  const ConvFlag conv_flags[] = {
+      {"--h", 1, 1 << 20, &p.h},           {"--w", 1, 1 << 20, &p.w},
+      {"--ic", 1, 1 << 20, &p.ic},         {"--oc", 1, 1 << 20, &p.oc},
+      {"--kh", 1, 1024, &p.kh},            {"--kw", 1, 1024, &p.kw},
+      {"--stride", 1, 1024, &p.stride},    {"--pad", 0, 1024, &pad},
+      {"--dilation", 1, 1024, &p.dilation}, {"--groups", 1, 1 << 20, &p.groups}};
+  auto find_conv_flag = [&](const std::string& flag) -> const ConvFlag* {
+    for (const ConvFlag& f : conv_flags) {
+      if (flag == f.name) return &f;
+    }
+    return nullptr;
+  };
+  std::string first_conv_flag;  // the first geometry flag given, for the messages
+  std::optional<std::string> layer_flag;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     // Flags that take a value accept "--flag value" and "--flag=value".
@@ -2651,6 +2869,17 @@ int Bench(const std::vector<std::string>& args) {
         return UsageError("bench: --method must be optimal or lloyd (got '" + value + "')");
       }
       have_method = true;
+    } else if (name == "--layer") {
+      if (!take_value()) return UsageError("bench: --layer needs a value");
+      layer_flag = value;
+    } else if (const ConvFlag* f = find_conv_flag(name)) {
+      if (!take_value() || !ParseInt(value, f->lo, f->hi, f->value)) {
+        return UsageError(Format("bench: %s must be an integer in [%" PRId64 ", %" PRId64
+                                 "] (got '",
+                                 f->name, f->lo, f->hi) +
+                          value + "')");
+      }
+      if (first_conv_flag.empty()) first_conv_flag = f->name;
     } else if (name == "--isa") {
       if (!take_value()) return UsageError("bench: --isa needs a value");
       isa_flag = value;
@@ -2665,16 +2894,26 @@ int Bench(const std::vector<std::string>& args) {
   }
   if (!have_op) return UsageError("bench: --op is required");
   const bool gemm = p.op == Op::kGemm, lut = p.op == Op::kLutGemm, kmeans = p.op == Op::kKmeans;
+  const bool conv = p.op == Op::kConv;
   const std::string op_name = OpName(p.op);
   // Flags of the elementwise ops on the others, and flags of a few ops on the rest.
   if (!IsElementwise(p.op)) {
     if (have_channels) return UsageError("bench: --channels does not apply to --op " + op_name);
-    if (have_signed) return UsageError("bench: --signed does not apply to --op " + op_name);
+    // conv: s8 activations and output.
+    if (have_signed && !conv) {
+      return UsageError("bench: --signed does not apply to --op " + op_name);
+    }
   }
   if (!IsGemm(p.op)) {
     if (have_m) return UsageError("bench: --m applies to --op gemm and lut_gemm only");
     if (have_k) return UsageError("bench: --k applies to --op gemm and lut_gemm only");
-    if (have_threads) return UsageError("bench: --threads applies to --op gemm and lut_gemm only");
+    if (have_threads && !conv) {
+      return UsageError("bench: --threads applies to --op gemm, lut_gemm and conv only");
+    }
+  }
+  if (!conv && (layer_flag || !first_conv_flag.empty())) {
+    return UsageError("bench: " + (layer_flag ? std::string("--layer") : first_conv_flag) +
+                      " applies to --op conv only");
   }
   if (have_act && !lut) return UsageError("bench: --act applies to --op lut_gemm only");
   if (have_per_row && !lut && !kmeans) {
@@ -2685,8 +2924,8 @@ int Bench(const std::vector<std::string>& args) {
     if (have_cols) return UsageError("bench: --cols applies to --op kmeans only");
     if (have_method) return UsageError("bench: --method applies to --op kmeans only");
   }
-  if (have_scheme && p.op != Op::kRequantize && !IsGemm(p.op)) {
-    return UsageError("bench: --scheme applies to --op requantize, gemm and lut_gemm only");
+  if (have_scheme && p.op != Op::kRequantize && !IsGemm(p.op) && !conv) {
+    return UsageError("bench: --scheme applies to --op requantize, gemm, lut_gemm and conv only");
   }
   if (have_scheme && lut && p.act == LutActivation::kFp32) {
     return UsageError(
@@ -2699,6 +2938,7 @@ int Bench(const std::vector<std::string>& args) {
     int64_t bits = 0;
     const std::string& v = *bits_flag;
     if (gemm) return UsageError("bench: --bits does not apply to --op gemm");
+    if (conv) return UsageError("bench: --bits does not apply to --op conv");
     if (lut) {
       if (!ParseInt(v, 2, 4, &bits) || bits == 3) {
         return UsageError("bench: --bits must be 4 or 2 for --op lut_gemm (LutGemm reads 4-bit "
@@ -2748,6 +2988,64 @@ int Bench(const std::vector<std::string>& args) {
     }
     // A fit takes up to seconds: fewer samples unless asked.
     if (!have_repeats) repeats = 3;
+  } else if (conv) {
+    if (have_n) {
+      return UsageError("bench: --n does not apply to --op conv (--oc sets the output channels)");
+    }
+    if (layer_flag) {
+      if (!first_conv_flag.empty()) {
+        return UsageError("bench: --layer sets the geometry; " + first_conv_flag +
+                          " cannot be combined with it");
+      }
+      if (*layer_flag == "list") return ListConvLayers();
+      const qkern_bench::ConvLayer* l = FindConvLayer(*layer_flag);
+      if (l == nullptr) {
+        int64_t rows = 0;
+        std::string some;
+        for (const qkern_bench::ConvNetwork& net : qkern_bench::kConvNetworks) {
+          rows += net.size;
+          for (int32_t i : {0, 2, net.size - 1}) some += std::string(", ") + net.layers[i].name;
+        }
+        return UsageError("bench: unknown layer '" + *layer_flag +
+                          "' (the layers are NET:NAME, e.g. " + some.substr(2) +
+                          "; --layer list prints all " + std::to_string(rows) + ")");
+      }
+      SetConvLayer(*l, &p);
+    } else {
+      p.pad_h = pad >= 0 ? pad : p.dilation * (p.kh - 1) / 2;
+      p.pad_w = pad >= 0 ? pad : p.dilation * (p.kw - 1) / 2;
+      if (p.ic % p.groups != 0 || p.oc % p.groups != 0) {
+        return UsageError(Format("bench: --groups %" PRId64 " must divide --ic %" PRId64
+                                 " and --oc %" PRId64,
+                                 p.groups, p.ic, p.oc));
+      }
+      if (ref::conv_out_dim(p.h, p.pad_h, p.pad_h, p.kh, p.dilation, p.stride) <= 0 ||
+          ref::conv_out_dim(p.w, p.pad_w, p.pad_w, p.kw, p.dilation, p.stride) <= 0) {
+        return UsageError(Format("bench: the padded input %" PRId64 "x%" PRId64
+                                 " is smaller than the dilated kernel %" PRId64 "x%" PRId64,
+                                 p.h + 2 * p.pad_h, p.w + 2 * p.pad_w,
+                                 p.dilation * (p.kh - 1) + 1, p.dilation * (p.kw - 1) + 1));
+      }
+    }
+    const int64_t k = p.kh * p.kw * (p.ic / p.groups);
+    if (k > qkern::kQGemmMaxK) {
+      return UsageError(Format("bench: --kh x --kw x --ic / --groups = %" PRId64
+                               " exceeds %" PRId64 ", the largest K whose int32 sums cannot "
+                               "overflow",
+                               k, qkern::kQGemmMaxK));
+    }
+    // X, W and its packed copy, Y: refuse what cannot fit rather than die in the allocator.
+    const double oh = static_cast<double>(
+        ref::conv_out_dim(p.h, p.pad_h, p.pad_h, p.kh, p.dilation, p.stride));
+    const double ow = static_cast<double>(
+        ref::conv_out_dim(p.w, p.pad_w, p.pad_w, p.kw, p.dilation, p.stride));
+    const double bytes = static_cast<double>(p.h) * static_cast<double>(p.w * p.ic) +
+                         2.0 * static_cast<double>(p.oc) * static_cast<double>(k) +
+                         oh * ow * static_cast<double>(p.oc);
+    if (bytes > 0x1p34) {
+      return UsageError(Format("bench: this convolution needs %.1f GiB of buffers (at most 16 GiB)",
+                               bytes / 0x1p30));
+    }
   } else {
     if (!have_n) return UsageError("bench: --n is required");
   }
@@ -2781,6 +3079,7 @@ int Bench(const std::vector<std::string>& args) {
   if (gemm) return BenchGemm(p, repeats, json);
   if (lut) return BenchLutGemm(p, repeats, json);
   if (kmeans) return BenchKmeans(p, repeats, json);
+  if (conv) return BenchConv(p, repeats, json);
 
   std::unique_ptr<Case> c;
   if (Status s = MakeCase(p, &c); !s.ok()) {
