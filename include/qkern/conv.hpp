@@ -14,9 +14,9 @@
 // Paths (create() picks one; QKERN_VERBOSE names it):
 //   gemm_1x1   1x1, stride 1, no padding: the GEMM runs on the input in place
 //              (one per group, the group's channels read through the row stride).
-//   im2col     everything else with IC/groups > 1 or OC/groups > 1 per group: tiles of
-//              output pixels are gathered into a bounded per-thread buffer
-//              (kQConvIm2colBytes) and multiplied by the group's packed weights.
+//   im2col     everything else but depthwise: tiles of output pixels are gathered
+//              into a bounded per-thread buffer (kQConvIm2colBytes) and multiplied
+//              by the group's packed weights (a channel multiplier > 1 lands here).
 //   depthwise  groups == IC == OC: a direct kernel per ISA, channels in vectors.
 #ifndef QKERN_CONV_HPP_
 #define QKERN_CONV_HPP_
