@@ -29,15 +29,7 @@ QGemmParams conv_output_params(const QConv2dParams& p) {
   g.activation_scale = p.activation_scale;
   g.weight_scale = p.weight_scale;
   g.weight_scale_per_channel = p.weight_scale_per_channel;
-  g.bias = p.bias;
-  g.output = p.output;
-  g.scheme = p.scheme;
-  g.output_range = p.output_range;
-  g.output_scale = p.output_scale;
-  g.output_zero_point = p.output_zero_point;
-  g.lo = p.lo;
-  g.hi = p.hi;
-  g.bias_f = p.bias_f;
+  copy_gemm_output(p, &g);
   return g;
 }
 

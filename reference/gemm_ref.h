@@ -23,6 +23,22 @@ int32_t gemm_acc(const QGemmParams& p, const void* a, int64_t lda, int64_t m, in
 float gemm_multiplier(const QGemmParams& p, int64_t n);
 float gemm_float_scale(const QGemmParams& p, int64_t n);
 
+// Copies the output half of an operator's parameters (bias, output kind and
+// scheme, range, scale, zero point, clamp, float bias), which LutGemmParams
+// and QConv2dParams name exactly as QGemmParams does.
+template <class P>
+void copy_gemm_output(const P& p, QGemmParams* g) {
+  g->bias = p.bias;
+  g->output = p.output;
+  g->scheme = p.scheme;
+  g->output_range = p.output_range;
+  g->output_scale = p.output_scale;
+  g->output_zero_point = p.output_zero_point;
+  g->lo = p.lo;
+  g->hi = p.hi;
+  g->bias_f = p.bias_f;
+}
+
 // Writes element i of C (of p's output type) from channel n's accumulator.
 void gemm_store(const QGemmParams& p, int32_t acc, int64_t n, void* c, int64_t i);
 

@@ -66,15 +66,7 @@ QGemmParams lut_as_qgemm(const LutGemmParams& p, std::vector<int8_t>* w, std::ve
   g.weight_layout = WeightLayout::kNK;
   g.weight_scale = scales->data();
   g.weight_scale_per_channel = p.codebook_per_row;
-  g.bias = p.bias;
-  g.output = p.output;
-  g.scheme = p.scheme;
-  g.output_range = p.output_range;
-  g.output_scale = p.output_scale;
-  g.output_zero_point = p.output_zero_point;
-  g.lo = p.lo;
-  g.hi = p.hi;
-  g.bias_f = p.bias_f;
+  copy_gemm_output(p, &g);
   return g;
 }
 

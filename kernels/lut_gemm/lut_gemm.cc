@@ -29,6 +29,7 @@
 #include "kernels/lut_gemm/lut_kernels.h"
 #include "qkern/codebook.hpp"
 #include "qkern/lut_gemm.hpp"
+#include "reference/gemm_ref.h"
 #include "reference/lut_gemm_ref.h"
 
 namespace qkern {
@@ -235,15 +236,7 @@ Status LutGemm::create(const LutGemmParams& p, LutGemm* gemm) {
     qp.weights = reinterpret_cast<const int8_t*>(p.indices);  // checked non-null above, never read
     qp.weight_scale = scales.data();
     qp.weight_scale_per_channel = p.codebook_per_row;
-    qp.bias = p.bias;
-    qp.output = p.output;
-    qp.scheme = p.scheme;
-    qp.output_range = p.output_range;
-    qp.output_scale = p.output_scale;
-    qp.output_zero_point = p.output_zero_point;
-    qp.lo = p.lo;
-    qp.hi = p.hi;
-    qp.bias_f = p.bias_f;
+    ref::copy_gemm_output(p, &qp);
     if (!(s = internal::validate_gemm(qp)).ok()) return s;
   }
 
