@@ -60,7 +60,8 @@ void dw_scalar(size_t pixels, size_t taps, const void* const* in, size_t channel
 
 const Registry<DwKernels>& dw_registry() {
   static const Registry<DwKernels> r(dw_kernels_scalar(), dw_kernels_avx2(), dw_kernels_avx512(),
-                                     dw_kernels_avx512_vnni(), dw_kernels_neon(), nullptr);
+                                     dw_kernels_avx512_vnni(), dw_kernels_neon(),
+                                     dw_kernels_neon());  // neon_dotprod: the same kernels (no dot products in depthwise)
   return r;
 }
 
