@@ -1879,13 +1879,12 @@ Status LutGemmKernelNames(Isa isa, std::string* names, Isa* runs, bool* capped) 
 // from the geometry (the path) and the weights as well as the ISA, so this creates one tiny conv
 // per path (2 -> 2 channels, u8 activations, weights 127: the exact kernels, as GemmKernelNames'):
 // 1x1 stride 1 (gemm_1x1), 3x3 pad 1 (im2col), 3x3 pad 1 with groups = 2 (depthwise).
-// *fallback: the paths whose kernels run a lower ISA (the depthwise kernels have no neon_dotprod
-// slot, for example), unless QKERN_MAX_ISA caps them all.
+// *fallback: the paths whose kernels run a lower ISA, unless QKERN_MAX_ISA caps them all.
 Status ConvKernelNames(Isa isa, std::string* names, std::string* fallback, bool* capped) {
   if (Status s = qkern::set_max_isa(isa); !s.ok()) return s;
   *capped = qkern::active_isa() != isa;
-  int8_t w[18];
-  std::fill(w, w + 18, int8_t{127});
+  int8_t w[2 * 3 * 3 * 2];  // the largest variant: OC 2 x 3 x 3 x IC 2
+  std::fill(w, w + sizeof(w), int8_t{127});
   const float scale = 1.0f;
   names->clear();
   fallback->clear();
