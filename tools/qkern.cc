@@ -2310,6 +2310,40 @@ void TourCodebooks(const std::vector<Isa>& isas, bool quick, int* checks, int* f
   qkern::reset_max_isa();
 }
 
+// One tour section over operators that bind their kernel in create() (QGemm, QConv2d): per
+// op, set up the case once, then per ISA create under its cap, check against the reference,
+// time, and print a row (`print_row`); `op_of(c)` is the created operator, for its kernel name.
+template <class Case, class OpOf, class PrintRow>
+void TourCases(const std::vector<TourOp>& ops, const std::vector<Isa>& isas, const TimingPlan& plan, OpOf op_of,
+               PrintRow print_row, int* checks, int* failed, std::vector<std::string>* failures) {
+  for (const TourOp& op : ops) {
+    Case c(op.problem);
+    if (Status s = c.Init(); !s.ok()) {
+      ++*checks;
+      ++*failed;
+      failures->push_back(std::string(op.label) + ": setup: " + s.to_string());
+      continue;
+    }
+    for (Isa isa : isas) {
+      ++*checks;
+      std::string detail;
+      double seconds = 0;
+      const bool ok = TourCheckAndTime(c, isa, plan, &seconds, &detail);
+      const auto* made = op_of(c);
+      const std::string kernel = made->valid() ? made->kernel() : "-";
+      if (!ok) {
+        ++*failed;
+        failures->push_back(Format("%s %s %s (%s): ", op.label, c.Shape().c_str(), qkern::isa_name(isa),
+                                   kernel.c_str()) +
+                            detail);
+      }
+      print_row(op.label, c, isa, kernel, seconds, ok);
+      std::fflush(stdout);
+    }
+  }
+  qkern::reset_max_isa();
+}
+
 int Tour(const std::vector<std::string>& args) {
   bool quick = false;
   for (const std::string& a : args) {
@@ -2406,68 +2440,28 @@ int Tour(const std::vector<std::string>& args) {
   // its cap; the data and the reference answer are shared.
   std::printf("\n%-22s %-14s %-12s %-44s %12s %9s %11s  %s\n", "gemm", "m x k x n", "isa",
               "kernel", "time (us)", "Gop/s", "weight GB/s", "check");
-  const TimingPlan gemm_plan = TourGemmPlan(quick);
-  for (const TourOp& op : TourGemms(quick)) {
-    GemmCase c(op.problem);
-    if (Status s = c.Init(); !s.ok()) {
-      ++checks;
-      ++failed;
-      failures.push_back(std::string(op.label) + ": setup: " + s.to_string());
-      continue;
-    }
-    for (Isa isa : isas) {
-      ++checks;
-      std::string detail;
-      double seconds = 0;
-      const bool ok = TourCheckAndTime(c, isa, gemm_plan, &seconds, &detail);
-      const std::string kernel = c.gemm().valid() ? c.gemm().kernel() : "-";
-      if (!ok) {
-        ++failed;
-        failures.push_back(Format("%s %s %s (%s): ", op.label, c.Shape().c_str(),
-                                  qkern::isa_name(isa), kernel.c_str()) +
-                           detail);
-      }
-      std::printf("%-22s %-14s %-12s %-44s %12.3f %9.2f %11.2f  %s\n", op.label,
-                  c.Shape().c_str(), qkern::isa_name(isa), kernel.c_str(), seconds * 1e6,
-                  seconds > 0 ? c.Ops() / seconds / 1e9 : 0.0,
-                  seconds > 0 ? static_cast<double>(c.gemm().packed_bytes()) / seconds / 1e9 : 0.0,
-                  ok ? "\u2713" : "\u2717");
-      std::fflush(stdout);
-    }
-  }
-  qkern::reset_max_isa();
+  TourCases<GemmCase>(
+      TourGemms(quick), isas, TourGemmPlan(quick), [](const GemmCase& c) { return &c.gemm(); },
+      [](const char* label, const GemmCase& c, Isa isa, const std::string& kernel, double seconds, bool ok) {
+        std::printf("%-22s %-14s %-12s %-44s %12.3f %9.2f %11.2f  %s\n", label, c.Shape().c_str(),
+                    qkern::isa_name(isa), kernel.c_str(), seconds * 1e6,
+                    seconds > 0 ? c.Ops() / seconds / 1e9 : 0.0,
+                    seconds > 0 ? static_cast<double>(c.gemm().packed_bytes()) / seconds / 1e9 : 0.0,
+                    ok ? "\u2713" : "\u2717");
+      },
+      &checks, &failed, &failures);
 
   // The int8 convolution: QConv2d binds its kernel (and its path) in create() as QGemm does.
   std::printf("\n%-22s %-28s %-12s %-52s %12s %9s  %s\n", "conv (cropped layers)", "geometry",
               "isa", "kernel", "time (us)", "Gop/s", "check");
-  const TimingPlan conv_plan = TourConvPlan(quick);
-  for (const TourOp& op : TourConvs(quick)) {
-    ConvCase c(op.problem);
-    if (Status s = c.Init(); !s.ok()) {
-      ++checks;
-      ++failed;
-      failures.push_back(std::string(op.label) + ": setup: " + s.to_string());
-      continue;
-    }
-    for (Isa isa : isas) {
-      ++checks;
-      std::string detail;
-      double seconds = 0;
-      const bool ok = TourCheckAndTime(c, isa, conv_plan, &seconds, &detail);
-      const std::string kernel = c.conv().valid() ? c.conv().kernel() : "-";
-      if (!ok) {
-        ++failed;
-        failures.push_back(Format("%s %s %s (%s): ", op.label, c.Shape().c_str(),
-                                  qkern::isa_name(isa), kernel.c_str()) +
-                           detail);
-      }
-      std::printf("%-22s %-28s %-12s %-52s %12.3f %9.2f  %s\n", op.label, c.Shape().c_str(),
-                  qkern::isa_name(isa), kernel.c_str(), seconds * 1e6,
-                  seconds > 0 ? c.Ops() / seconds / 1e9 : 0.0, ok ? "\u2713" : "\u2717");
-      std::fflush(stdout);
-    }
-  }
-  qkern::reset_max_isa();
+  TourCases<ConvCase>(
+      TourConvs(quick), isas, TourConvPlan(quick), [](const ConvCase& c) { return &c.conv(); },
+      [](const char* label, const ConvCase& c, Isa isa, const std::string& kernel, double seconds, bool ok) {
+        std::printf("%-22s %-28s %-12s %-52s %12.3f %9.2f  %s\n", label, c.Shape().c_str(),
+                    qkern::isa_name(isa), kernel.c_str(), seconds * 1e6,
+                    seconds > 0 ? c.Ops() / seconds / 1e9 : 0.0, ok ? "\u2713" : "\u2717");
+      },
+      &checks, &failed, &failures);
 
   // k-means codebooks and the lookup GEMM: LutGemm binds its kernel in create() as QGemm does.
   TourCodebooks(isas, quick, &checks, &failed, &failures);
