@@ -1,6 +1,6 @@
 # A thin front for the CMake presets and the install script; all build logic
 # lives in CMakeLists.txt. Every target installs what is missing first.
-.PHONY: all deps deps-bench deps-arm build tour test test-asan test-arm bench clean
+.PHONY: all deps deps-bench deps-arm deps-fuzz build tour test test-asan test-tsan test-arm test-install fuzz fuzz-smoke bench clean
 
 all: build
 
@@ -12,6 +12,9 @@ deps-bench:
 
 deps-arm:
 	@scripts/install-deps.sh arm
+
+deps-fuzz:
+	@scripts/install-deps.sh fuzz
 
 build/release/build.ninja: | deps
 	cmake --preset release
@@ -29,6 +32,25 @@ test-asan: deps
 	cmake --preset asan-ubsan
 	cmake --build --preset asan-ubsan
 	ctest --preset asan-ubsan
+
+# The concurrency tests (names matching Threads|Concurrent) under ThreadSanitizer.
+test-tsan: deps
+	cmake --preset tsan
+	cmake --build --preset tsan --target qkern_tests
+	ctest --preset tsan
+
+# Installs the release build into build/install and builds examples/consumer
+# against it, once through find_package(qkern CONFIG) and once through pkg-config.
+test-install: build
+	scripts/test-install.sh
+
+# Every fuzz target for FUZZ_SECONDS each (default in scripts/fuzz.sh);
+# fuzz-smoke is CI's short run.
+fuzz: deps-fuzz
+	scripts/fuzz.sh
+
+fuzz-smoke: deps-fuzz
+	FUZZ_SECONDS=60 scripts/fuzz.sh
 
 # aarch64: cross-build, then the whole suite under qemu-aarch64 as three CPUs:
 # NEON only, NEON + dotprod, and everything qemu has (dotprod, i8mm, SVE2).

@@ -3,16 +3,18 @@
 # there (so a second `make test` costs a dpkg query, not an apt-get run).
 #   scripts/install-deps.sh            build + test dependencies
 #   scripts/install-deps.sh bench      also the peers the benchmarks compare with
+#   scripts/install-deps.sh fuzz       clang 14 and its sanitizer/libFuzzer runtimes (make fuzz)
 #   scripts/install-deps.sh arm        the aarch64 cross toolchain, qemu-user and the
 #                                      arm64 libraries (adds the arm64 dpkg architecture)
 set -euo pipefail
 
-pkgs=(g++ cmake ninja-build ccache make libhwy-dev libxbyak-dev libgtest-dev libbenchmark-dev)
+pkgs=(g++ cmake ninja-build ccache make pkgconf libhwy-dev libxbyak-dev libgtest-dev libbenchmark-dev)
 for group in "$@"; do
   case "$group" in
     bench) pkgs+=(libdnnl-dev libxnnpack-dev libpthreadpool-dev) ;;
+    fuzz) pkgs+=(clang-14 libclang-rt-14-dev) ;;
     arm) pkgs+=(g++-aarch64-linux-gnu qemu-user libhwy-dev:arm64 libgtest-dev:arm64) ;;
-    *) echo "install-deps.sh: unknown group '$group' (known: bench, arm)" >&2; exit 2 ;;
+    *) echo "install-deps.sh: unknown group '$group' (known: bench, fuzz, arm)" >&2; exit 2 ;;
   esac
 done
 

@@ -19,6 +19,8 @@
 
 #include "qkern/status.hpp"
 
+// The shared library exports what this header declares (cmake/qkern.map).
+#pragma GCC visibility push(default)
 namespace qkern {
 
 // The shape of a codebook-quantized matrix.
@@ -73,5 +75,6 @@ Status centroid_gradient(const float* dw, const uint8_t* labels, const CodebookS
                          float* dcentroids);
 
 }  // namespace qkern
+#pragma GCC visibility pop
 
 #endif  // QKERN_CODEBOOK_HPP_

@@ -32,6 +32,8 @@
 #include "qkern/quantize.hpp"
 #include "qkern/status.hpp"
 
+// The shared library exports what this header declares (cmake/qkern.map).
+#pragma GCC visibility push(default)
 namespace qkern {
 
 enum class ConvWeightLayout {
@@ -109,7 +111,7 @@ class QConv2d {
   size_t packed_bytes() const;
 
  private:
-  struct Impl;
+  struct __attribute__((visibility("hidden"))) Impl;  // not exported
   std::unique_ptr<Impl> impl_;
 };
 
@@ -118,5 +120,6 @@ class QConv2d {
 constexpr size_t kQConvIm2colBytes = size_t{256} << 10;
 
 }  // namespace qkern
+#pragma GCC visibility pop
 
 #endif  // QKERN_CONV_HPP_

@@ -30,10 +30,13 @@
 #include "qkern/quantize.hpp"
 #include "qkern/status.hpp"
 
+// The shared library exports what this header declares (cmake/qkern.map).
+#pragma GCC visibility push(default)
 namespace qkern {
 
 namespace internal {
-struct QGemmAccess;  // the library's own families (QConv2d) run a QGemm without its verbose line
+// The library's own families (QConv2d) run a QGemm without its verbose line; not exported.
+struct __attribute__((visibility("hidden"))) QGemmAccess;
 }  // namespace internal
 
 // The largest K whose sum of products cannot overflow int32:
@@ -116,7 +119,7 @@ class QGemm {
 
  private:
   friend struct internal::QGemmAccess;
-  struct Impl;
+  struct __attribute__((visibility("hidden"))) Impl;  // not exported
   std::unique_ptr<Impl> impl_;
 };
 
@@ -124,5 +127,6 @@ class QGemm {
 constexpr size_t kQGemmWorkspaceBytes = size_t{1} << 20;
 
 }  // namespace qkern
+#pragma GCC visibility pop
 
 #endif  // QKERN_GEMM_HPP_

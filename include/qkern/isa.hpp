@@ -15,6 +15,8 @@
 
 #include "qkern/status.hpp"
 
+// The shared library exports what this header declares (cmake/qkern.map).
+#pragma GCC visibility push(default)
 namespace qkern {
 
 enum class Isa : int {
@@ -60,5 +62,6 @@ struct CpuInfo {
 CpuInfo cpu_info();
 
 }  // namespace qkern
+#pragma GCC visibility pop
 
 #endif  // QKERN_ISA_HPP_

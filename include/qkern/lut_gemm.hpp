@@ -35,6 +35,8 @@
 #include "qkern/quantize.hpp"
 #include "qkern/status.hpp"
 
+// The shared library exports what this header declares (cmake/qkern.map).
+#pragma GCC visibility push(default)
 namespace qkern {
 
 enum class LutActivation {
@@ -133,10 +135,11 @@ class LutGemm {
   const float* codebook_scales() const;
 
  private:
-  struct Impl;
+  struct __attribute__((visibility("hidden"))) Impl;  // not exported
   std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace qkern
+#pragma GCC visibility pop
 
 #endif  // QKERN_LUT_GEMM_HPP_

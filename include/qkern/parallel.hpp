@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <memory>
 
+// The shared library exports what this header declares (cmake/qkern.map).
+#pragma GCC visibility push(default)
 namespace qkern {
 
 // An engine's thread pool, lent to one run: `run(ctx, n, task, arg)` must call
@@ -32,10 +34,11 @@ class ThreadPool {
   ParallelFor parallel_for();
 
  private:
-  struct Impl;
+  struct __attribute__((visibility("hidden"))) Impl;  // not exported
   std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace qkern
+#pragma GCC visibility pop
 
 #endif  // QKERN_PARALLEL_HPP_

@@ -24,6 +24,8 @@
 
 #include "qkern/status.hpp"
 
+// The shared library exports what this header declares (cmake/qkern.map).
+#pragma GCC visibility push(default)
 namespace qkern {
 
 // A dense row-major shape, rank 0..8 (rank 0 is a scalar: one element).
@@ -132,5 +134,6 @@ Status fake_quantize_backward(const float* x, const float* dy, const Dims& dims,
                               std::optional<float> grad_scale = std::nullopt);
 
 }  // namespace qkern
+#pragma GCC visibility pop
 
 #endif  // QKERN_QUANTIZE_HPP_

@@ -7,6 +7,8 @@
 #include <string>
 #include <utility>
 
+// The shared library exports what this header declares (cmake/qkern.map).
+#pragma GCC visibility push(default)
 namespace qkern {
 
 enum class StatusCode : int {
@@ -40,5 +42,6 @@ class Status {
 };
 
 }  // namespace qkern
+#pragma GCC visibility pop
 
 #endif  // QKERN_STATUS_HPP_
