@@ -19,5 +19,9 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/qkernConfigVersion.
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/qkernConfig.cmake
               ${CMAKE_CURRENT_BINARY_DIR}/qkernConfigVersion.cmake
         DESTINATION ${QKERN_CMAKE_DIR})
+# qkern.pc finds the prefix from its own location, so `cmake --install --prefix P`
+# (chosen after configuring) gives a correct file.
+file(RELATIVE_PATH QKERN_PC_TO_PREFIX "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
+string(REGEX REPLACE "/$" "" QKERN_PC_TO_PREFIX "${QKERN_PC_TO_PREFIX}")
 configure_file(cmake/qkern.pc.in ${CMAKE_CURRENT_BINARY_DIR}/qkern.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/qkern.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
