@@ -316,7 +316,7 @@ Status QConv2d::create(const QConv2dParams& p, QConv2d* conv) {
 
 Status QConv2d::output_size(int64_t h, int64_t w, int64_t* oh, int64_t* ow) const {
   if (!impl_) return invalid("conv: not created (QConv2d::create did not succeed)");
-  if (oh == nullptr || ow == nullptr) return invalid("oh: null");
+  if (oh == nullptr || ow == nullptr) return invalid(oh == nullptr ? "oh: null" : "ow: null");
   Status s;
   if (!(s = check_at_least("h", h, 1)).ok() || !(s = check_at_least("w", w, 1)).ok()) return s;
   const QConv2dParams& p = impl_->p;
