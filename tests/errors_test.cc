@@ -1918,6 +1918,14 @@ void AddConvCases(std::vector<Case>& cs) {
                   r("QConv2d::run",
                     g.conv.run(g.x.data(), int64_t{1} << 60, 1, 1, g.y.data(), 0, 16),
                     [&] { return g.untouched(); });
+                  // int32 output: y_pixel_stride * 4 would wrap to 0 (it once divided by it).
+                  ConvData d;
+                  QConv2dParams p = GoodConv(d);
+                  p.output = GemmOutput::kInt32;
+                  QConv2d c32;
+                  ASSERT_TRUE(QConv2d::create(p, &c32).ok());
+                  r("QConv2d::run", c32.run(g.x.data(), 1, 1, 1, g.y.data(), 0, int64_t{1} << 62),
+                    [&] { return g.untouched(); });
                 }});
 }
 

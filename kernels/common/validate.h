@@ -4,6 +4,7 @@
 #define QKERN_KERNELS_COMMON_VALIDATE_H_
 
 #include <cstdint>
+#include <new>
 #include <string>
 
 #include "qkern/quantize.hpp"
@@ -14,6 +15,18 @@ namespace internal {
 
 inline Status invalid(const std::string& what) { return Status(StatusCode::kInvalidArgument, what); }
 inline Status out_of_range(const std::string& what) { return Status(StatusCode::kOutOfRange, what); }
+
+// Runs body() and turns a std::bad_alloc it lets out (a std::vector, a
+// make_unique) into kOutOfMemory, "<what>: out of memory": no exception
+// leaves the API.
+template <class F>
+Status no_throw(const char* what, F&& body) {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    return Status(StatusCode::kOutOfMemory, std::string(what) + ": out of memory");
+  }
+}
 
 // "name" or "name[i]".
 std::string indexed(const char* name, int64_t i);

@@ -202,6 +202,9 @@ QGemmParams group_params(const QConv2dParams& p, const int8_t* ohwi, int64_t g, 
 }  // namespace
 
 Status QConv2d::create(const QConv2dParams& p, QConv2d* conv) {
+  // An allocation that throws (a std::vector, make_unique) is kOutOfMemory: no
+  // exception leaves the API.
+  return internal::no_throw("conv2d create", [&]() -> Status {
   internal::VerboseScope verbose("create", "qconv2d");
   if (conv == nullptr) return invalid("conv: null");
   Status s = validate_geometry(p);
@@ -312,6 +315,7 @@ Status QConv2d::create(const QConv2dParams& p, QConv2d* conv) {
   }
   conv->impl_ = std::move(impl);
   return Status();
+});
 }
 
 Status QConv2d::output_size(int64_t h, int64_t w, int64_t* oh, int64_t* ow) const {
@@ -447,7 +451,7 @@ Status QConv2d::run(const void* x, int64_t batch, int64_t h, int64_t w, void* y,
   if (batch > max / h / w || batch * h * w > max / x_ps) {
     return Status(StatusCode::kOverflow, "x_pixel_stride: batch * h * w * x_pixel_stride overflows");
   }
-  if (batch > max / oh / ow || batch * oh * ow > max / (y_ps * static_cast<int64_t>(c.out_bytes))) {
+  if (batch > max / oh / ow || batch * oh * ow > max / static_cast<int64_t>(c.out_bytes) / y_ps) {
     return Status(StatusCode::kOverflow, "y_pixel_stride: batch * oh * ow * y_pixel_stride overflows");
   }
   const int64_t pixels = batch * oh * ow;

@@ -209,6 +209,9 @@ Status validate(const LutGemmParams& p) {
 }  // namespace
 
 Status LutGemm::create(const LutGemmParams& p, LutGemm* gemm) {
+  // An allocation that throws (a std::vector, make_unique) is kOutOfMemory: no
+  // exception leaves the API.
+  return internal::no_throw("lut_gemm create", [&]() -> Status {
   internal::VerboseScope verbose("create", "lut_gemm");
   if (gemm == nullptr) return invalid("gemm: null");
   Status s = validate(p);
@@ -374,6 +377,7 @@ Status LutGemm::create(const LutGemmParams& p, LutGemm* gemm) {
   }
   gemm->impl_ = std::move(impl);
   return Status();
+});
 }
 
 namespace {
