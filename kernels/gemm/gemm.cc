@@ -28,6 +28,9 @@
 #include "kernels/common/validate.h"
 #include "kernels/common/verbose.h"
 #include "kernels/gemm/gemm_kernels.h"
+#if QKERN_HAVE_JIT
+#include "jit/gemm_jit.h"
+#endif
 #include "qkern/gemm.hpp"
 #include "reference/gemm_ref.h"
 
@@ -82,6 +85,17 @@ struct QGemm::Impl {
   internal::GemmOutputPlan out;
   Buffer<int8_t> w;
   size_t packed_bytes = 0;
+  // JIT kernels replacing (ukernel, epilogue) per rows computed: [0] whole
+  // panels, [1] the last panel's columns (N % NR). Null: the AOT pair runs.
+  using JitFn = void (*)(const void*, const int8_t*, void*, size_t, const GemmEpilogue*, size_t);
+  JitFn jit_fn[2][internal::kGemmMaxMR] = {};
+  bool use_jit = false;
+#if QKERN_HAVE_JIT
+  std::shared_ptr<const jit::Kernel> jit_kernels[2][internal::kGemmMaxMR];
+  // Generates (or finds in the cache) every kernel run() may call; false and
+  // *why when one cannot be had (then none is used).
+  bool prepare_jit(std::string* why);
+#endif
 
   void pack_a(const void* a, int64_t lda, int64_t rows, int64_t rpp, uint8_t* panel) const;
   // False when the thread's workspace cannot be allocated (nothing written).
@@ -249,6 +263,9 @@ Status plan_gemm_output(const QGemmParams& p, int64_t n_pad, const int64_t* wsum
 }  // namespace internal
 
 Status QGemm::create(const QGemmParams& p, QGemm* gemm) {
+  // An allocation that throws (a std::vector, make_unique) is kOutOfMemory: no
+  // exception leaves the API.
+  return internal::no_throw("qgemm create", [&]() -> Status {
   internal::VerboseScope verbose("create", "qgemm");
   if (gemm == nullptr) return invalid("gemm: null");
   Status s = internal::validate_gemm(p);
@@ -300,8 +317,8 @@ Status QGemm::create(const QGemmParams& p, QGemm* gemm) {
   // Packed weights: panel j = [K_pad / KR][NR][KR].
   const int64_t panels = g.n_pad / cfg.nr;
   g.w = internal::alloc_zeroed<int8_t>(static_cast<size_t>(g.n_pad * g.k_pad));
-  std::vector<int64_t> wsum(static_cast<size_t>(p.n));
   if (!g.w) return Status(StatusCode::kOutOfMemory, "weights: cannot allocate the packed copy");
+  std::vector<int64_t> wsum(static_cast<size_t>(p.n));
   for (int64_t j = 0; j < panels; ++j) {
     int8_t* panel = g.w.get() + j * g.k_pad * cfg.nr;
     for (int64_t c = 0; c < cfg.nr; ++c) {
@@ -322,6 +339,21 @@ Status QGemm::create(const QGemmParams& p, QGemm* gemm) {
   if (!s.ok()) return s;
   g.kernel = std::string("qgemm_") + internal::type_name(p.activation_signed) + "s8_" + g.out.name +
              "_" + cfg.name + "__" + isa_name(g.isa);
+#if QKERN_HAVE_JIT
+  // The JIT first (x86): kernels with K, the tile and the epilogue baked,
+  // where they pay (kGemmJitMaxK); the vpmaddubsw configs and fixed-point
+  // outputs stay AOT. A generator failure falls back with a verbose line.
+  if (jit::enabled() && !maddubs && p.k <= internal::kGemmJitMaxK) {
+    std::string why;
+    if (g.prepare_jit(&why)) {
+      g.kernel = std::string("qgemm_") + internal::type_name(p.activation_signed) + "s8_" + g.out.name +
+                 "_" + cfg.name + "_k" + std::to_string(p.k) + "_jit__" + isa_name(g.isa);
+    } else if (verbose.active() && why.find("fixed-point") == std::string::npos &&
+               why.find("no GEMM generator") == std::string::npos) {
+      verbose.record(g.isa, g.kernel, "jit_fallback:" + why);
+    }
+  }
+#endif
   g.packed_bytes = static_cast<size_t>(g.n_pad * (g.k_pad + 4 * g.out.arrays));
   if (verbose.active()) {
     verbose.record(g.isa, g.kernel,
@@ -330,6 +362,7 @@ Status QGemm::create(const QGemmParams& p, QGemm* gemm) {
   }
   gemm->impl_ = std::move(impl);
   return Status();
+});
 }
 
 // Rows [0, rows) of A into MR-row panels: [K_pad / KR][MR][KR], int16 pairs
@@ -444,6 +477,51 @@ void QGemm::Impl::pack_a(const void* a, int64_t lda, int64_t rows, int64_t rpp, 
   internal::gemm_pack_a(*cfg, a_signed, a_shift, a, lda, rows, k, k_pad, out, rpp);
 }
 
+#if QKERN_HAVE_JIT
+bool QGemm::Impl::prepare_jit(std::string* why) {
+  const GemmConfig& cf = *cfg;
+  jit::GemmJitConf conf;
+  conf.isa = isa;
+  conf.kr = cf.kr;
+  conf.panel_mr = cf.mr;
+  conf.nrv = cf.nr / (isa == Isa::kAvx2 ? 8 : 16);
+  conf.kb = static_cast<uint32_t>(k_pad / cf.kr);
+  conf.kind = out.ep.kind;
+  conf.zero_point = out.ep.zero_point;
+  conf.lo = out.ep.lo;
+  conf.hi = out.ep.hi;
+  // One multiplier for every channel (a per-tensor weight scale): baked.
+  if (out.ep.multiplier != nullptr) {
+    conf.mult_folded = true;
+    for (int64_t c = 1; c < n && conf.mult_folded; ++c) {
+      conf.mult_folded = std::memcmp(&out.ep.multiplier[c], &out.ep.multiplier[0], sizeof(float)) == 0;
+    }
+    conf.mult = out.ep.multiplier[0];
+  }
+  const int tail = static_cast<int>(n % cf.nr);
+  for (int t = 0; t < (tail ? 2 : 1); ++t) {
+    conf.nr_valid = t == 0 ? cf.nr : tail;
+    // A GEMM whose N fits one partial panel has no whole panels.
+    if (t == 0 && n < cf.nr) continue;
+    for (int mr = 1; mr <= cf.mr; ++mr) {
+      conf.mr = mr;
+      auto kernel = jit::gemm_jit_kernel(conf, why);
+      if (kernel == nullptr) {
+        for (auto& row : jit_kernels) {
+          for (auto& k : row) k.reset();
+        }
+        std::memset(jit_fn, 0, sizeof jit_fn);
+        return false;
+      }
+      jit_fn[t][mr - 1] = reinterpret_cast<JitFn>(const_cast<void*>(kernel->entry()));
+      jit_kernels[t][mr - 1] = std::move(kernel);
+    }
+  }
+  use_jit = true;
+  return true;
+}
+#endif
+
 bool QGemm::Impl::run_task(const void* a, int64_t lda, int64_t m0, int64_t m1, int64_t p0,
                            int64_t p1, void* c, int64_t ldc) const {
   const GemmConfig& cf = *cfg;
@@ -462,8 +540,14 @@ bool QGemm::Impl::run_task(const void* a, int64_t lda, int64_t m0, int64_t m1, i
     const size_t nr = static_cast<size_t>(std::min<int64_t>(cf.nr, n - n0));
     for (int64_t r0 = m0; r0 < m1; r0 += rpp) {
       const size_t mr = static_cast<size_t>(std::min<int64_t>(rpp, m1 - r0));
-      cf.ukernel[mr - 1](kb, ws + (r0 - m0) / rpp * panel_bytes, wp, tile);
+      const uint8_t* ap = ws + (r0 - m0) / rpp * panel_bytes;
       uint8_t* cp = static_cast<uint8_t*>(c) + (r0 * ldc + n0) * static_cast<int64_t>(out.out_bytes);
+      if (use_jit) {
+        jit_fn[nr < static_cast<size_t>(cf.nr) ? 1 : 0][mr - 1](ap, wp, cp, static_cast<size_t>(ldc), &out.ep,
+                                                                 static_cast<size_t>(n0));
+        continue;
+      }
+      cf.ukernel[mr - 1](kb, ap, wp, tile);
       epilogue(tile, mr, static_cast<size_t>(cf.nr), nr, static_cast<size_t>(n0), out.ep, cp,
                static_cast<size_t>(ldc));
     }

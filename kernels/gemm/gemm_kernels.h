@@ -41,6 +41,9 @@ namespace qkern {
 namespace internal {
 
 constexpr int kGemmMaxMR = 8;
+// QGemm asks the JIT (x86) for kernels with K baked up to this K; beyond, the
+// AOT kernels run (measured: bench/gemm_bench.cc's jit entries).
+constexpr int64_t kGemmJitMaxK = 1024;
 
 // What the epilogue writes: kind and the per-channel arrays (N_pad entries each).
 struct GemmEpilogue {

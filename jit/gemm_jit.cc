@@ -1,0 +1,386 @@
+// jit/gemm_jit.cc: the GEMM generator (see gemm_jit.h).
+//
+// Register map (AVX-512: 32 zmm; AVX2: 16 ymm)
+//   acc(m, v) = vector m * nrv + v        the MR x NR sums
+//   w(v)      = after the sums            one k step of the W panel
+//   bcast     = next                      a[m][k..k+kr) in every lane
+//   tmp       = next (c2 only)            vpmaddwd's products
+// After the k loop the w/bcast/tmp registers hold the epilogue's constants.
+// GPRs (SysV): rdi a, rsi w, rdx c, rcx ldc (then the tail mask), r8 ep, r9 n0;
+// r10 the k loop count, then bias; r11 mult, rax bias_f, r12 the output row
+// stride in bytes (saved).
+//
+// The epilogue is AOT's instruction sequence (kernels/gemm/gemm_hwy.cc,
+// kernels/quantize/requant-inl.h): acc + bias (wrapping); float: fma(float,
+// mult, bias_f); fp32 codes: round-half-even(float(acc) * mult), NaN -> zo,
+// else clamp(r + zo + 1.5*2^23, lo + .., hi + ..) read back as integer bits.
+#include "jit/gemm_jit.h"
+
+#include <cstddef>
+#include <cstring>
+#include <string>
+
+#include "jit/code_cache.h"
+#include "jit/jit_generator.h"
+
+namespace qkern {
+namespace jit {
+namespace {
+
+using internal::GemmEpilogue;
+using namespace Xbyak;  // NOLINT: register names
+
+constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23, as requant::kMagic
+constexpr int32_t kMagicBits = 0x4B400000;
+
+bool requant_kind(GemmEpilogue::Kind k) { return k == GemmEpilogue::kFp32U8 || k == GemmEpilogue::kFp32S8; }
+
+int lanes_of(Isa isa) { return isa == Isa::kAvx2 ? 8 : 16; }
+
+class GemmGenerator : public Generator {
+ public:
+  explicit GemmGenerator(const GemmJitConf& c)
+      : Generator(code_bytes(c)), c_(c), avx512_(c.isa != Isa::kAvx2), lanes_(lanes_of(c.isa)),
+        vbytes_(lanes_ * 4) {
+    generate();
+  }
+
+ private:
+  static size_t code_bytes(const GemmJitConf& c) {
+    const size_t per_step = 64 * static_cast<size_t>(c.nrv) + 16 * static_cast<size_t>(c.mr * (c.nrv + 1)) + 64;
+    const size_t steps = c.kb <= kGemmJitUnrollKb ? c.kb : 8;
+    return 4096 + per_step * steps + 160 * static_cast<size_t>(c.mr * c.nrv);
+  }
+
+  // Vector register i at this ISA's width.
+  Xmm vec(int i) const {
+    if (avx512_) return Zmm(i);
+    return Ymm(i);
+  }
+  Xmm acc(int m, int v) const { return vec(m * c_.nrv + v); }
+  int first_free() const { return c_.mr * c_.nrv; }
+  Xmm wreg(int v) const { return vec(first_free() + v); }
+  Xmm bcast() const { return vec(first_free() + c_.nrv); }
+  Xmm tmp() const { return vec(first_free() + c_.nrv + 1); }
+
+  // One k step at byte offsets a_off (A panel) and w_off (W panel) from rdi / rsi.
+  void k_step(int64_t a_off, int64_t w_off) {
+    const int wstep = c_.kr == 4 ? vbytes_ : vbytes_ / 2;  // W bytes per column vector per k step
+    for (int v = 0; v < c_.nrv; ++v) {
+      if (c_.kr == 4) {
+        vmovdqu32(wreg(v), ptr[rsi + w_off + v * wstep]);
+      } else if (avx512_) {
+        vpmovsxbw(wreg(v), yword[rsi + w_off + v * wstep]);
+      } else {
+        vpmovsxbw(wreg(v), xword[rsi + w_off + v * wstep]);
+      }
+    }
+    for (int m = 0; m < c_.mr; ++m) {
+      vpbroadcastd(bcast(), dword[rdi + a_off + 4 * m]);
+      for (int v = 0; v < c_.nrv; ++v) {
+        if (c_.kr == 4) {
+          vpdpbusd(acc(m, v), bcast(), wreg(v), EvexEncoding);
+        } else {
+          vpmaddwd(tmp(), bcast(), wreg(v));
+          vpaddd(acc(m, v), acc(m, v), tmp());
+        }
+      }
+    }
+  }
+
+  void sums() {
+    for (int m = 0; m < c_.mr; ++m) {
+      for (int v = 0; v < c_.nrv; ++v) {
+        if (avx512_) {
+          vpxord(acc(m, v), acc(m, v), acc(m, v));
+        } else {
+          vpxor(acc(m, v), acc(m, v), acc(m, v));
+        }
+      }
+    }
+    const int64_t a_step = 4 * c_.panel_mr;  // kr bytes (or kr / 2 int16 pairs... 4 bytes) per row
+    const int64_t w_step = static_cast<int64_t>(c_.nrv) * (c_.kr == 4 ? vbytes_ : vbytes_ / 2);
+    if (c_.kb <= kGemmJitUnrollKb) {
+      for (uint32_t k = 0; k < c_.kb; ++k) k_step(k * a_step, k * w_step);
+      return;
+    }
+    // A loop of 4 k steps, then the remainder, both baked.
+    constexpr int kUnroll = 4;
+    const uint32_t iters = c_.kb / kUnroll, rest = c_.kb % kUnroll;
+    mov(r10, iters);
+    Label loop;
+    L(loop);
+    for (int u = 0; u < kUnroll; ++u) k_step(u * a_step, u * w_step);
+    add(rdi, kUnroll * a_step);
+    add(rsi, kUnroll * w_step);
+    dec(r10);
+    jnz(loop, T_NEAR);
+    for (uint32_t u = 0; u < rest; ++u) k_step(u * a_step, u * w_step);
+  }
+
+  void epilogue() {
+    const GemmEpilogue::Kind kind = c_.kind;
+    const bool codes = requant_kind(kind);
+    const int out_bytes = codes ? 1 : 4;
+    const bool need_mult = kind == GemmEpilogue::kFloat || codes;
+    mov(r10, ptr[r8 + offsetof(GemmEpilogue, bias)]);
+    lea(r10, ptr[r10 + r9 * 4]);
+    if (need_mult && !c_.mult_folded) {
+      mov(r11, ptr[r8 + offsetof(GemmEpilogue, multiplier)]);
+      lea(r11, ptr[r11 + r9 * 4]);
+    }
+    if (kind == GemmEpilogue::kFloat) {
+      mov(rax, ptr[r8 + offsetof(GemmEpilogue, bias_f)]);
+      lea(rax, ptr[rax + r9 * 4]);
+    }
+    if (out_bytes == 4) {
+      lea(r12, ptr[rcx * 4]);
+    } else {
+      mov(r12, rcx);
+    }
+
+    // Constants: AVX-512 in registers (the freed w/bcast/tmp ones, 32 zmm
+    // leave room); AVX2 as memory operands of 32-byte vectors after the code.
+    const int f = first_free();
+    const Xmm zpm = vec(31), lom = vec(30), him = vec(29), magic = vec(28), multv = vec(27);
+    Label k_zpm, k_lom, k_him, k_magic, k_mult;
+    auto cst = [&](const Label& l) { return ptr[rip + l]; };
+    if (avx512_) {
+      if (codes) {
+        vbroadcastss(zpm, cst(k_zpm));
+        vbroadcastss(lom, cst(k_lom));
+        vbroadcastss(him, cst(k_him));
+        vpbroadcastd(magic, cst(k_magic));
+      }
+      if (need_mult && c_.mult_folded) vbroadcastss(multv, cst(k_mult));
+    }
+    const int full = c_.nr_valid / lanes_, rem = c_.nr_valid % lanes_;
+    const int vecs = full + (rem ? 1 : 0);
+    if (avx512_ && rem) {  // rcx (ldc) is free once r12 holds the row stride
+      mov(ecx, (1u << rem) - 1);
+      kmovw(k2, ecx);
+    }
+
+    for (int m = 0; m < c_.mr; ++m) {
+      for (int v = 0; v < vecs; ++v) {
+        const bool tail = v == full;
+        const Xmm x = acc(m, v);
+        vpaddd(x, x, ptr[r10 + v * vbytes_]);  // wraps
+        if (kind == GemmEpilogue::kFloat) {
+          vcvtdq2ps(x, x);
+          // x = mult * x + bias_f, one rounding (AOT's MulAdd).
+          Xmm mv = multv;
+          if (!(avx512_ && c_.mult_folded)) {
+            mv = vec(f);
+            vmovups(mv, c_.mult_folded ? ptr[rip + k_mult] : ptr[r11 + v * vbytes_]);
+          }
+          vfmadd213ps(x, mv, ptr[rax + v * vbytes_]);
+        } else if (codes) {
+          vcvtdq2ps(x, x);
+          if (!c_.mult_folded) {
+            vmulps(x, x, ptr[r11 + v * vbytes_]);
+          } else if (avx512_) {
+            vmulps(x, x, multv);
+          } else {
+            vmulps(x, x, ptr[rip + k_mult]);
+          }
+          if (avx512_) {
+            vrndscaleps(x, x, 0x08);     // round to nearest even, no exceptions
+            vcmpunordps(k1, x, x);        // NaN (0 * inf) -> zo
+            vaddps(x, x, zpm);
+            vmaxps(x, x, lom);
+            vminps(x, x, him);
+            vmovaps(x | k1, zpm);
+            vpsubd(x, x, magic);
+          } else {
+            const Xmm nan = vec(f);
+            vroundps(x, x, 0x08);
+            vcmpunordps(nan, x, x);
+            vaddps(x, x, cst(k_zpm));
+            vmaxps(x, x, cst(k_lom));
+            vminps(x, x, cst(k_him));
+            vblendvps(x, x, cst(k_zpm), nan);
+            vpsubd(x, x, cst(k_magic));
+          }
+        }
+        store(x, v * lanes_ * out_bytes, tail ? rem : lanes_, out_bytes, kind == GemmEpilogue::kFp32S8);
+      }
+      if (m + 1 < c_.mr) add(rdx, r12);
+    }
+    postamble();
+
+    // The constants (32 bytes each so AVX2 can use them as vector operands).
+    auto emit = [&](Label& l, uint32_t bits) {
+      align(32);
+      L(l);
+      for (int i = 0; i < 8; ++i) dd(bits);
+    };
+    auto fbits = [](float v) {
+      uint32_t b;
+      std::memcpy(&b, &v, 4);
+      return b;
+    };
+    if (codes) {
+      emit(k_zpm, fbits(static_cast<float>(c_.zero_point) + kMagic));
+      emit(k_lom, fbits(static_cast<float>(c_.lo) + kMagic));
+      emit(k_him, fbits(static_cast<float>(c_.hi) + kMagic));
+      emit(k_magic, static_cast<uint32_t>(kMagicBits));
+    }
+    if (need_mult && c_.mult_folded) emit(k_mult, fbits(c_.mult));
+  }
+
+  // Stores `count` lanes of x (int32/float lanes, or codes narrowed to bytes)
+  // at rdx + off.
+  void store(const Xmm& x, int off, int count, int out_bytes, bool s8) {
+    if (avx512_) {
+      const bool masked = count < lanes_;
+      if (out_bytes == 4) {
+        if (masked) {
+          vmovdqu32(ptr[rdx + off] | k2, Zmm(x.getIdx()));
+        } else {
+          vmovdqu32(ptr[rdx + off], Zmm(x.getIdx()));
+        }
+      } else if (masked) {
+        vpmovdb(ptr[rdx + off] | k2, Zmm(x.getIdx()));
+      } else {
+        vpmovdb(ptr[rdx + off], Zmm(x.getIdx()));
+      }
+      return;
+    }
+    const Xmm lo(x.getIdx());
+    const Xmm hi(first_free() + 1);
+    if (out_bytes == 4) {
+      if (count == 8) {
+        vmovdqu(ptr[rdx + off], Ymm(x.getIdx()));
+        return;
+      }
+      if (count >= 4) {
+        vmovdqu(ptr[rdx + off], lo);
+        vextracti128(lo, Ymm(x.getIdx()), 1);
+        off += 16;
+        count -= 4;
+      }
+      if (count >= 2) {
+        vmovq(ptr[rdx + off], lo);
+        vpsrldq(lo, lo, 8);
+        off += 8;
+        count -= 2;
+      }
+      if (count == 1) vmovd(ptr[rdx + off], lo);
+      return;
+    }
+    // Codes are within the 8-bit range: any narrowing gives the same bytes.
+    vextracti128(hi, Ymm(x.getIdx()), 1);
+    vpackssdw(lo, lo, hi);
+    if (s8) {
+      vpacksswb(lo, lo, lo);
+    } else {
+      vpackuswb(lo, lo, lo);
+    }
+    if (count == 8) {
+      vmovq(ptr[rdx + off], lo);
+      return;
+    }
+    if (count >= 4) {
+      vmovd(ptr[rdx + off], lo);
+      vpsrldq(lo, lo, 4);
+      off += 4;
+      count -= 4;
+    }
+    if (count >= 2) {
+      vpextrw(ptr[rdx + off], lo, 0);
+      vpsrldq(lo, lo, 2);
+      off += 2;
+      count -= 2;
+    }
+    if (count == 1) vpextrb(ptr[rdx + off], lo, 0);
+  }
+
+  void generate() {
+    push(r12);  // callee-saved: the output row stride
+    sums();
+    epilogue();
+  }
+
+  // Restores r12 and returns (the epilogue emits it before its constants).
+  void postamble() {
+    pop(r12);
+    vzeroupper();
+    ret();
+  }
+
+  const GemmJitConf c_;
+  const bool avx512_;
+  const int lanes_, vbytes_;
+};
+
+const char* kind_name(GemmEpilogue::Kind k) {
+  switch (k) {
+    case GemmEpilogue::kInt32: return "s32";
+    case GemmEpilogue::kFloat: return "f32";
+    case GemmEpilogue::kFp32U8: return "u8_fp32";
+    case GemmEpilogue::kFp32S8: return "s8_fp32";
+    case GemmEpilogue::kFixedU8: return "u8_fixed";
+    case GemmEpilogue::kFixedS8: return "s8_fixed";
+  }
+  return "?";
+}
+
+}  // namespace
+
+std::string GemmJitConf::key() const {
+  std::string k = "gemm:";
+  const auto put = [&k](const void* p, size_t n) { k.append(static_cast<const char*>(p), n); };
+  const int i[] = {static_cast<int>(isa), kr, mr, panel_mr, nrv, nr_valid, static_cast<int>(kind),
+                   zero_point, lo, hi, mult_folded ? 1 : 0};
+  put(i, sizeof i);
+  put(&kb, sizeof kb);
+  put(&mult, sizeof mult);
+  return k;
+}
+
+std::string GemmJitConf::name() const {
+  return "qgemm_" + std::to_string(panel_mr) + "x" + std::to_string(nrv * lanes_of(isa)) + "c" +
+         std::to_string(kr) + "_" + kind_name(kind) + "_k" + std::to_string(kb * kr) + "_mr" +
+         std::to_string(mr) + "_nr" + std::to_string(nr_valid) + (mult_folded ? "_pt" : "") + "__" +
+         isa_name(isa);
+}
+
+std::string gemm_jit_unsupported(const GemmJitConf& c) {
+  if (c.isa != Isa::kAvx2 && c.isa != Isa::kAvx512 && c.isa != Isa::kAvx512Vnni) {
+    return std::string("no GEMM generator for ") + isa_name(c.isa);
+  }
+  if (c.kr == 4 && c.isa != Isa::kAvx512Vnni) return "c4 only with vpdpbusd (avx512_vnni)";
+  if (c.kr == 2 && c.isa == Isa::kAvx512Vnni) return "avx512_vnni runs c4 configs";
+  if (c.kr != 2 && c.kr != 4) return "kr must be 2 or 4";
+  if (c.kind != GemmEpilogue::kInt32 && c.kind != GemmEpilogue::kFloat && !requant_kind(c.kind)) {
+    return "fixed-point requantization has no JIT epilogue";
+  }
+  const int regs = c.isa == Isa::kAvx2 ? 16 : 32;
+  const int lanes = lanes_of(c.isa);
+  if (c.mr < 1 || c.mr > c.panel_mr || c.nrv < 1 || c.nr_valid < 1 || c.nr_valid > c.nrv * lanes) {
+    return "tile out of range";
+  }
+  // Sums, weights, a broadcast and (c2) a product register; AVX2's epilogue
+  // also needs two scratch registers after the sums.
+  const int need = c.mr * c.nrv + c.nrv + 1 + (c.kr == 2 ? 1 : 0);
+  if (need > regs || (c.isa == Isa::kAvx2 && c.mr * c.nrv + 2 > regs) ||
+      (c.isa != Isa::kAvx2 && c.mr * c.nrv + 1 > 27)) {
+    return "tile needs more vector registers than the ISA has";
+  }
+  if (c.kb < 1) return "kb must be >= 1";
+  return "";
+}
+
+std::shared_ptr<const Kernel> gemm_jit_kernel(const GemmJitConf& conf, std::string* why) {
+  const std::string reason = gemm_jit_unsupported(conf);
+  if (!reason.empty()) {
+    *why = reason;
+    return nullptr;
+  }
+  return global_cache().get(
+      conf.key(), [&conf](std::string* w) { return build<GemmGenerator>(conf.name(), w, conf); }, why);
+}
+
+}  // namespace jit
+}  // namespace qkern

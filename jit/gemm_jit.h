@@ -1,0 +1,71 @@
+// jit/gemm_jit.h: JIT kernels of the int8 GEMM family.
+//
+// A JIT GEMM kernel replaces one AOT (microkernel, epilogue) pair of a config
+// (kernels/gemm/gemm_kernels.h) for one shape: it reads the same packed A
+// panel and packed W panel, keeps the MR x NR sums in registers and writes C
+// through the epilogue's arithmetic, instruction for instruction the AOT one
+// (so the bytes are the reference's). Baked into the code: K (fully unrolled
+// up to kGemmJitUnrollKb k steps, else a loop unrolled by 4), the rows
+// computed and the panel's row stride, NR and the columns written (a tail
+// panel stores exactly its columns: AVX-512 with one mask, AVX2 with
+// 4/2/1-element stores, no mask arithmetic at run time), the output kind,
+// the output zero point and clamp, and a per-tensor multiplier.
+//
+// Signature (AOT equivalent: ukernel(kb, a, w, tile) then epilogue(tile, ...)):
+//   fn(a_panel, w_panel, c = &C[m0][n0], ldc (elements), &epilogue, n0)
+// The epilogue's per-channel arrays are read at [n0, n0 + NR).
+//
+// Supported: avx2 and avx512 c2 configs (int16 pairs, vpmaddwd), avx512_vnni
+// c4 configs (vpdpbusd); outputs int32, float and fp32-requantized u8/s8.
+// Anything else (fixed-point requantization, the vpmaddubsw configs, NEON) is
+// an unsupported Conf: the operator keeps its AOT kernels.
+#ifndef QKERN_JIT_GEMM_JIT_H_
+#define QKERN_JIT_GEMM_JIT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "jit/jit.h"
+#include "kernels/gemm/gemm_kernels.h"
+#include "qkern/isa.hpp"
+
+namespace qkern {
+namespace jit {
+
+using GemmJitFn = void (*)(const void* a_panel, const int8_t* w_panel, void* c, size_t ldc,
+                           const internal::GemmEpilogue* ep, size_t n0);
+
+constexpr uint32_t kGemmJitUnrollKb = 96;
+
+// Immutable: everything the generated code depends on. key() is its bytes.
+struct GemmJitConf {
+  Isa isa = Isa::kScalar;
+  int kr = 0;        // 2: int16 pairs (vpmaddwd); 4: bytes (vpdpbusd)
+  int mr = 0;        // rows computed, 1..panel_mr
+  int panel_mr = 0;  // the A panel's rows (its k-step stride: 4 * panel_mr bytes)
+  int nrv = 0;       // column vectors: NR = nrv * lanes
+  int nr_valid = 0;  // columns written, 1..NR
+  uint32_t kb = 0;   // k steps of kr
+  internal::GemmEpilogue::Kind kind = internal::GemmEpilogue::kInt32;
+  int32_t zero_point = 0, lo = 0, hi = 0;  // requantized kinds
+  bool mult_folded = false;                // one multiplier for every channel, baked
+  float mult = 0.0f;
+
+  std::string key() const;
+  // e.g. qgemm_6x64c4_u8_fp32_k50_mr6_nr64__avx512_vnni
+  std::string name() const;
+};
+
+// Why `conf` cannot be generated ("" when it can).
+std::string gemm_jit_unsupported(const GemmJitConf& conf);
+
+// The kernel for `conf` from the global cache (generated on a miss); null
+// with *why when the conf is unsupported or generation failed.
+std::shared_ptr<const Kernel> gemm_jit_kernel(const GemmJitConf& conf, std::string* why);
+
+}  // namespace jit
+}  // namespace qkern
+
+#endif  // QKERN_JIT_GEMM_JIT_H_
