@@ -37,14 +37,18 @@ std::atomic<bool> g_fail{false};
 std::mutex g_files_mu;
 std::atomic<uint64_t> g_seq{0};
 
+// The map file stays open (appending) for the process's life; lines are
+// flushed as they are written so a perf running now sees them.
 void perf_map_line(const void* code, size_t size, const std::string& name) {
-  char path[64];
-  std::snprintf(path, sizeof path, "/tmp/perf-%d.map", static_cast<int>(getpid()));
-  std::FILE* f = std::fopen(path, "a");
-  if (f == nullptr) return;  // profiling aid only: no error
+  static std::FILE* f = [] {
+    char path[64];
+    std::snprintf(path, sizeof path, "/tmp/perf-%d.map", static_cast<int>(getpid()));
+    return std::fopen(path, "a");
+  }();
+  if (f == nullptr) return;  // a profiling aid only: no error
   std::fprintf(f, "%llx %zx qkern_jit:%s\n",
                static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(code)), size, name.c_str());
-  std::fclose(f);
+  std::fflush(f);
 }
 
 void dump(const void* code, size_t size, const std::string& name, uint64_t seq) {

@@ -1,0 +1,329 @@
+// tests/jit_test.cc: the JIT (jit/): generated GEMM kernels against the
+// reference through the GEMM family's tester (the same one the AOT kernels
+// pass), the code cache, W^X, concurrency, and the fallback when generation
+// fails. x86-64 only (QKERN_HAVE_JIT); elsewhere the AOT kernels serve.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "qkern/qkern.hpp"
+#include "reference/gemm_ref.h"
+#include "tests/gemm_tester.h"
+#include "tests/test_util.h"
+
+#if QKERN_HAVE_JIT
+#include <unistd.h>
+
+#include "jit/code_cache.h"
+#include "jit/gemm_jit.h"
+#include "jit/jit_generator.h"
+#endif
+
+namespace qkern {
+namespace test {
+namespace {
+
+#if QKERN_HAVE_JIT
+
+bool JitIsa(Isa isa) { return isa == Isa::kAvx2 || isa == Isa::kAvx512 || isa == Isa::kAvx512Vnni; }
+
+class JitGemmTest : public IsaTest {
+ protected:
+  void SetUp() override {
+    IsaTest::SetUp();
+    if (IsSkipped()) return;
+    if (!JitIsa(isa())) GTEST_SKIP() << isa_name(isa()) << " has no JIT generator (AOT only)";
+    jit::set_enabled_for_test(true);
+  }
+  void TearDown() override {
+    jit::reset_enabled_for_test();
+    jit::set_fail_for_test(false);
+    IsaTest::TearDown();
+  }
+};
+
+// The rows of the config's A panel (MR) and its NR, from an AOT kernel name
+// such as qgemm_u8s8_s32_6x64c4__avx512_vnni.
+void TileOf(Isa isa, int64_t n, int64_t* mr, int64_t* nr) {
+  const bool narrow = isa == Isa::kAvx512Vnni && n <= 32;
+  *mr = narrow ? 8 : 6;
+  *nr = isa == Isa::kAvx2 ? 16 : isa == Isa::kAvx512 ? 32 : (narrow ? 32 : 64);
+}
+
+// Every rows-computed count of the tile (M = 1 .. MR and a multi-panel M),
+// whole and tail column panels, K across the unrolled range, its end and the
+// looped range, every JIT output kind, per-channel and folded multipliers,
+// clamps and zero points at both ends; byte for byte with the reference,
+// with the JIT (its kernel named) and without it (the AOT kernels).
+TEST_P(JitGemmTest, ConfSweepMatchesReference) {
+  std::vector<int64_t> ks;
+  for (int64_t k = 1; k <= 40; ++k) ks.push_back(k);
+  for (int64_t k : {47, 61, 64, 97, 127, 128, 191, 192, 193, 199, 200, 255, 256, 257, 300, 383, 384, 385, 768,
+                    1000, 1024}) {
+    ks.push_back(k);
+  }
+  struct Out {
+    GemmOutput kind;
+    bool out_signed;
+  };
+  const Out outs[] = {{GemmOutput::kRequantized, false}, {GemmOutput::kRequantized, true},
+                      {GemmOutput::kInt32, false}, {GemmOutput::kFloat, false}};
+  int64_t mr = 0, nr = 0;
+  TileOf(isa(), 100, &mr, &nr);
+  for (bool jit_on : {true, false}) {
+    jit::set_enabled_for_test(jit_on);
+    for (int64_t k : ks) {
+      // Fewer shapes for the long K values: they share the tile code paths.
+      const bool small_k = k <= 40 || k == 64 || k == 200;
+      for (const Out& o : outs) {
+        for (int64_t n : {nr, nr + 5, int64_t{7}, 2 * nr + 13}) {
+          if (!small_k && n == int64_t{7}) continue;
+          for (int64_t m = 1; m <= mr + 7; ++m) {
+            if (!small_k && m != 1 && m != mr && m != mr + 7) continue;
+            SCOPED_TRACE("k " + std::to_string(k) + " n " + std::to_string(n) + " m " + std::to_string(m));
+            const int32_t zo = o.out_signed ? (m % 2 ? -128 : 127) : (m % 2 ? 0 : 255);
+            GemmTester t;
+            t.m(m).n(n).k(k).output(o.kind).out_signed(o.out_signed).zo(zo).seed(static_cast<uint32_t>(k * 131 + m));
+            t.per_channel(m % 3 != 0).a_signed(m % 2 == 0);
+            if (m % 4 == 1) t.clamp(o.out_signed ? -100 : 20, o.out_signed ? 90 : 200);
+            if (m == 2) t.lda(k + 9).ldc(n + 3);
+            // avx2/avx512 pick the vpmaddubsw config (AOT) when create() proves it
+            // exact, which random weights of small K can be: names are checked
+            // on avx512_vnni here and on every ISA by AdversarialData.
+            if (jit_on && isa() == Isa::kAvx512Vnni) t.expect_kernel("_jit__");
+            t.Test();
+            if (HasFatalFailure()) return;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(JitGemmTest, AdversarialData) {
+  int64_t mr = 0, nr = 0;
+  TileOf(isa(), 100, &mr, &nr);
+  for (GemmData d : {GemmData::kMaxPositive, GemmData::kMaxNegative, GemmData::kAlternating}) {
+    for (int64_t k : {27, 64, 255, 1024}) {
+      GemmTester().m(mr + 1).n(nr + 3).k(k).data(d).output(GemmOutput::kInt32).expect_kernel("_jit__").Test();
+      GemmTester().m(mr).n(nr + 3).k(k).data(d).za(0).expect_kernel("_jit__").Test();
+      GemmTester().m(3).n(nr).k(k).data(d).a_signed(true).za(-128).output(GemmOutput::kFloat)
+          .expect_kernel("_jit__").Test();
+    }
+  }
+}
+
+// Fixed-point requantization has no JIT epilogue: the AOT kernels run.
+TEST_P(JitGemmTest, FixedPointStaysAot) {
+  GemmTester t;
+  t.m(5).n(70).k(33).scheme(RequantScheme::kFixedPoint);
+  t.Test();
+  QGemmParams p;
+  std::vector<int8_t> w(70 * 33, 100);
+  std::vector<float> s(70, 0.01f);
+  p.n = 70;
+  p.k = 33;
+  p.weights = w.data();
+  p.weight_scale = s.data();
+  p.scheme = RequantScheme::kFixedPoint;
+  QGemm g;
+  ASSERT_TRUE(QGemm::create(p, &g).ok());
+  EXPECT_EQ(g.kernel().find("_jit"), std::string::npos) << g.kernel();
+}
+
+// A failing generator (as Xbyak throwing, or no memory) is not fatal: create
+// succeeds with the AOT kernels and the answers are the reference's.
+TEST_P(JitGemmTest, GenerationFailureFallsBackToAot) {
+  jit::global_cache().clear();
+  jit::set_fail_for_test(true);
+  GemmTester().m(7).n(77).k(45).Test();
+  QGemmParams p;
+  std::vector<int8_t> w(77 * 45, 100);  // |w0| + |w1| > 128: not the vpmaddubsw config
+  std::vector<float> s(77, 0.01f);
+  p.n = 77;
+  p.k = 45;
+  p.weights = w.data();
+  p.weight_scale = s.data();
+  QGemm g;
+  ASSERT_TRUE(QGemm::create(p, &g).ok());
+  EXPECT_EQ(g.kernel().find("_jit"), std::string::npos) << g.kernel();
+  EXPECT_GT(jit::global_cache().stats().failures, 0u);
+  jit::set_fail_for_test(false);
+  QGemm g2;
+  ASSERT_TRUE(QGemm::create(p, &g2).ok());
+  EXPECT_NE(g2.kernel().find("_jit__"), std::string::npos) << g2.kernel();
+}
+
+// Code is never writable and executable at once, also while kernels are
+// being generated on another thread.
+TEST_P(JitGemmTest, NoWritableExecutableMapping) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> made{0};
+  std::thread gen([&] {
+    for (uint32_t kb = 1; !stop.load() && kb < 400; ++kb) {
+      jit::GemmJitConf c;
+      c.isa = isa();
+      c.kr = isa() == Isa::kAvx512Vnni ? 4 : 2;
+      c.mr = 3;
+      c.panel_mr = 6;
+      c.nrv = 2;
+      c.nr_valid = 5;
+      c.kb = 1000 + kb;  // keys no other test uses: every one generates
+      c.kind = internal::GemmEpilogue::kFp32U8;
+      std::string why;
+      if (jit::gemm_jit_kernel(c, &why) != nullptr) made.fetch_add(1);
+    }
+  });
+  std::string line;
+  bool wx = false;
+  while (made.load() < 50 && !wx) wx = jit::any_wx_mapping(&line);
+  for (int i = 0; i < 200 && !wx; ++i) wx = jit::any_wx_mapping(&line);
+  stop.store(true);
+  gen.join();
+  EXPECT_FALSE(wx) << line;
+  EXPECT_GE(made.load(), 50);
+}
+
+// Eight threads create and run QGemms whose JIT Confs overlap (the cache
+// generates each once; the kernels are shared), each checked byte for byte.
+TEST_P(JitGemmTest, ConcurrentCreateAndRun) {
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([t, &failures] {
+      for (int i = 0; i < 6; ++i) {
+        const int64_t k = 20 + (t + i) % 3 * 7, n = 40 + (t * i) % 2 * 25, m = 1 + (t + 2 * i) % 9;
+        std::vector<uint8_t> a(static_cast<size_t>(m * k));
+        std::vector<int8_t> w(static_cast<size_t>(n * k));
+        for (size_t j = 0; j < a.size(); ++j) a[j] = static_cast<uint8_t>(j * 29 + k);
+        for (size_t j = 0; j < w.size(); ++j) w[j] = static_cast<int8_t>(j * 17 + n);
+        std::vector<float> s(static_cast<size_t>(n), 0.004f);
+        QGemmParams p;
+        p.n = n;
+        p.k = k;
+        p.activation_zero_point = 3;
+        p.weights = w.data();
+        p.weight_scale = s.data();
+        p.output_scale = 0.3f;
+        QGemm g;
+        if (!QGemm::create(p, &g).ok() || g.kernel().find("_jit__") == std::string::npos) {
+          failures.fetch_add(1);
+          continue;
+        }
+        std::vector<uint8_t> c(static_cast<size_t>(m * n)), want(c.size());
+        if (!g.run(a.data(), m, k, c.data(), n).ok()) failures.fetch_add(1);
+        ref::gemm(p, a.data(), m, k, want.data(), n);
+        if (c != want) failures.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
+TEST_P(JitGemmTest, PerfMapNamesKernels) {
+  jit::GemmJitConf c;
+  c.isa = isa();
+  c.kr = isa() == Isa::kAvx512Vnni ? 4 : 2;
+  c.mr = 2;
+  c.panel_mr = 6;
+  c.nrv = 1;
+  c.nr_valid = 3;
+  c.kb = 777;
+  c.kind = internal::GemmEpilogue::kInt32;
+  std::string why;
+  auto kernel = jit::gemm_jit_kernel(c, &why);
+  ASSERT_NE(kernel, nullptr) << why;
+  std::ifstream map("/tmp/perf-" + std::to_string(getpid()) + ".map");
+  if (!map) GTEST_SKIP() << "no /tmp/perf-<pid>.map (QKERN_JIT_PERF_MAP=0?)";
+  std::string line;
+  bool found = false;
+  while (std::getline(map, line)) found |= line.find("qkern_jit:" + kernel->name()) != std::string::npos;
+  EXPECT_TRUE(found) << kernel->name();
+}
+
+QKERN_INSTANTIATE_ISA_TEST(JitGemmTest);
+
+// ---- the cache, on kernels that are only names (no code) ----
+
+class FakeKernel : public jit::Kernel {
+ public:
+  explicit FakeKernel(std::string n) : jit::Kernel(std::move(n)) {}
+  const void* entry() const override { return this; }
+  size_t size() const override { return 0; }
+};
+
+TEST(JitCache, HitsMissesAndFailures) {
+  jit::CodeCache cache(8);
+  int made = 0;
+  auto make = [&made](std::string*) -> std::shared_ptr<const jit::Kernel> {
+    ++made;
+    return std::make_shared<FakeKernel>("k");
+  };
+  auto a = cache.get("a", make);
+  auto b = cache.get("a", make);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(made, 1);
+  std::string why;
+  auto fail = [](std::string* w) -> std::shared_ptr<const jit::Kernel> {
+    *w = "no";
+    return nullptr;
+  };
+  EXPECT_EQ(cache.get("f", fail, &why), nullptr);
+  EXPECT_EQ(why, "no");
+  EXPECT_NE(cache.get("f", make), nullptr);  // failures are not cached
+  const auto s = cache.stats();
+  EXPECT_EQ(s.hits, 1u);
+  EXPECT_EQ(s.misses, 3u);
+  EXPECT_EQ(s.failures, 1u);
+  EXPECT_EQ(s.entries, 2u);
+}
+
+TEST(JitCache, EvictionNeverFreesAKernelInUse) {
+  jit::CodeCache cache(2);
+  auto make = [](std::string*) -> std::shared_ptr<const jit::Kernel> { return std::make_shared<FakeKernel>("k"); };
+  std::shared_ptr<const jit::Kernel> held = cache.get("0", make);
+  std::weak_ptr<const jit::Kernel> dropped = cache.get("1", make);
+  for (int i = 2; i < 6; ++i) cache.get(std::to_string(i), make);
+  EXPECT_EQ(cache.stats().entries, 2u);
+  EXPECT_EQ(cache.stats().evictions, 4u);
+  EXPECT_EQ(held->name(), "k");  // evicted, still alive
+  EXPECT_TRUE(dropped.expired());  // evicted and unreferenced: freed
+  EXPECT_NE(cache.get("0", make), held);  // regenerated
+}
+
+TEST(JitCache, ConcurrentRequestsGenerateOnce) {
+  jit::CodeCache cache(16);
+  std::atomic<int> made{0};
+  auto make = [&made](std::string*) -> std::shared_ptr<const jit::Kernel> {
+    made.fetch_add(1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return std::make_shared<FakeKernel>("k");
+  };
+  std::vector<std::thread> threads;
+  std::vector<std::shared_ptr<const jit::Kernel>> got(8);
+  for (int t = 0; t < 8; ++t) threads.emplace_back([&, t] { got[t] = cache.get("same", make); });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(made.load(), 1);
+  for (const auto& g : got) EXPECT_EQ(g, got[0]);
+}
+
+#else
+
+TEST(JitGemm, NotBuiltOnThisArchitecture) {
+  GTEST_SKIP() << "the JIT is x86-64 only: the AOT kernels serve here";
+}
+
+#endif  // QKERN_HAVE_JIT
+
+}  // namespace
+}  // namespace test
+}  // namespace qkern
