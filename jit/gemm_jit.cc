@@ -41,15 +41,19 @@ class GemmGenerator : public Generator {
  public:
   explicit GemmGenerator(const GemmJitConf& c)
       : Generator(code_bytes(c)), c_(c), avx512_(c.isa != Isa::kAvx2), lanes_(lanes_of(c.isa)),
-        vbytes_(lanes_ * 4) {
+        vbytes_(lanes_ * 4), splits_(splits_for(c)) {
     generate();
   }
 
  private:
+  // An upper bound of the code's size (EVEX instructions are at most 7
+  // bytes here, 10 with a rip-relative or 32-bit displacement; Xbyak throws,
+  // and the operator falls back, if it were exceeded).
   static size_t code_bytes(const GemmJitConf& c) {
-    const size_t per_step = 64 * static_cast<size_t>(c.nrv) + 16 * static_cast<size_t>(c.mr * (c.nrv + 1)) + 64;
+    const size_t mr = static_cast<size_t>(c.mr), nrv = static_cast<size_t>(c.nrv);
+    const size_t per_step = 10 * (nrv + mr + mr * nrv * (c.kr == 2 ? 2 : 1));
     const size_t steps = c.kb <= kGemmJitUnrollKb ? c.kb : 8;
-    return 4096 + per_step * steps + 160 * static_cast<size_t>(c.mr * c.nrv);
+    return 1024 + per_step * steps + 2 * 10 * mr * nrv + 14 * 10 * mr * nrv;
   }
 
   // Vector register i at this ISA's width.
@@ -57,14 +61,24 @@ class GemmGenerator : public Generator {
     if (avx512_) return Zmm(i);
     return Ymm(i);
   }
-  Xmm acc(int m, int v) const { return vec(m * c_.nrv + v); }
-  int first_free() const { return c_.mr * c_.nrv; }
-  Xmm wreg(int v) const { return vec(first_free() + v); }
-  Xmm bcast() const { return vec(first_free() + c_.nrv); }
-  Xmm tmp() const { return vec(first_free() + c_.nrv + 1); }
+  // Sums: `splits_` sets (k steps alternate between them: twice the
+  // independent chains where registers allow, added at the end; int32 sums
+  // wrap, so the order does not change a byte).
+  int nacc() const { return c_.mr * c_.nrv; }
+  Xmm acc(int m, int v, int set = 0) const { return vec(set * nacc() + m * c_.nrv + v); }
+  int loop_base() const { return nacc() * splits_; }
+  Xmm wreg(int v) const { return vec(loop_base() + v); }
+  Xmm bcast() const { return vec(loop_base() + c_.nrv); }
+  Xmm tmp() const { return vec(loop_base() + c_.nrv + 1); }
+  // The epilogue's scratch registers start after the (first set of) sums.
+  int first_free() const { return nacc(); }
+  static int splits_for(const GemmJitConf& c) {
+    const int regs = c.isa == Isa::kAvx2 ? 16 : 32;
+    return c.kb >= 2 && 2 * c.mr * c.nrv + c.nrv + 1 + (c.kr == 2 ? 1 : 0) <= regs ? 2 : 1;
+  }
 
   // One k step at byte offsets a_off (A panel) and w_off (W panel) from rdi / rsi.
-  void k_step(int64_t a_off, int64_t w_off) {
+  void k_step(int64_t a_off, int64_t w_off, int set) {
     const int wstep = c_.kr == 4 ? vbytes_ : vbytes_ / 2;  // W bytes per column vector per k step
     for (int v = 0; v < c_.nrv; ++v) {
       if (c_.kr == 4) {
@@ -79,43 +93,50 @@ class GemmGenerator : public Generator {
       vpbroadcastd(bcast(), dword[rdi + a_off + 4 * m]);
       for (int v = 0; v < c_.nrv; ++v) {
         if (c_.kr == 4) {
-          vpdpbusd(acc(m, v), bcast(), wreg(v), EvexEncoding);
+          vpdpbusd(acc(m, v, set), bcast(), wreg(v), EvexEncoding);
         } else {
           vpmaddwd(tmp(), bcast(), wreg(v));
-          vpaddd(acc(m, v), acc(m, v), tmp());
+          vpaddd(acc(m, v, set), acc(m, v, set), tmp());
         }
       }
     }
   }
 
   void sums() {
-    for (int m = 0; m < c_.mr; ++m) {
-      for (int v = 0; v < c_.nrv; ++v) {
-        if (avx512_) {
-          vpxord(acc(m, v), acc(m, v), acc(m, v));
-        } else {
-          vpxor(acc(m, v), acc(m, v), acc(m, v));
+    for (int set = 0; set < splits_; ++set) {
+      for (int m = 0; m < c_.mr; ++m) {
+        for (int v = 0; v < c_.nrv; ++v) {
+          if (avx512_) {
+            vpxord(acc(m, v, set), acc(m, v, set), acc(m, v, set));
+          } else {
+            vpxor(acc(m, v, set), acc(m, v, set), acc(m, v, set));
+          }
         }
       }
     }
-    const int64_t a_step = 4 * c_.panel_mr;  // kr bytes (or kr / 2 int16 pairs... 4 bytes) per row
+    const int64_t a_step = 4 * c_.panel_mr;  // 4 bytes (kr = 4 bytes or 2 int16) per row and k step
     const int64_t w_step = static_cast<int64_t>(c_.nrv) * (c_.kr == 4 ? vbytes_ : vbytes_ / 2);
     if (c_.kb <= kGemmJitUnrollKb) {
-      for (uint32_t k = 0; k < c_.kb; ++k) k_step(k * a_step, k * w_step);
-      return;
+      for (uint32_t k = 0; k < c_.kb; ++k) k_step(k * a_step, k * w_step, static_cast<int>(k % splits_));
+    } else {
+      // A loop of 4 k steps, then the remainder, both baked.
+      constexpr int kUnroll = 4;
+      const uint32_t iters = c_.kb / kUnroll, rest = c_.kb % kUnroll;
+      mov(r10, iters);
+      Label loop;
+      L(loop);
+      for (int u = 0; u < kUnroll; ++u) k_step(u * a_step, u * w_step, u % splits_);
+      add(rdi, kUnroll * a_step);
+      add(rsi, kUnroll * w_step);
+      dec(r10);
+      jnz(loop, T_NEAR);
+      for (uint32_t u = 0; u < rest; ++u) k_step(u * a_step, u * w_step, static_cast<int>(u % splits_));
     }
-    // A loop of 4 k steps, then the remainder, both baked.
-    constexpr int kUnroll = 4;
-    const uint32_t iters = c_.kb / kUnroll, rest = c_.kb % kUnroll;
-    mov(r10, iters);
-    Label loop;
-    L(loop);
-    for (int u = 0; u < kUnroll; ++u) k_step(u * a_step, u * w_step);
-    add(rdi, kUnroll * a_step);
-    add(rsi, kUnroll * w_step);
-    dec(r10);
-    jnz(loop, T_NEAR);
-    for (uint32_t u = 0; u < rest; ++u) k_step(u * a_step, u * w_step);
+    if (splits_ == 2) {
+      for (int m = 0; m < c_.mr; ++m) {
+        for (int v = 0; v < c_.nrv; ++v) vpaddd(acc(m, v), acc(m, v), acc(m, v, 1));
+      }
+    }
   }
 
   void epilogue() {
@@ -146,7 +167,11 @@ class GemmGenerator : public Generator {
     Label k_zpm, k_lom, k_him, k_magic, k_mult;
     auto cst = [&](const Label& l) { return ptr[rip + l]; };
     if (avx512_) {
-      if (codes) {
+      if (codes && c_.finite_mult) {
+        vpbroadcastd(zpm, cst(k_zpm));  // int32 zo, lo - zo; float hi - zo
+        vpbroadcastd(lom, cst(k_lom));
+        vbroadcastss(him, cst(k_him));
+      } else if (codes) {
         vbroadcastss(zpm, cst(k_zpm));
         vbroadcastss(lom, cst(k_lom));
         vbroadcastss(him, cst(k_him));
@@ -184,7 +209,23 @@ class GemmGenerator : public Generator {
           } else {
             vmulps(x, x, ptr[rip + k_mult]);
           }
-          if (avx512_) {
+          if (c_.finite_mult) {
+            // No NaN can arise: clamp above in float, round half to even into
+            // int32 (below INT32_MIN: the integer indefinite, clamped below),
+            // clamp below, add zo. The AOT sequence's bytes in 8 instructions.
+            if (avx512_) {
+              vminps(x, x, him);
+              vcvtps2dq(x, x | T_rn_sae);
+              vpmaxsd(x, x, lom);
+              vpaddd(x, x, zpm);
+            } else {
+              vminps(x, x, cst(k_him));
+              vroundps(x, x, 0x08);
+              vcvtps2dq(x, x);  // exact: x is integral
+              vpmaxsd(x, x, cst(k_lom));
+              vpaddd(x, x, cst(k_zpm));
+            }
+          } else if (avx512_) {
             vrndscaleps(x, x, 0x08);     // round to nearest even, no exceptions
             vcmpunordps(k1, x, x);        // NaN (0 * inf) -> zo
             vaddps(x, x, zpm);
@@ -220,7 +261,11 @@ class GemmGenerator : public Generator {
       std::memcpy(&b, &v, 4);
       return b;
     };
-    if (codes) {
+    if (codes && c_.finite_mult) {
+      emit(k_zpm, static_cast<uint32_t>(c_.zero_point));
+      emit(k_lom, static_cast<uint32_t>(c_.lo - c_.zero_point));
+      emit(k_him, fbits(static_cast<float>(c_.hi - c_.zero_point)));
+    } else if (codes) {
       emit(k_zpm, fbits(static_cast<float>(c_.zero_point) + kMagic));
       emit(k_lom, fbits(static_cast<float>(c_.lo) + kMagic));
       emit(k_him, fbits(static_cast<float>(c_.hi) + kMagic));
@@ -311,7 +356,7 @@ class GemmGenerator : public Generator {
 
   const GemmJitConf c_;
   const bool avx512_;
-  const int lanes_, vbytes_;
+  const int lanes_, vbytes_, splits_;
 };
 
 const char* kind_name(GemmEpilogue::Kind k) {
@@ -332,7 +377,7 @@ std::string GemmJitConf::key() const {
   std::string k = "gemm:";
   const auto put = [&k](const void* p, size_t n) { k.append(static_cast<const char*>(p), n); };
   const int i[] = {static_cast<int>(isa), kr, mr, panel_mr, nrv, nr_valid, static_cast<int>(kind),
-                   zero_point, lo, hi, mult_folded ? 1 : 0};
+                   zero_point, lo, hi, mult_folded ? 1 : 0, finite_mult ? 1 : 0};
   put(i, sizeof i);
   put(&kb, sizeof kb);
   put(&mult, sizeof mult);
@@ -342,7 +387,8 @@ std::string GemmJitConf::key() const {
 std::string GemmJitConf::name() const {
   return "qgemm_" + std::to_string(panel_mr) + "x" + std::to_string(nrv * lanes_of(isa)) + "c" +
          std::to_string(kr) + "_" + kind_name(kind) + "_k" + std::to_string(kb * kr) + "_mr" +
-         std::to_string(mr) + "_nr" + std::to_string(nr_valid) + (mult_folded ? "_pt" : "") + "__" +
+         std::to_string(mr) + "_nr" + std::to_string(nr_valid) + (mult_folded ? "_pt" : "") +
+         (finite_mult ? "" : "_nan") + "__" +
          isa_name(isa);
 }
 

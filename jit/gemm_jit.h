@@ -52,6 +52,9 @@ struct GemmJitConf {
   int32_t zero_point = 0, lo = 0, hi = 0;  // requantized kinds
   bool mult_folded = false;                // one multiplier for every channel, baked
   float mult = 0.0f;
+  // Every multiplier finite: float(acc) * m cannot be NaN, so the requantized
+  // kinds skip the NaN -> zo select (an infinite multiplier keeps it).
+  bool finite_mult = false;
 
   std::string key() const;
   // e.g. qgemm_6x64c4_u8_fp32_k50_mr6_nr64__avx512_vnni

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
 namespace qkern {
 namespace jit {
@@ -37,18 +38,19 @@ std::atomic<bool> g_fail{false};
 std::mutex g_files_mu;
 std::atomic<uint64_t> g_seq{0};
 
-// The map file stays open (appending) for the process's life; lines are
-// flushed as they are written so a perf running now sees them.
+// The map file stays open (appending) for the process's life, buffered
+// (perf reads it when it reports) and flushed at exit.
 void perf_map_line(const void* code, size_t size, const std::string& name) {
   static std::FILE* f = [] {
     char path[64];
     std::snprintf(path, sizeof path, "/tmp/perf-%d.map", static_cast<int>(getpid()));
-    return std::fopen(path, "a");
+    std::FILE* file = std::fopen(path, "a");
+    if (file != nullptr) std::atexit([] { std::fflush(nullptr); });
+    return file;
   }();
   if (f == nullptr) return;  // a profiling aid only: no error
   std::fprintf(f, "%llx %zx qkern_jit:%s\n",
                static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(code)), size, name.c_str());
-  std::fflush(f);
 }
 
 void dump(const void* code, size_t size, const std::string& name, uint64_t seq) {
@@ -59,7 +61,41 @@ void dump(const void* code, size_t size, const std::string& name, uint64_t seq) 
   std::fclose(f);
 }
 
+class PopulatingAllocator : public Xbyak::Allocator {
+ public:
+  uint8_t* alloc(size_t size) override {
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    const size_t bytes = (size + page - 1) / page * page;
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p == MAP_FAILED) return nullptr;  // Xbyak reports ERR_CANT_ALLOC: the operator falls back
+    const std::lock_guard<std::mutex> lock(mu_);
+    sizes_[p] = bytes;
+    return static_cast<uint8_t*>(p);
+  }
+  void free(uint8_t* p) override {
+    if (p == nullptr) return;
+    size_t bytes = 0;
+    {
+      const std::lock_guard<std::mutex> lock(mu_);
+      auto it = sizes_.find(p);
+      if (it == sizes_.end()) return;
+      bytes = it->second;
+      sizes_.erase(it);
+    }
+    munmap(p, bytes);
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<void*, size_t> sizes_;
+};
+
 }  // namespace
+
+Xbyak::Allocator* code_allocator() {
+  static PopulatingAllocator* a = new PopulatingAllocator();  // outlives every kernel
+  return a;
+}
 
 bool enabled() {
   const int o = g_enabled_override.load(std::memory_order_relaxed);

@@ -25,12 +25,17 @@
 namespace qkern {
 namespace jit {
 
+// Code pages: mmap'ed read-write and pre-faulted (MAP_POPULATE: one system
+// call instead of a page fault per page; in a VM each costs microseconds).
+// Xbyak flips them with mprotect and unmaps them through free().
+Xbyak::Allocator* code_allocator();
+
 // Subclasses emit their code in generate() between preamble() and postamble()
 // (SysV: rbx, rbp, r12-r15 saved when `saved_gprs` asks for them).
 class Generator : public Xbyak::CodeGenerator {
  public:
   explicit Generator(size_t max_code_bytes)
-      : Xbyak::CodeGenerator(max_code_bytes, Xbyak::DontSetProtectRWE) {}
+      : Xbyak::CodeGenerator(max_code_bytes, Xbyak::DontSetProtectRWE, code_allocator()) {}
   ~Generator() override = default;
 
  protected:

@@ -121,6 +121,34 @@ TEST_P(JitGemmTest, AdversarialData) {
   }
 }
 
+// sa * sw / so overflowing to +inf: acc = 0 gives NaN, which must give zo
+// (the NaN-select epilogue, "_nan" kernels), other sums the clamp bounds.
+TEST_P(JitGemmTest, InfiniteMultiplier) {
+  const int64_t m = 5, n = 70, k = 6;
+  std::vector<uint8_t> a(m * k);
+  std::vector<int8_t> w(n * k);
+  for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<uint8_t>(i < static_cast<size_t>(k) ? 10 : 10 + i % 7);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<int8_t>(i % 5 == 0 ? 0 : 100 - static_cast<int>(i % 200));
+  std::vector<float> ws(n, 1e10f);
+  ws[3] = 1e-30f;  // one finite multiplier: not folded
+  QGemmParams p;
+  p.n = n;
+  p.k = k;
+  p.activation_zero_point = 10;
+  p.activation_scale = 1e30f;
+  p.weights = w.data();
+  p.weight_scale = ws.data();
+  p.output_zero_point = 77;
+  QGemm g;
+  ASSERT_TRUE(QGemm::create(p, &g).ok());
+  EXPECT_NE(g.kernel().find("_jit__"), std::string::npos) << g.kernel();
+  std::vector<uint8_t> c(m * n), want(m * n);
+  ASSERT_TRUE(g.run(a.data(), m, k, c.data(), n).ok());
+  ref::gemm(p, a.data(), m, k, want.data(), n);
+  EXPECT_EQ(c, want);
+  EXPECT_EQ(c[0], 77);  // row 0 reads a = za only: acc 0 times inf
+}
+
 // Fixed-point requantization has no JIT epilogue: the AOT kernels run.
 TEST_P(JitGemmTest, FixedPointStaysAot) {
   GemmTester t;

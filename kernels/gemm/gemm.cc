@@ -497,6 +497,8 @@ bool QGemm::Impl::prepare_jit(std::string* why) {
       conf.mult_folded = std::memcmp(&out.ep.multiplier[c], &out.ep.multiplier[0], sizeof(float)) == 0;
     }
     conf.mult = out.ep.multiplier[0];
+    conf.finite_mult = true;
+    for (int64_t c = 0; c < n && conf.finite_mult; ++c) conf.finite_mult = std::isfinite(out.ep.multiplier[c]);
   }
   const int tail = static_cast<int>(n % cf.nr);
   for (int t = 0; t < (tail ? 2 : 1); ++t) {
