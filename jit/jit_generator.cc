@@ -40,7 +40,7 @@ std::atomic<uint64_t> g_seq{0};
 
 // The map file stays open (appending) for the process's life, buffered
 // (perf reads it when it reports) and flushed at exit.
-void perf_map_line(const void* code, size_t size, const std::string& name) {
+std::FILE* perf_map_file() {
   static std::FILE* f = [] {
     char path[64];
     std::snprintf(path, sizeof path, "/tmp/perf-%d.map", static_cast<int>(getpid()));
@@ -48,6 +48,11 @@ void perf_map_line(const void* code, size_t size, const std::string& name) {
     if (file != nullptr) std::atexit([] { std::fflush(nullptr); });
     return file;
   }();
+  return f;
+}
+
+void perf_map_line(const void* code, size_t size, const std::string& name) {
+  std::FILE* f = perf_map_file();
   if (f == nullptr) return;  // a profiling aid only: no error
   std::fprintf(f, "%llx %zx qkern_jit:%s\n",
                static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(code)), size, name.c_str());
@@ -134,6 +139,11 @@ bool finalize(Xbyak::CodeGenerator& gen, const std::string& name, std::string* w
     if (!e.dump_dir.empty()) dump(gen.getCode(), gen.getSize(), name, seq);
   }
   return true;
+}
+
+void flush_perf_map() {
+  const std::lock_guard<std::mutex> lock(g_files_mu);
+  if (env().perf_map) std::fflush(perf_map_file());
 }
 
 bool any_wx_mapping(std::string* line) {

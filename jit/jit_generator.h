@@ -80,6 +80,9 @@ std::shared_ptr<const Kernel> build(const std::string& name, std::string* why, A
   return nullptr;
 }
 
+// Writes out the perf map lines buffered so far (also done at exit).
+void flush_perf_map();
+
 // Test hook: true if any mapping of this process is writable and executable.
 bool any_wx_mapping(std::string* line);
 

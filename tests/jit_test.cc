@@ -270,6 +270,7 @@ TEST_P(JitGemmTest, PerfMapNamesKernels) {
   std::string why;
   auto kernel = jit::gemm_jit_kernel(c, &why);
   ASSERT_NE(kernel, nullptr) << why;
+  jit::flush_perf_map();
   std::ifstream map("/tmp/perf-" + std::to_string(getpid()) + ".map");
   if (!map) GTEST_SKIP() << "no /tmp/perf-<pid>.map (QKERN_JIT_PERF_MAP=0?)";
   std::string line;
