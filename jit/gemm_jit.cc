@@ -418,6 +418,17 @@ std::string gemm_jit_unsupported(const GemmJitConf& c) {
   return "";
 }
 
+std::vector<std::string> generator_descriptions() {
+  const std::string common = "; K <= " + std::to_string(internal::kGemmJitMaxK) +
+                             " baked (unrolled to " + std::to_string(kGemmJitUnrollKb) +
+                             " k steps), every rows count, tail columns, outputs s32 / f32 / u8, s8 fp32-requantized";
+  return {
+      "gemm avx2: 6x16c2 (vpmaddwd)" + common,
+      "gemm avx512: 6x32c2 (vpmaddwd)" + common,
+      "gemm avx512_vnni: 6x64c4, 8x32c4 for N <= 32 (vpdpbusd)" + common,
+  };
+}
+
 std::shared_ptr<const Kernel> gemm_jit_kernel(const GemmJitConf& conf, std::string* why) {
   const std::string reason = gemm_jit_unsupported(conf);
   if (!reason.empty()) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace qkern {
 namespace jit {
@@ -37,6 +38,10 @@ class Kernel {
 };
 
 bool fail_for_test();
+
+// One line per generator of this build ("gemm avx512_vnni: ..."), for
+// `qkern info`; empty where the JIT is not built.
+std::vector<std::string> generator_descriptions();
 
 }  // namespace jit
 }  // namespace qkern

@@ -42,6 +42,10 @@
 #include "reference/kmeans_ref.h"
 #include "reference/lut_gemm_ref.h"
 #include "reference/quantize_ref.h"
+#if QKERN_HAVE_JIT
+#include "jit/code_cache.h"
+#include "jit/jit.h"
+#endif
 
 namespace qkern_cli {
 namespace {
@@ -1925,7 +1929,16 @@ int Info(const std::vector<std::string>& args) {
   std::printf("best isa: %s\n", qkern::isa_name(qkern::best_isa()));
   std::printf("chosen isa: %s\n", qkern::isa_name(qkern::active_isa()));
   std::printf("caps: %s\n", CapsDescription().c_str());
-  std::printf("kernels (per op, the slot each available isa runs):\n");
+#if QKERN_HAVE_JIT
+  std::printf("jit: %s (QKERN_JIT=0 turns it off); generators:\n",
+              qkern::jit::enabled() ? "on" : "off");
+  for (const std::string& g : qkern::jit::generator_descriptions()) std::printf("  %s\n", g.c_str());
+  // The AOT kernels below: the probes run with the JIT off.
+  qkern::jit::set_enabled_for_test(false);
+#else
+  std::printf("jit: not built for this architecture (the AOT kernels serve)\n");
+#endif
+  std::printf("kernels (per op, the slot each available isa runs; AOT):\n");
   for (Op op : kAllOps) {
     std::printf("  %s\n", OpName(op));
     for (Isa isa : qkern::available_isas()) {
