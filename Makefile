@@ -67,6 +67,7 @@ bench: deps-bench build
 	cmake --build --preset release
 	build/release/bench/qkern_bench --benchmark_min_time=0.2
 	build/release/bench/qkern_gemm_bench
+	build/release/bench/qkern_jit_bench
 	build/release/bench/qkern_conv_bench
 
 clean:
