@@ -173,6 +173,42 @@ ParallelFor to_pf(const qkern_parallel_for* pf) {
   return out;
 }
 
+
+// The output fields that qkern_gemm_params, qkern_lut_gemm_params and
+// qkern_conv2d_params share with their C++ structs (same names), both ways.
+template <class C, class P>
+Status output_from_c(const C& c, P* p) {
+  if (Status s = to_output(c.output, "params.output", &p->output); !s.ok()) return s;
+  if (Status s = to_scheme(c.scheme, "params.scheme", &p->scheme); !s.ok()) return s;
+  p->output_range = to_range(c.output_range);
+  p->output_scale = c.output_scale;
+  p->output_zero_point = c.output_zero_point;
+  p->lo = c.lo;
+  p->hi = c.hi;
+  p->bias = c.bias;
+  p->bias_f = c.bias_f;
+  return Status();
+}
+
+template <class P, class C>
+void output_to_c(const P& d, C* c) {
+  c->output = static_cast<qkern_gemm_output>(d.output);
+  c->scheme = static_cast<qkern_requant_scheme>(d.scheme);
+  c->output_range = {d.output_range.bits, d.output_range.is_signed, d.output_range.narrow_range};
+  c->output_scale = d.output_scale;
+  c->output_zero_point = d.output_zero_point;
+  c->lo = d.lo;
+  c->hi = d.hi;
+  c->bias = d.bias;
+  c->bias_f = d.bias_f;
+}
+static_assert(static_cast<int>(GemmOutput::kRequantized) == QKERN_OUTPUT_REQUANTIZED &&
+                  static_cast<int>(GemmOutput::kInt32) == QKERN_OUTPUT_INT32 &&
+                  static_cast<int>(GemmOutput::kFloat) == QKERN_OUTPUT_FLOAT &&
+                  static_cast<int>(RequantScheme::kFp32) == QKERN_REQUANT_FP32 &&
+                  static_cast<int>(RequantScheme::kFixedPoint) == QKERN_REQUANT_FIXED_POINT,
+              "output enums mirror the C++ ones");
+
 }  // namespace
 }  // namespace qkern
 
@@ -511,15 +547,7 @@ void qkern_gemm_params_init(qkern_gemm_params* params) {
   params->ldw = d.ldw;
   params->weight_scale = d.weight_scale;
   params->weight_scale_per_channel = d.weight_scale_per_channel;
-  params->bias = d.bias;
-  params->output = QKERN_OUTPUT_REQUANTIZED;
-  params->scheme = QKERN_REQUANT_FP32;
-  params->output_range = {d.output_range.bits, d.output_range.is_signed, d.output_range.narrow_range};
-  params->output_scale = d.output_scale;
-  params->output_zero_point = d.output_zero_point;
-  params->lo = d.lo;
-  params->hi = d.hi;
-  params->bias_f = d.bias_f;
+  output_to_c(d, params);
 }
 
 qkern_status qkern_gemm_create(const qkern_gemm_params* params, qkern_gemm** gemm) {
@@ -544,15 +572,7 @@ qkern_status qkern_gemm_create(const qkern_gemm_params* params, qkern_gemm** gem
     p.ldw = params->ldw;
     p.weight_scale = params->weight_scale;
     p.weight_scale_per_channel = params->weight_scale_per_channel != 0;
-    p.bias = params->bias;
-    if (Status s = to_output(params->output, "params.output", &p.output); !s.ok()) return s;
-    if (Status s = to_scheme(params->scheme, "params.scheme", &p.scheme); !s.ok()) return s;
-    p.output_range = to_range(params->output_range);
-    p.output_scale = params->output_scale;
-    p.output_zero_point = params->output_zero_point;
-    p.lo = params->lo;
-    p.hi = params->hi;
-    p.bias_f = params->bias_f;
+    if (Status s = output_from_c(*params, &p); !s.ok()) return s;
     QGemm op;
     if (Status s = QGemm::create(p, &op); !s.ok()) return s;
     *gemm = new qkern_gemm{std::move(op)};
@@ -600,15 +620,7 @@ void qkern_lut_gemm_params_init(qkern_lut_gemm_params* params) {
   params->activation_zero_point = d.activation_zero_point;
   params->activation_scale = d.activation_scale;
   params->activation_7bit = d.activation_7bit;
-  params->output = QKERN_OUTPUT_FLOAT;
-  params->bias = d.bias;
-  params->bias_f = d.bias_f;
-  params->scheme = QKERN_REQUANT_FP32;
-  params->output_range = {d.output_range.bits, d.output_range.is_signed, d.output_range.narrow_range};
-  params->output_scale = d.output_scale;
-  params->output_zero_point = d.output_zero_point;
-  params->lo = d.lo;
-  params->hi = d.hi;
+  output_to_c(d, params);
 }
 
 qkern_status qkern_quantize_codebook_int8(const float* codebook, int count, int8_t* q,
@@ -641,15 +653,7 @@ qkern_status qkern_lut_gemm_create(const qkern_lut_gemm_params* params, qkern_lu
     p.activation_zero_point = params->activation_zero_point;
     p.activation_scale = params->activation_scale;
     p.activation_7bit = params->activation_7bit != 0;
-    if (Status s = to_output(params->output, "params.output", &p.output); !s.ok()) return s;
-    p.bias = params->bias;
-    p.bias_f = params->bias_f;
-    if (Status s = to_scheme(params->scheme, "params.scheme", &p.scheme); !s.ok()) return s;
-    p.output_range = to_range(params->output_range);
-    p.output_scale = params->output_scale;
-    p.output_zero_point = params->output_zero_point;
-    p.lo = params->lo;
-    p.hi = params->hi;
+    if (Status s = output_from_c(*params, &p); !s.ok()) return s;
     LutGemm op;
     if (Status s = LutGemm::create(p, &op); !s.ok()) return s;
     *gemm = new qkern_lut_gemm{std::move(op)};
@@ -719,15 +723,7 @@ void qkern_conv2d_params_init(qkern_conv2d_params* params) {
   params->weight_layout = QKERN_CONV_WEIGHTS_OHWI;
   params->weight_scale = d.weight_scale;
   params->weight_scale_per_channel = d.weight_scale_per_channel;
-  params->bias = d.bias;
-  params->output = QKERN_OUTPUT_REQUANTIZED;
-  params->scheme = QKERN_REQUANT_FP32;
-  params->output_range = {d.output_range.bits, d.output_range.is_signed, d.output_range.narrow_range};
-  params->output_scale = d.output_scale;
-  params->output_zero_point = d.output_zero_point;
-  params->lo = d.lo;
-  params->hi = d.hi;
-  params->bias_f = d.bias_f;
+  output_to_c(d, params);
 }
 
 qkern_status qkern_conv2d_create(const qkern_conv2d_params* params, qkern_conv2d** conv) {
@@ -761,15 +757,7 @@ qkern_status qkern_conv2d_create(const qkern_conv2d_params* params, qkern_conv2d
     }
     p.weight_scale = params->weight_scale;
     p.weight_scale_per_channel = params->weight_scale_per_channel != 0;
-    p.bias = params->bias;
-    if (Status s = to_output(params->output, "params.output", &p.output); !s.ok()) return s;
-    if (Status s = to_scheme(params->scheme, "params.scheme", &p.scheme); !s.ok()) return s;
-    p.output_range = to_range(params->output_range);
-    p.output_scale = params->output_scale;
-    p.output_zero_point = params->output_zero_point;
-    p.lo = params->lo;
-    p.hi = params->hi;
-    p.bias_f = params->bias_f;
+    if (Status s = output_from_c(*params, &p); !s.ok()) return s;
     QConv2d op;
     if (Status s = QConv2d::create(p, &op); !s.ok()) return s;
     *conv = new qkern_conv2d{std::move(op)};
