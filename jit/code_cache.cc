@@ -77,7 +77,7 @@ void CodeCache::clear() {
 }
 
 CodeCache& global_cache() {
-  static CodeCache* cache = new CodeCache(4096);  // never destroyed: kernels may outlive static destruction order
+  static CodeCache* cache = new CodeCache(1024);  // never destroyed: kernels may outlive static destruction order
   return *cache;
 }
 

@@ -60,7 +60,7 @@ class CodeCache {
   Stats stats_;
 };
 
-// The cache every operator uses (capacity 4096 kernels).
+// The cache every operator uses (capacity 1024 kernels).
 CodeCache& global_cache();
 
 }  // namespace jit
