@@ -44,7 +44,9 @@ HWY_INLINE V32 LoadX(const T* HWY_RESTRICT p) {
 // avx512_vnni fuses the add (vpdpwssd). NEON multiplies int32 lanes (mla).
 #undef QKERN_DW_TARGET
 #if HWY_TARGET == HWY_AVX3_DL
-#define QKERN_DW_TARGET __attribute__((target("avx512vnni")))
+// clang lets a function's target attribute replace the enclosing HWY_ATTR one (g++
+// merges them): repeat Highway's own string so the kernel keeps AVX3_DL's features.
+#define QKERN_DW_TARGET __attribute__((target(HWY_TARGET_STR ",avx512vnni")))
 #else
 #define QKERN_DW_TARGET
 #endif

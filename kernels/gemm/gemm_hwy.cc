@@ -107,7 +107,9 @@ void UkernelC2(size_t kb, const void* a_panel, const int8_t* HWY_RESTRICT w,
 #if HWY_TARGET == HWY_AVX3_DL
 // Highway 1.0.3's AVX3_DL target string lacks avx512vnni (TOOLCHAIN.md): the
 // kernel function carries it; the EVEX zmm form is the only one emitted.
-#define QKERN_GEMM_C4_TARGET __attribute__((target("avx512vnni")))
+// clang lets a function's target attribute replace the enclosing HWY_ATTR one (g++
+// merges them): repeat Highway's own string so the kernel keeps AVX3_DL's features.
+#define QKERN_GEMM_C4_TARGET __attribute__((target(HWY_TARGET_STR ",avx512vnni")))
 #define QKERN_GEMM_C4_NAME "c4"
 #define QKERN_DOT4(vacc, va, vw) V32 { _mm512_dpbusd_epi32((vacc).raw, (va).raw, (vw).raw) }
 #elif HWY_TARGET == HWY_AVX3

@@ -140,7 +140,9 @@ void GemvI8Madd(size_t blocks, const void* a_, size_t a_stride, const uint8_t* H
 #undef QKERN_LUT_DOT4
 #if HWY_TARGET == HWY_AVX3_DL
 // Highway 1.0.3's AVX3_DL target string lacks avx512vnni (TOOLCHAIN.md).
-#define QKERN_LUT_DOT_TARGET __attribute__((target("avx512vnni")))
+// clang lets a function's target attribute replace the enclosing HWY_ATTR one (g++
+// merges them): repeat Highway's own string so the kernel keeps AVX3_DL's features.
+#define QKERN_LUT_DOT_TARGET __attribute__((target(HWY_TARGET_STR ",avx512vnni")))
 #define QKERN_LUT_DOT4(vacc, va, vw) V32 { _mm512_dpbusd_epi32((vacc).raw, (va).raw, (vw).raw) }
 #elif HWY_TARGET == HWY_NEON
 #define QKERN_LUT_DOT_TARGET __attribute__((target("arch=armv8.2-a+dotprod+crypto")))
