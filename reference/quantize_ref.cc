@@ -97,7 +97,11 @@ void dequantize(const void* q, const Layout& l, const float* scale, const int32_
 }
 
 int32_t requantize_fp32_one(int32_t acc, float m, int32_t zo, int32_t lo, int32_t hi) {
-  return add_and_clamp(round_half_even(static_cast<float>(acc) * m), zo, lo, hi);
+  const float t = static_cast<float>(acc) * m;
+  // NaN: acc = 0 times an infinite multiplier (QGemm's m = sa * sw / so can
+  // overflow): zo, as the SIMD epilogues give (requant-inl.h's CodesFromRounded).
+  if (std::isnan(t)) return zo;
+  return add_and_clamp(round_half_even(t), zo, lo, hi);
 }
 
 int32_t requantize_fixed_one(int32_t acc, int32_t qm, int32_t shift, int32_t zo, int32_t lo,
