@@ -118,8 +118,9 @@ struct QConv2d::Impl {
   Buffer<uint8_t> zrow;    // C_pad bytes of za
   int64_t c_pad = 0, dw_pixels = 0;
 
-  void run_im2col_task(const uint8_t* x, int64_t h, int64_t w, int64_t oh, int64_t ow, int64_t x_ps,
-                       uint8_t* y, int64_t y_ps, int64_t g, int64_t p0, int64_t p1, uint8_t* ws,
+  // x_end: one past the input's last readable byte.
+  void run_im2col_task(const uint8_t* x, const uint8_t* x_end, int64_t h, int64_t w, int64_t oh, int64_t ow,
+                       int64_t x_ps, uint8_t* y, int64_t y_ps, int64_t g, int64_t p0, int64_t p1, uint8_t* ws,
                        Status* status) const;
   void run_dw_task(const uint8_t* x, int64_t h, int64_t w, int64_t oh, int64_t ow, int64_t x_ps, uint8_t* y,
                    int64_t y_ps, int64_t p0, int64_t p1, uint8_t* ws) const;
@@ -342,16 +343,18 @@ Status QConv2d::output_size(int64_t h, int64_t w, int64_t* oh, int64_t* ow) cons
 }
 
 // Rows [p0, p1) of output pixels of group g: gather, then the group's GEMM.
-void QConv2d::Impl::run_im2col_task(const uint8_t* x, int64_t h, int64_t w, int64_t oh, int64_t ow, int64_t x_ps,
-                                    uint8_t* y, int64_t y_ps, int64_t g, int64_t p0, int64_t p1, uint8_t* ws,
-                                    Status* status) const {
+void QConv2d::Impl::run_im2col_task(const uint8_t* x, const uint8_t* x_end, int64_t h, int64_t w, int64_t oh,
+                                    int64_t ow, int64_t x_ps, uint8_t* y, int64_t y_ps, int64_t g, int64_t p0,
+                                    int64_t p1, uint8_t* ws, Status* status) const {
   const uint8_t za = static_cast<uint8_t>(p.activation_zero_point);
   const int64_t kw_n = p.kernel_w, ic0 = g * icg;
+  const uint8_t* ws_end = ws + kQConvIm2colBytes;
   // Unit dilation and dense channels: a kernel row's taps are one run of KW * IC bytes.
   const bool row_runs = p.dilation_w == 1 && p.groups == 1 && x_ps == icg;
+  // The output pixel (b, oy, ox) of q = p0, then stepped (no division per pixel).
+  int64_t b = p0 / (oh * ow), oy = p0 % (oh * ow) / ow, ox = p0 % ow;
   for (int64_t q = p0; q < p1; ++q) {
     uint8_t* row = ws + (q - p0) * k;
-    const int64_t b = q / (oh * ow), r = q % (oh * ow), oy = r / ow, ox = r % ow;
     const int64_t iw0 = ox * p.stride_w - p.pad_left;
     for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
       uint8_t* dst = row + kh * kw_n * icg;
@@ -364,7 +367,22 @@ void QConv2d::Impl::run_im2col_task(const uint8_t* x, int64_t h, int64_t w, int6
       if (row_runs) {
         const int64_t lo = std::max<int64_t>(0, -iw0), hi = std::min<int64_t>(kw_n, w - iw0);  // taps inside
         if (lo > 0) std::memset(dst, za, static_cast<size_t>(std::min(lo, kw_n) * icg));
-        if (hi > lo) std::memcpy(dst + lo * icg, src_row + (iw0 + lo) * icg, static_cast<size_t>((hi - lo) * icg));
+        if (hi > lo) {
+          const size_t n = static_cast<size_t>((hi - lo) * icg);
+          const uint8_t* s = src_row + (iw0 + lo) * icg;
+          uint8_t* d = dst + lo * icg;
+          // Short runs (first layers: 3 channels x 3 to 7 taps) as one 16-byte
+          // copy where both sides have the room: its spill past the run is
+          // overwritten by what this row writes next (the right padding, the
+          // next kernel row or the next pixel) or lies in unused buffer.
+          if (n <= 16 && s + 16 <= x_end && d + 16 <= ws_end) {
+            uint8_t t[16];
+            std::memcpy(t, s, 16);
+            std::memcpy(d, t, 16);
+          } else {
+            std::memcpy(d, s, n);
+          }
+        }
         if (hi < kw_n) {
           const int64_t from = std::max(hi, lo);
           std::memset(dst + from * icg, za, static_cast<size_t>((kw_n - from) * icg));
@@ -378,6 +396,13 @@ void QConv2d::Impl::run_im2col_task(const uint8_t* x, int64_t h, int64_t w, int6
         } else {
           std::memcpy(dst + kw * icg, src_row + iw * x_ps, static_cast<size_t>(icg));
         }
+      }
+    }
+    if (++ox == ow) {
+      ox = 0;
+      if (++oy == oh) {
+        oy = 0;
+        ++b;
       }
     }
   }
@@ -476,11 +501,13 @@ Status QConv2d::run(const void* x, int64_t batch, int64_t h, int64_t w, void* y,
     struct Job {
       const Impl* c;
       const uint8_t* x;
+      const uint8_t* x_end;
       uint8_t* y;
       int64_t h, w, oh, ow, x_ps, y_ps, pixels, tile, tiles;
       bool dw;
     };
-    Job job{&c, xb, yb, h, w, oh, ow, x_ps, y_ps, pixels, tile, tiles, dw};
+    const uint8_t* x_end = xb + (batch * h * w - 1) * x_ps + p.input_channels;
+    Job job{&c, xb, x_end, yb, h, w, oh, ow, x_ps, y_ps, pixels, tile, tiles, dw};
     struct Ctx {
       Job* job;
       std::atomic<int> status_code{0};  // nonzero: a task's workspace could not be allocated
@@ -500,7 +527,7 @@ Status QConv2d::run(const void* x, int64_t batch, int64_t h, int64_t w, void* y,
         j.c->run_dw_task(j.x, j.h, j.w, j.oh, j.ow, j.x_ps, j.y, j.y_ps, p0, p1, ws);
       } else {
         Status st;
-        j.c->run_im2col_task(j.x, j.h, j.w, j.oh, j.ow, j.x_ps, j.y, j.y_ps, g, p0, p1, ws, &st);
+        j.c->run_im2col_task(j.x, j.x_end, j.h, j.w, j.oh, j.ow, j.x_ps, j.y, j.y_ps, g, p0, p1, ws, &st);
         if (!st.ok()) cx.status_code = static_cast<int>(st.code());
       }
     };
