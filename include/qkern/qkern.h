@@ -31,6 +31,12 @@
 #define QKERN_C_API
 #endif
 
+/* Every enum spans the whole int range (these two enumerators are not
+ * values to pass): its size is an int's on every compiler, and a C caller's
+ * out-of-range value is an error the library reports (QKERN_INVALID_ARGUMENT),
+ * not undefined behaviour in its C++ implementation. */
+#define QKERN_ENUM_RANGE_(prefix) prefix##_ENUM_MIN_ = -2147483647 - 1, prefix##_ENUM_MAX_ = 2147483647
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -44,7 +50,8 @@ typedef enum qkern_status {
   QKERN_OVERFLOW = 3,         /* a size whose element or byte count does not fit */
   QKERN_UNSUPPORTED = 4,      /* valid, but beyond what this configuration supports */
   QKERN_OUT_OF_MEMORY = 5,
-  QKERN_INTERNAL = 6
+  QKERN_INTERNAL = 6,
+  QKERN_ENUM_RANGE_(QKERN_STATUS)
 } qkern_status;
 
 /* "ok", "invalid_argument", ...; "unknown" for a value outside the enum. */
@@ -62,7 +69,8 @@ typedef enum qkern_isa {
   QKERN_ISA_AVX512 = 2,
   QKERN_ISA_AVX512_VNNI = 3,
   QKERN_ISA_NEON = 4,
-  QKERN_ISA_NEON_DOTPROD = 5
+  QKERN_ISA_NEON_DOTPROD = 5,
+  QKERN_ENUM_RANGE_(QKERN_ISA)
 } qkern_isa;
 
 /* "scalar", "avx2", ...; "unknown" for a value outside the enum. */
@@ -124,7 +132,8 @@ QKERN_C_API void qkern_quant_params_init(qkern_quant_params* params);
 
 typedef enum qkern_quantize_mode {
   QKERN_QUANTIZE_MULTIPLY = 0, /* rne(x * (1/s)) */
-  QKERN_QUANTIZE_DIVIDE = 1    /* rne(x / s) */
+  QKERN_QUANTIZE_DIVIDE = 1,  /* rne(x / s) */
+  QKERN_ENUM_RANGE_(QKERN_QUANTIZE)
 } qkern_quantize_mode;
 
 /* y: uint8_t[numel] or int8_t[numel] per params->range.is_signed. */
@@ -136,7 +145,8 @@ QKERN_C_API qkern_status qkern_dequantize(const void* q, const qkern_dims* dims,
 
 typedef enum qkern_requant_scheme {
   QKERN_REQUANT_FP32 = 0,
-  QKERN_REQUANT_FIXED_POINT = 1
+  QKERN_REQUANT_FIXED_POINT = 1,
+  QKERN_ENUM_RANGE_(QKERN_REQUANT)
 } qkern_requant_scheme;
 
 typedef struct qkern_requant_params {
@@ -157,7 +167,8 @@ QKERN_C_API qkern_status qkern_quantize_multiplier(double real_multiplier, int32
 
 typedef enum qkern_qparams_mode {
   QKERN_QPARAMS_ASYMMETRIC = 0,
-  QKERN_QPARAMS_SYMMETRIC = 1
+  QKERN_QPARAMS_SYMMETRIC = 1,
+  QKERN_ENUM_RANGE_(QKERN_QPARAMS)
 } qkern_qparams_mode;
 QKERN_C_API qkern_status qkern_choose_qparams(const float* x, const qkern_dims* dims,
                                               qkern_quant_range range, qkern_qparams_mode mode,
@@ -183,7 +194,8 @@ typedef struct qkern_codebook_shape {
 
 typedef enum qkern_kmeans_method {
   QKERN_KMEANS_OPTIMAL_1D = 0,
-  QKERN_KMEANS_LLOYD = 1
+  QKERN_KMEANS_LLOYD = 1,
+  QKERN_ENUM_RANGE_(QKERN_KMEANS)
 } qkern_kmeans_method;
 
 typedef struct qkern_kmeans_options {
@@ -223,13 +235,15 @@ QKERN_C_API qkern_status qkern_centroid_gradient(const float* dw, const uint8_t*
 
 typedef enum qkern_weight_layout {
   QKERN_WEIGHTS_NK = 0, /* W[n][k] (PyTorch Linear) */
-  QKERN_WEIGHTS_KN = 1  /* W[k][n] (matmul) */
+  QKERN_WEIGHTS_KN = 1,  /* W[k][n] (matmul) */
+  QKERN_ENUM_RANGE_(QKERN_WEIGHTS)
 } qkern_weight_layout;
 
 typedef enum qkern_gemm_output {
   QKERN_OUTPUT_REQUANTIZED = 0,
   QKERN_OUTPUT_INT32 = 1,
-  QKERN_OUTPUT_FLOAT = 2
+  QKERN_OUTPUT_FLOAT = 2,
+  QKERN_ENUM_RANGE_(QKERN_OUTPUT)
 } qkern_gemm_output;
 
 typedef struct qkern_gemm_params {
@@ -273,7 +287,8 @@ QKERN_C_API size_t qkern_gemm_packed_bytes(const qkern_gemm* gemm);
 typedef enum qkern_lut_activation {
   QKERN_LUT_FP32 = 0,
   QKERN_LUT_U8 = 1,
-  QKERN_LUT_S8 = 2
+  QKERN_LUT_S8 = 2,
+  QKERN_ENUM_RANGE_(QKERN_LUT)
 } qkern_lut_activation;
 
 typedef struct qkern_lut_gemm_params {
@@ -326,13 +341,15 @@ QKERN_C_API const float* qkern_lut_gemm_codebook_scales(const qkern_lut_gemm* ge
 
 typedef enum qkern_conv_weight_layout {
   QKERN_CONV_WEIGHTS_OHWI = 0,
-  QKERN_CONV_WEIGHTS_OIHW = 1 /* PyTorch's Conv2d.weight */
+  QKERN_CONV_WEIGHTS_OIHW = 1,  /* PyTorch's Conv2d.weight */
+  QKERN_ENUM_RANGE_(QKERN_CONV_WEIGHTS)
 } qkern_conv_weight_layout;
 
 typedef enum qkern_conv_path {
   QKERN_CONV_GEMM_1X1 = 0,
   QKERN_CONV_IM2COL = 1,
-  QKERN_CONV_DEPTHWISE = 2
+  QKERN_CONV_DEPTHWISE = 2,
+  QKERN_ENUM_RANGE_(QKERN_CONV_PATH)
 } qkern_conv_path;
 /* "gemm_1x1", "im2col", "depthwise"; "unknown" outside the enum. */
 QKERN_C_API const char* qkern_conv_path_name(qkern_conv_path path);

@@ -91,6 +91,7 @@ Status to_mode(qkern_quantize_mode v, QuantizeMode* out) {
   switch (v) {
     case QKERN_QUANTIZE_MULTIPLY: *out = QuantizeMode::kMultiply; return Status();
     case QKERN_QUANTIZE_DIVIDE: *out = QuantizeMode::kDivide; return Status();
+    default: break;
   }
   return invalid("mode: not a qkern_quantize_mode (got " + std::to_string(static_cast<int>(v)) + ")");
 }
@@ -99,6 +100,7 @@ Status to_scheme(qkern_requant_scheme v, const char* name, RequantScheme* out) {
   switch (v) {
     case QKERN_REQUANT_FP32: *out = RequantScheme::kFp32; return Status();
     case QKERN_REQUANT_FIXED_POINT: *out = RequantScheme::kFixedPoint; return Status();
+    default: break;
   }
   return invalid(std::string(name) + ": not a qkern_requant_scheme (got " +
                  std::to_string(static_cast<int>(v)) + ")");
@@ -109,6 +111,7 @@ Status to_output(qkern_gemm_output v, const char* name, GemmOutput* out) {
     case QKERN_OUTPUT_REQUANTIZED: *out = GemmOutput::kRequantized; return Status();
     case QKERN_OUTPUT_INT32: *out = GemmOutput::kInt32; return Status();
     case QKERN_OUTPUT_FLOAT: *out = GemmOutput::kFloat; return Status();
+    default: break;
   }
   return invalid(std::string(name) + ": not a qkern_gemm_output (got " +
                  std::to_string(static_cast<int>(v)) + ")");
@@ -696,6 +699,7 @@ const char* qkern_conv_path_name(qkern_conv_path path) {
     case QKERN_CONV_GEMM_1X1: return conv_path_name(ConvPath::kGemm1x1);
     case QKERN_CONV_IM2COL: return conv_path_name(ConvPath::kIm2col);
     case QKERN_CONV_DEPTHWISE: return conv_path_name(ConvPath::kDepthwise);
+    default: break;
   }
   return "unknown";
 }
