@@ -408,7 +408,9 @@ void pack_a_panels(const uint8_t* a, int64_t lda, int64_t rows, int64_t k, int64
   for (int64_t r0 = 0; r0 < rows; r0 += rpp) {
     const int64_t panel_rows = std::min(rpp, rows - r0);
     uint8_t* dst = out + r0 / rpp * panel_bytes;
-    if (panel_rows < mr || k_pad != k) std::memset(dst, 0, static_cast<size_t>(panel_bytes));
+    // Rows past the panel's are zero; a row's partial last group is written
+    // whole below (its padding zero), so k_pad != k needs no clearing.
+    if (panel_rows < mr) std::memset(dst, 0, static_cast<size_t>(panel_bytes));
     const uint8_t* src0 = a + r0 * lda;
     if (panel_rows == kRowsMax) {  // whole panels: the output is written in order
       int64_t g0 = 0;
@@ -429,7 +431,15 @@ void pack_a_panels(const uint8_t* a, int64_t lda, int64_t rows, int64_t k, int64
       }
       if (full * kKR < k) {  // the last, partial group; the rest of it stays 0
         uint8_t tail[4] = {0, 0, 0, 0};
-        std::memcpy(tail, src + full * kKR, static_cast<size_t>(k - full * kKR));
+        const int64_t rem = k - full * kKR;
+        if (r0 + r + 1 < rows && full * kKR + 4 <= lda + k) {
+          // Not the block's last row: the 4 bytes at the tail lie within this
+          // row and the next one (short K, first-layer convolutions: a memcpy
+          // call per row was a quarter of the packing).
+          store_u32(tail, load_u32(src + full * kKR) & (0xffffffffu >> (8 * (4 - rem))));
+        } else {
+          std::memcpy(tail, src + full * kKR, static_cast<size_t>(rem));
+        }
         uint32_t v = pack_group<kKR, kSigned>(tail, 0, flip);
         if constexpr (kKR == 4) v &= 0xffffffffu >> (8 * (4 - (k - full * kKR)));  // no flipped padding
         store_u32(d + full * group_stride, v);
