@@ -2089,6 +2089,21 @@ std::vector<TourOp> TourGemms(bool quick) {
   return ops;
 }
 
+// Short-K GEMMs, where the JIT's fused kernels pay most (docs/jit.md).
+std::vector<TourOp> TourJitGemms() {
+  std::vector<TourOp> ops;
+  for (const auto& mk : {std::pair<int64_t, int64_t>{16, 27}, std::pair<int64_t, int64_t>{4, 200}}) {
+    Problem p;
+    p.op = Op::kGemm;
+    p.m = mk.first;
+    p.k = mk.second;
+    p.n = 259;
+    p.seed = static_cast<uint32_t>(20240611u + mk.second);
+    ops.push_back({mk.second == 27 ? "gemm k27" : "gemm k200", p});
+  }
+  return ops;
+}
+
 TimingPlan TourGemmPlan(bool quick) {
   TimingPlan plan;
   if (quick) {
@@ -2463,6 +2478,32 @@ int Tour(const std::vector<std::string>& args) {
                     ok ? "\u2713" : "\u2717");
       },
       &checks, &failed, &failures);
+
+#if QKERN_HAVE_JIT
+  // The JIT against the AOT kernels: the same problems on each ISA with a
+  // generator, first with the JIT off, then on (QGemm::create asks it first).
+  std::printf("\n%-22s %-14s %-12s %-48s %12s %9s %11s  %s\n", "gemm: aot, then jit", "m x k x n", "isa",
+              "kernel", "time (us)", "Gop/s", "weight GB/s", "check");
+  for (Isa isa : isas) {
+    if (isa != Isa::kAvx2 && isa != Isa::kAvx512 && isa != Isa::kAvx512Vnni) continue;
+    for (bool jit_on : {false, true}) {
+      qkern::jit::set_enabled_for_test(jit_on);
+      TourCases<GemmCase>(
+          TourJitGemms(), {isa}, TourGemmPlan(quick), [](const GemmCase& c) { return &c.gemm(); },
+          [jit_on](const char* label, const GemmCase& c, Isa row_isa, const std::string& kernel, double seconds,
+                   bool ok) {
+            std::printf("%-22s %-14s %-12s %-48s %12.3f %9.2f %11.2f  %s\n",
+                        (std::string(label) + (jit_on ? " jit" : " aot")).c_str(), c.Shape().c_str(),
+                        qkern::isa_name(row_isa), kernel.c_str(), seconds * 1e6,
+                        seconds > 0 ? c.Ops() / seconds / 1e9 : 0.0,
+                        seconds > 0 ? static_cast<double>(c.gemm().packed_bytes()) / seconds / 1e9 : 0.0,
+                        ok ? "\u2713" : "\u2717");
+          },
+          &checks, &failed, &failures);
+    }
+  }
+  qkern::jit::reset_enabled_for_test();
+#endif
 
   // The int8 convolution: QConv2d binds its kernel (and its path) in create() as QGemm does.
   std::printf("\n%-22s %-28s %-12s %-52s %12s %9s  %s\n", "conv (cropped layers)", "geometry",
