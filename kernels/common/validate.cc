@@ -39,6 +39,12 @@ std::string str(float v) {
   return buf;
 }
 
+std::string str(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.9g", v);
+  return buf;
+}
+
 Status check_dims(const char* name, const Dims& dims, int64_t max_elem_bytes, int64_t* numel) {
   if (dims.rank < 0 || dims.rank > Dims::kMaxRank) {
     return invalid(std::string(name) + ": rank " + std::to_string(dims.rank) +

@@ -32,6 +32,7 @@ Status no_throw(const char* what, F&& body) {
 std::string indexed(const char* name, int64_t i);
 // The value as printed in messages (%g for floats).
 std::string str(float v);
+std::string str(double v);  // %.9g: 1e-12 reads 1e-12, not 0.000000
 
 // dims: rank in [0, 8], every extent >= 0, and numel * max_elem_bytes fits in
 // ptrdiff_t. Stores the element count.

@@ -222,7 +222,7 @@ Status plan_gemm_output(const QGemmParams& p, int64_t n_pad, const int64_t* wsum
       if (!quantize_multiplier(real, &g.q31[n], &g.shift[n]).ok()) {
         return out_of_range(indexed(scale_name, n) + ": activation_scale * " + scale_name +
                             " / output_scale = " +
-                            std::to_string(real) + " is outside kFixedPoint's range");
+                            str(real) + " is outside kFixedPoint's range");
       }
     }
   }

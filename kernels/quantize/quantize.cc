@@ -327,7 +327,7 @@ Status quantize_multiplier(double real, int32_t* q31, int32_t* shift) {
   if (q31 == nullptr || shift == nullptr) return internal::invalid("q31/shift: null pointer");
   if (!(std::isfinite(real) && real > 0.0 && real < 2147483648.0)) {
     return internal::out_of_range("real_multiplier: must be in (0, 2^31) (got " +
-                                  std::to_string(real) + ")");
+                                  internal::str(real) + ")");
   }
   int exponent = 0;
   const double fraction = std::frexp(real, &exponent);  // real = fraction * 2^exponent, [0.5, 1)
@@ -337,7 +337,7 @@ Status quantize_multiplier(double real, int32_t* q31, int32_t* shift) {
     ++exponent;
   }
   if (exponent < -31 || exponent > 30) {
-    return internal::out_of_range("real_multiplier: " + std::to_string(real) +
+    return internal::out_of_range("real_multiplier: " + internal::str(real) +
                                   " needs a shift outside [-31, 30]");
   }
   *q31 = static_cast<int32_t>(q);
