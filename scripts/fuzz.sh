@@ -58,7 +58,7 @@ if [ "$FUZZ_SELFTEST" = 1 ]; then
            "$seeds" > "$log" 2>&1; then
         echo "fuzz.sh: SELF-TEST FAILED: $t did not notice a wrong $isa output ($log)" >&2
         failed=1
-      elif ! grep -q "MISMATCH on isa $isa" "$log"; then
+      elif ! grep -qE "MISMATCH on isa $isa( |$)" "$log"; then
         echo "fuzz.sh: SELF-TEST FAILED: $t aborted for another reason with $isa tampered ($log)" >&2
         failed=1
       fi
@@ -87,7 +87,8 @@ for t in $FUZZ_TARGETS; do
     artifact=$(sed -n 's/^.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
     line=$(printf '%-14s FAILED  %10s executions  %6s/s  rc %s  %s' "$t" "${execs:-?}" "${rate:-?}" "$rc" \
            "${artifact:-(see $log)}")
-    grep -m 3 -E "MISMATCH|case:|ERROR: |runtime error" "$log" | sed 's/^/    /' >&2 || true
+    grep -m 1 -A 2 -E "MISMATCH|runtime error|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)" "$log" |
+      sed 's/^/    /' >&2 || true
   fi
   echo "$line"
   summary+=("$line")
