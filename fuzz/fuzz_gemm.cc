@@ -100,7 +100,7 @@ void Run(Input& in) {
 
   // ---- weights (garbage in the stride gaps) and scales
   const int w_kind = static_cast<int>(in.range(0, 7));
-  std::vector<int8_t> w(static_cast<size_t>(rows * ldw));
+  std::vector<int8_t> w(static_cast<size_t>((rows - 1) * ldw + row));  // to the last row's last element
   for (auto& v : w) v = static_cast<int8_t>(in.u8());
   for (int64_t nn = 0; nn < n; ++nn) {
     int prev = 0;
@@ -122,9 +122,10 @@ void Run(Input& in) {
   c.add("w_kind", w_kind).add("per_channel", p.weight_scale_per_channel).add("sa", p.activation_scale)
       .add("sw0", wscale[0]);
 
-  // ---- activations (garbage in the stride gaps)
+  // ---- activations (garbage in the stride gaps), allocated to the last row's
+  // K-th element: a read past A is an ASan report
   const int a_kind = static_cast<int>(in.range(0, 4));
-  std::vector<uint8_t> a(static_cast<size_t>(std::max<int64_t>(m * lda, 1)));
+  std::vector<uint8_t> a(static_cast<size_t>(m > 0 ? (m - 1) * lda + k : 1));
   for (auto& v : a) v = in.u8();
   const int32_t far = p.activation_zero_point > (a_min + a_max) / 2 ? a_min : a_max;
   for (int64_t mm = 0; mm < m; ++mm) {

@@ -131,9 +131,9 @@ void Run(Input& in) {
   DecodeGemmOutput(in, c, n, quantized, &p, &out);
   c.add("idx_kind", idx_kind).add("per_row", p.codebook_per_row).add("cb_kind", cb_kind).add("c0", codebook[0]);
 
-  // X (garbage in the stride gaps).
+  // X (garbage in the stride gaps), allocated to the last row's K-th element.
   const size_t x_elem = quantized ? 1 : 4;
-  std::vector<uint8_t> x(static_cast<size_t>(std::max<int64_t>(m * ldx, 1)) * x_elem);
+  std::vector<uint8_t> x(static_cast<size_t>(m > 0 ? (m - 1) * ldx + k : 1) * x_elem);
   for (auto& b : x) b = in.u8();
   const int x_kind = static_cast<int>(in.range(0, 3));
   const int32_t far = p.activation_zero_point > (a_min + a_max) / 2 ? a_min : a_max;
