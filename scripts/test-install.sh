@@ -32,13 +32,15 @@ cmake -S examples/consumer -B "$work/cmake" -G Ninja -DCMAKE_PREFIX_PATH="$prefi
 cmake --build "$work/cmake" > "$work/cmake-build.log"
 for exe in mlp_conv_c mlp_conv_cpp mlp_conv_cpp_static; do
   # Only the shared programs may load libqkern.so, and they must find the installed one.
+  # ldd's output first, then grep: `ldd | grep -q` under pipefail fails when
+  # grep exits at its match before ldd has written everything (SIGPIPE).
+  deps=$(ldd "$work/cmake/$exe")
   if [ "$exe" = mlp_conv_cpp_static ]; then
-    if ldd "$work/cmake/$exe" | grep -q libqkern; then
+    if grep -q libqkern <<< "$deps"; then
       echo "test-install: $exe links libqkern.so" >&2; exit 1
     fi
-  else
-    ldd "$work/cmake/$exe" | grep -q "$prefix/$libdir/$soname" ||
-      { echo "test-install: $exe does not load $prefix/$libdir/$soname" >&2; ldd "$work/cmake/$exe" >&2; exit 1; }
+  elif ! grep -qF "$prefix/$libdir/$soname" <<< "$deps"; then
+    echo "test-install: $exe does not load $prefix/$libdir/$soname" >&2; echo "$deps" >&2; exit 1
   fi
   "$work/cmake/$exe" > "$work/$exe.out"
   echo "   $exe: $(tail -1 "$work/$exe.out")"
