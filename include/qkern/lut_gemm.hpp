@@ -7,7 +7,8 @@
 //   fp32 activations:  Y[m][n] = sum_k X[m][k] * W[n][k] + bias_f[n]     (float output only)
 //     Summed in fp32 in an unspecified order (every path may differ); the
 //     documented bound: |Y - exact| <= gamma(K + 1) * (sum_k |X[m][k] * W[n][k]| + |bias_f[n]|),
-//     gamma(j) = j*u / (1 - j*u), u = 2^-24.
+//     gamma(j) = j*u / (1 - j*u), u = 2^-24; plus (K + 1) * 2^-149 where products
+//     underflow to subnormals.
 //
 //   u8/s8 activations: each codebook is first quantized to int8 with its own scale
 //     (quantize_codebook_int8 below: s = max|C| / 127, Cq = clamp(rne(C / s), -127, 127)),

@@ -97,7 +97,7 @@ Status requantize(const int32_t* acc, const Dims& dims, const RequantParams& par
 
 // Splits a real multiplier in (0, 2^31) into TFLite's (Q31 multiplier, shift)
 // with real ~= q31 * 2^(shift - 31); q31 in [2^30, 2^31 - 1], shift in [-31, 30].
-// Multipliers too small for shift -31 are an error.
+// Multipliers too small for shift -31, and from 2^30 - 0.25 up (shift 31), are an error.
 Status quantize_multiplier(double real_multiplier, int32_t* q31, int32_t* shift);
 
 enum class QParamsMode {
