@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
@@ -331,15 +330,22 @@ TEST(JitCache, EvictionNeverFreesAKernelInUse) {
 
 TEST(JitCache, ConcurrentRequestsGenerateOnce) {
   jit::CodeCache cache(16);
-  std::atomic<int> made{0};
-  auto make = [&made](std::string*) -> std::shared_ptr<const jit::Kernel> {
+  std::atomic<int> made{0}, arrived{0};
+  // The generator holds its key until every thread has reached get(): the
+  // others find it pending (or, arriving later, ready); no timing involved.
+  auto make = [&made, &arrived](std::string*) -> std::shared_ptr<const jit::Kernel> {
     made.fetch_add(1);
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    while (arrived.load() < 8) std::this_thread::yield();
     return std::make_shared<FakeKernel>("k");
   };
   std::vector<std::thread> threads;
   std::vector<std::shared_ptr<const jit::Kernel>> got(8);
-  for (int t = 0; t < 8; ++t) threads.emplace_back([&, t] { got[t] = cache.get("same", make); });
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      arrived.fetch_add(1);
+      got[t] = cache.get("same", make);
+    });
+  }
   for (auto& th : threads) th.join();
   EXPECT_EQ(made.load(), 1);
   for (const auto& g : got) EXPECT_EQ(g, got[0]);
