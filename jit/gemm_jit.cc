@@ -16,6 +16,7 @@
 // else clamp(r + zo + 1.5*2^23, lo + .., hi + ..) read back as integer bits.
 #include "jit/gemm_jit.h"
 
+#include <cmath>
 #include <cstddef>
 #include <cstring>
 #include <string>
@@ -52,7 +53,7 @@ class GemmGenerator : public Generator {
   static size_t code_bytes(const GemmJitConf& c) {
     const size_t mr = static_cast<size_t>(c.mr), nrv = static_cast<size_t>(c.nrv);
     const size_t per_step = 10 * (nrv + mr + mr * nrv * (c.kr == 2 ? 2 : 1));
-    const size_t steps = c.kb <= kGemmJitUnrollKb ? c.kb : 8;
+    const size_t steps = c.conv_g > 0 ? c.kb : c.kb <= kGemmJitUnrollKb ? c.kb : 8;
     return 1024 + per_step * steps + 2 * 10 * mr * nrv + 14 * 10 * mr * nrv;
   }
 
@@ -77,8 +78,18 @@ class GemmGenerator : public Generator {
     return c.kb >= 2 && 2 * c.mr * c.nrv + c.nrv + 1 + (c.kr == 2 ? 1 : 0) <= regs ? 2 : 1;
   }
 
-  // One k step at byte offsets a_off (A panel) and w_off (W panel) from rdi / rsi.
-  void k_step(int64_t a_off, int64_t w_off, int set) {
+  // Byte offset from rdi of a[m][k step s]: the packed panel, or (gather
+  // mode) the staged input rows.
+  int64_t a_offset(int64_t a_base, uint32_t s, int m) const {
+    if (c_.conv_g > 0) {
+      return static_cast<int64_t>(s / c_.conv_g) * c_.conv_row_bytes +
+             static_cast<int64_t>(m) * c_.conv_pixel_bytes + static_cast<int64_t>(s % c_.conv_g) * 4;
+    }
+    return a_base + 4 * m;
+  }
+
+  // One k step: A at a_offset(a_off, s, m), W at byte offset w_off from rsi.
+  void k_step(int64_t a_off, uint32_t s, int64_t w_off, int set) {
     const int wstep = c_.kr == 4 ? vbytes_ : vbytes_ / 2;  // W bytes per column vector per k step
     for (int v = 0; v < c_.nrv; ++v) {
       if (c_.kr == 4) {
@@ -90,7 +101,7 @@ class GemmGenerator : public Generator {
       }
     }
     for (int m = 0; m < c_.mr; ++m) {
-      vpbroadcastd(bcast(), dword[rdi + a_off + 4 * m]);
+      vpbroadcastd(bcast(), dword[rdi + a_offset(a_off, s, m)]);
       for (int v = 0; v < c_.nrv; ++v) {
         if (c_.kr == 4) {
           vpdpbusd(acc(m, v, set), bcast(), wreg(v), EvexEncoding);
@@ -116,8 +127,23 @@ class GemmGenerator : public Generator {
     }
     const int64_t a_step = 4 * c_.panel_mr;  // 4 bytes (kr = 4 bytes or 2 int16) per row and k step
     const int64_t w_step = static_cast<int64_t>(c_.nrv) * (c_.kr == 4 ? vbytes_ : vbytes_ / 2);
-    if (c_.kb <= kGemmJitUnrollKb) {
-      for (uint32_t k = 0; k < c_.kb; ++k) k_step(k * a_step, k * w_step, static_cast<int>(k % splits_));
+    if (c_.conv_g > 0 && c_.kb > kConvJitUnrollKb) {
+      // Gather mode, many kernel rows: a loop over them, each row's conv_g
+      // steps unrolled (the row's offsets are the same from one row to the
+      // next; the whole K unrolled was 2-3x the code and measured slower).
+      const uint32_t rows = c_.kb / static_cast<uint32_t>(c_.conv_g);
+      mov(r10, rows);
+      Label loop;
+      L(loop);
+      for (uint32_t g = 0; g < static_cast<uint32_t>(c_.conv_g); ++g) {
+        k_step(0, g, g * w_step, static_cast<int>(g % splits_));
+      }
+      add(rdi, c_.conv_row_bytes);
+      add(rsi, static_cast<int64_t>(c_.conv_g) * w_step);
+      dec(r10);
+      jnz(loop, T_NEAR);
+    } else if (c_.kb <= kGemmJitUnrollKb || c_.conv_g > 0) {
+      for (uint32_t k = 0; k < c_.kb; ++k) k_step(k * a_step, k, k * w_step, static_cast<int>(k % splits_));
     } else {
       // A loop of 4 k steps, then the remainder, both baked.
       constexpr int kUnroll = 4;
@@ -125,12 +151,12 @@ class GemmGenerator : public Generator {
       mov(r10, iters);
       Label loop;
       L(loop);
-      for (int u = 0; u < kUnroll; ++u) k_step(u * a_step, u * w_step, u % splits_);
+      for (int u = 0; u < kUnroll; ++u) k_step(u * a_step, 0, u * w_step, u % splits_);
       add(rdi, kUnroll * a_step);
       add(rsi, kUnroll * w_step);
       dec(r10);
       jnz(loop, T_NEAR);
-      for (uint32_t u = 0; u < rest; ++u) k_step(u * a_step, u * w_step, static_cast<int>(u % splits_));
+      for (uint32_t u = 0; u < rest; ++u) k_step(u * a_step, 0, u * w_step, static_cast<int>(u % splits_));
     }
     if (splits_ == 2) {
       for (int m = 0; m < c_.mr; ++m) {
@@ -377,7 +403,8 @@ std::string GemmJitConf::key() const {
   std::string k = "gemm:";
   const auto put = [&k](const void* p, size_t n) { k.append(static_cast<const char*>(p), n); };
   const int i[] = {static_cast<int>(isa), kr, mr, panel_mr, nrv, nr_valid, static_cast<int>(kind),
-                   zero_point, lo, hi, mult_folded ? 1 : 0, finite_mult ? 1 : 0};
+                   zero_point, lo, hi, mult_folded ? 1 : 0, finite_mult ? 1 : 0,
+                   conv_g, conv_row_bytes, conv_pixel_bytes};
   put(i, sizeof i);
   put(&kb, sizeof kb);
   put(&mult, sizeof mult);
@@ -385,11 +412,40 @@ std::string GemmJitConf::key() const {
 }
 
 std::string GemmJitConf::name() const {
-  return "qgemm_" + std::to_string(panel_mr) + "x" + std::to_string(nrv * lanes_of(isa)) + "c" +
+  const std::string gather =
+      conv_g > 0 ? "_gather" + std::to_string(conv_g) + "x" + std::to_string(conv_row_bytes) + "p" +
+                       std::to_string(conv_pixel_bytes)
+                 : "";
+  return (conv_g > 0 ? "qconv_" : "qgemm_") + std::to_string(panel_mr) + "x" + std::to_string(nrv * lanes_of(isa)) + "c" +
          std::to_string(kr) + "_" + kind_name(kind) + "_k" + std::to_string(kb * kr) + "_mr" +
          std::to_string(mr) + "_nr" + std::to_string(nr_valid) + (mult_folded ? "_pt" : "") +
-         (finite_mult ? "" : "_nan") + "__" +
+         (finite_mult ? "" : "_nan") + gather + "__" +
          isa_name(isa);
+}
+
+GemmJitConf gemm_jit_base_conf(Isa isa, const internal::GemmConfig& cf, int64_t k_pad, int64_t n,
+                               const internal::GemmEpilogue& ep) {
+  GemmJitConf conf;
+  conf.isa = isa;
+  conf.kr = cf.kr;
+  conf.panel_mr = cf.mr;
+  conf.nrv = cf.nr / lanes_of(isa);
+  conf.kb = static_cast<uint32_t>(k_pad / cf.kr);
+  conf.kind = ep.kind;
+  conf.zero_point = ep.zero_point;
+  conf.lo = ep.lo;
+  conf.hi = ep.hi;
+  // One multiplier for every channel (a per-tensor weight scale): baked.
+  if (ep.multiplier != nullptr) {
+    conf.mult_folded = true;
+    for (int64_t c = 1; c < n && conf.mult_folded; ++c) {
+      conf.mult_folded = std::memcmp(&ep.multiplier[c], &ep.multiplier[0], sizeof(float)) == 0;
+    }
+    conf.mult = ep.multiplier[0];
+    conf.finite_mult = true;
+    for (int64_t c = 0; c < n && conf.finite_mult; ++c) conf.finite_mult = std::isfinite(ep.multiplier[c]);
+  }
+  return conf;
 }
 
 std::string gemm_jit_unsupported(const GemmJitConf& c) {
@@ -415,6 +471,14 @@ std::string gemm_jit_unsupported(const GemmJitConf& c) {
     return "tile needs more vector registers than the ISA has";
   }
   if (c.kb < 1) return "kb must be >= 1";
+  if (c.conv_g < 0 || c.conv_row_bytes < 0 || c.conv_pixel_bytes < 0) return "negative gather geometry";
+  if (c.conv_g > 0 && (c.kb > kConvJitMaxKb || c.kb % c.conv_g != 0)) {
+    return "gather mode needs kb <= " + std::to_string(kConvJitMaxKb) + ", a multiple of conv_g";
+  }
+  if (c.conv_g > 0 && static_cast<int64_t>(c.kb / c.conv_g) * c.conv_row_bytes +
+                              static_cast<int64_t>(c.mr) * c.conv_pixel_bytes > (int64_t{1} << 30)) {
+    return "gather offsets exceed 2^30 bytes";
+  }
   return "";
 }
 
@@ -426,6 +490,9 @@ std::vector<std::string> generator_descriptions() {
       "gemm avx2: 6x16c2 (vpmaddwd)" + common,
       "gemm avx512: 6x32c2 (vpmaddwd)" + common,
       "gemm avx512_vnni: 6x64c4, 8x32c4 for N <= 32 (vpdpbusd)" + common,
+      "conv (QConv2d direct path, input_channels <= " + std::to_string(internal::kConvDirectMaxIc) +
+          "): the same tiles and epilogues, taps gathered from staged input rows at baked offsets, K "
+          "unrolled to " + std::to_string(kConvJitMaxKb) + " k steps",
   };
 }
 

@@ -15,6 +15,17 @@
 //   fn(a_panel, w_panel, c = &C[m0][n0], ldc (elements), &epilogue, n0)
 // The epilogue's per-channel arrays are read at [n0, n0 + NR).
 //
+// Gather mode (conv_g > 0, the small-channel convolution of QConv2d's direct
+// path): A is not a packed panel but the convolution's input rows, staged by
+// the driver as KH row segments of conv_row_bytes each (elements: bytes + the
+// config's shift for c4, int16 for c2). K is the kernel rows' taps padded to
+// conv_g k steps per kernel row (padded k have zero weights), so k step s of
+// row m reads a[m][s] at
+//   a_panel + (s / conv_g) * conv_row_bytes + m * conv_pixel_bytes + (s % conv_g) * 4
+// (conv_pixel_bytes: one output pixel's stride in the segments); kb <=
+// kConvJitMaxKb, unrolled up to kConvJitUnrollKb steps, else a loop over the
+// kernel rows with each row's conv_g steps unrolled.
+//
 // Supported: avx2 and avx512 c2 configs (int16 pairs, vpmaddwd), avx512_vnni
 // c4 configs (vpdpbusd); outputs int32, float and fp32-requantized u8/s8.
 // Anything else (fixed-point requantization, the vpmaddubsw configs, NEON) is
@@ -38,6 +49,11 @@ using GemmJitFn = void (*)(const void* a_panel, const int8_t* w_panel, void* c, 
                            const internal::GemmEpilogue* ep, size_t n0);
 
 constexpr uint32_t kGemmJitUnrollKb = 96;
+// Gather mode unrolls every k step: up to this many (7x7x4 taps as int16 pairs: 98).
+constexpr uint32_t kConvJitMaxKb = 128;
+// Beyond this many k steps, gather mode loops over the kernel rows (each
+// row's steps unrolled) instead of unrolling all of K.
+constexpr uint32_t kConvJitUnrollKb = 24;
 
 // Immutable: everything the generated code depends on. key() is its bytes.
 struct GemmJitConf {
@@ -55,11 +71,19 @@ struct GemmJitConf {
   // Every multiplier finite: float(acc) * m cannot be NaN, so the requantized
   // kinds skip the NaN -> zo select (an infinite multiplier keeps it).
   bool finite_mult = false;
+  // Gather mode (above); 0: packed A panels.
+  int conv_g = 0, conv_row_bytes = 0, conv_pixel_bytes = 0;
 
   std::string key() const;
   // e.g. qgemm_6x64c4_u8_fp32_k50_mr6_nr64__avx512_vnni
   std::string name() const;
 };
+
+// The conf of a QGemm's kernels (isa, config, K, output kind, the
+// per-tensor multiplier folded where every channel shares one); mr,
+// nr_valid and the gather fields are left to the caller.
+GemmJitConf gemm_jit_base_conf(Isa isa, const internal::GemmConfig& cfg, int64_t k_pad, int64_t n,
+                               const internal::GemmEpilogue& ep);
 
 // Why `conf` cannot be generated ("" when it can).
 std::string gemm_jit_unsupported(const GemmJitConf& conf);

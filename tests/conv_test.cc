@@ -14,6 +14,10 @@
 #include "tests/conv_tester.h"
 #include "tests/test_util.h"
 
+#if QKERN_HAVE_JIT
+#include "jit/jit.h"
+#endif
+
 namespace qkern {
 namespace test {
 namespace {
@@ -181,6 +185,82 @@ TEST_P(ConvTest, AdversarialFullRange) {
     }
   }
   ConvTester().hw(3, 3).channels(65793, 2).kernel(1, 1).za(255).data(ConvData::kMaxNegative).output(GemmOutput::kInt32).Test();
+}
+
+// The direct path (x86 JIT, <= 4 input channels, groups 1, unit dilation_w):
+// first-layer shapes, every channel count it takes, OC around the tiles'
+// widths, strides, dilation_h, padding on every side, rows wider than one
+// staged chunk (128 pixels), pixel strides, batches, both activation types
+// and every output; byte for byte against the reference, and the path
+// checked where it must be taken (fixed-point outputs have no JIT epilogue:
+// those run im2col, also checked here).
+TEST_P(ConvTest, DirectPath) {
+#if QKERN_HAVE_JIT
+  const bool jit_isa = jit::enabled() && (isa() == Isa::kAvx2 || isa() == Isa::kAvx512 || isa() == Isa::kAvx512Vnni);
+#else
+  const bool jit_isa = false;
+#endif
+  const ConvPath want = jit_isa ? ConvPath::kDirect : ConvPath::kIm2col;
+  // MobileNetV2 features.0 and ResNet-50 conv1 on small images.
+  ConvTester().hw(23, 19).channels(3, 32).kernel(3, 3).stride(2, 2).pad(1, 1, 1, 1).expect_path(want).Test();
+  ConvTester().hw(29, 31).channels(3, 64).kernel(7, 7).stride(2, 2).pad(3, 3, 3, 3).expect_path(want).Test();
+  for (int64_t ic = 1; ic <= 4; ++ic) {
+    for (int64_t oc : {1, 7, 16, 17, 32, 33, 64, 65, 130}) {
+      for (int64_t k : {2, 3, 5, 7}) {
+        SCOPED_TRACE(testing::Message() << "ic " << ic << " oc " << oc << " k " << k);
+        const int64_t s = 1 + (oc + k) % 3;
+        ConvTester().hw(9 + k, 13).channels(ic, oc).kernel(k, k).stride(s, s).pad(k / 2, k - 1, (k - 1) / 2, 1)
+            .za(static_cast<int32_t>(37 * k + oc) % 256).expect_path(want)
+            .seed(static_cast<uint32_t>(ic * 1000 + oc * 10 + k)).Test();
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+  // Rectangular kernels, dilation_h, a stride wider than the kernel.
+  ConvTester().hw(17, 15).channels(3, 20).kernel(3, 5).stride(1, 2).dilation(2, 1).pad(2, 0, 1, 3).expect_path(want).Test();
+  ConvTester().hw(12, 30).channels(2, 9).kernel(1, 7).stride(3, 4).pad(0, 3, 0, 3).expect_path(want).Test();
+  ConvTester().hw(10, 21).channels(4, 12).kernel(2, 2).stride(5, 3).expect_path(want).Test();
+  // Rows of 300 and 150 output pixels: several staged chunks per row.
+  ConvTester().hw(3, 300).channels(3, 24).kernel(3, 3).pad(1, 1, 1, 1).expect_path(want).Test();
+  ConvTester().batch(2).hw(9, 301).channels(3, 40).kernel(7, 7).stride(2, 2).pad(3, 3, 3, 3).expect_path(want).Test();
+  // Pixel strides and batches; the gaps of the output stay untouched.
+  ConvTester().batch(3).hw(8, 9).channels(3, 10).kernel(3, 3).pad(1, 1, 1, 1).x_pixel_stride(4).y_pixel_stride(13)
+      .expect_path(want).Test();
+  ConvTester().batch(2).hw(7, 6).channels(1, 17).kernel(5, 5).stride(2, 1).pad(2, 2, 2, 2).x_pixel_stride(3)
+      .y_pixel_stride(20).output(GemmOutput::kFloat).expect_path(want).Test();
+  // Both activation types, every output, per-channel and per-tensor scales.
+  for (bool a_signed : {false, true}) {
+    for (GemmOutput out : {GemmOutput::kRequantized, GemmOutput::kInt32, GemmOutput::kFloat}) {
+      for (RequantScheme scheme : {RequantScheme::kFp32, RequantScheme::kFixedPoint}) {
+        for (bool out_signed : {false, true}) {
+          for (bool per_channel : {false, true}) {
+            SCOPED_TRACE(testing::Message() << "a_signed " << a_signed << " out " << int(out) << " scheme "
+                                            << int(scheme) << " out_signed " << out_signed << " per_channel "
+                                            << per_channel);
+            const bool fixed = out == GemmOutput::kRequantized && scheme == RequantScheme::kFixedPoint;
+            ConvTester().hw(11, 10).channels(3, 21).kernel(3, 3).stride(2, 2).pad(1, 1, 1, 1)
+                .a_signed(a_signed).za(a_signed ? -7 : 200).output(out).scheme(scheme).out_signed(out_signed)
+                .zo(out_signed ? -5 : 120).per_channel(per_channel).bias(true)
+                .expect_path(fixed ? ConvPath::kIm2col : want).Test();
+            if (HasFatalFailure()) return;
+          }
+        }
+      }
+    }
+  }
+  // Full-range data and zero points at both ends, clamps.
+  for (ConvData d : {ConvData::kMaxPositive, ConvData::kMaxNegative, ConvData::kAlternating}) {
+    for (int32_t za : {0, 255}) {
+      ConvTester().hw(9, 9).channels(4, 33).kernel(7, 7).pad(3, 3, 3, 3).za(za).data(d).output(GemmOutput::kInt32)
+          .expect_path(want).Test();
+      ConvTester().hw(9, 9).channels(3, 16).kernel(3, 3).pad(1, 1, 1, 1).za(za).data(d).zo(0).clamp(10, 200)
+          .expect_path(want).Test();
+    }
+    for (int32_t za : {-128, 127}) {
+      ConvTester().hw(9, 9).channels(3, 16).kernel(5, 5).pad(2, 2, 2, 2).a_signed(true).za(za).data(d)
+          .out_signed(true).zo(-128).clamp(0, 6).expect_path(want).Test();
+    }
+  }
 }
 
 // Several tiles of the im2col buffer: K = 3*3*64 = 576 gives 455 rows a tile.

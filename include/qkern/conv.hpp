@@ -18,6 +18,12 @@
 //              into a bounded per-thread buffer (kQConvIm2colBytes) and multiplied
 //              by the group's packed weights (a channel multiplier > 1 lands here).
 //   depthwise  groups == IC == OC: a direct kernel per ISA, channels in vectors.
+//   direct     x86 with the JIT (avx2, avx512, avx512_vnni), groups == 1, at most
+//              4 input channels, unit dilation_w (first layers: 3x3x3, 7x7x3):
+//              each output row's input rows are staged in the same per-thread
+//              buffer and JIT kernels gather the taps at baked offsets into
+//              the GEMM's tiles and epilogue (no im2col rows, no packing).
+//              Elsewhere, or when QKERN_JIT=0, these convolutions run im2col.
 #ifndef QKERN_CONV_HPP_
 #define QKERN_CONV_HPP_
 
@@ -73,8 +79,8 @@ struct QConv2dParams {
   const float* bias_f = nullptr;  // kFloat: optional float[OC]
 };
 
-enum class ConvPath { kGemm1x1, kIm2col, kDepthwise };
-const char* conv_path_name(ConvPath path);  // "gemm_1x1", "im2col", "depthwise"
+enum class ConvPath { kGemm1x1, kIm2col, kDepthwise, kDirect };
+const char* conv_path_name(ConvPath path);  // "gemm_1x1", "im2col", "depthwise", "direct"
 
 // A prepacked int8 convolution for one weight tensor. create() validates the
 // geometry and parameters, packs the weights for the active ISA's kernels

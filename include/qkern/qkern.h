@@ -349,9 +349,10 @@ typedef enum qkern_conv_path {
   QKERN_CONV_GEMM_1X1 = 0,
   QKERN_CONV_IM2COL = 1,
   QKERN_CONV_DEPTHWISE = 2,
+  QKERN_CONV_DIRECT = 3,
   QKERN_ENUM_RANGE_(QKERN_CONV_PATH)
 } qkern_conv_path;
-/* "gemm_1x1", "im2col", "depthwise"; "unknown" outside the enum. */
+/* "gemm_1x1", "im2col", "depthwise", "direct"; "unknown" outside the enum. */
 QKERN_C_API const char* qkern_conv_path_name(qkern_conv_path path);
 
 typedef struct qkern_conv2d_params {

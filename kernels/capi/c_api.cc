@@ -36,7 +36,8 @@ static_assert(static_cast<int>(Isa::kScalar) == QKERN_ISA_SCALAR &&
               "qkern_isa mirrors Isa");
 static_assert(static_cast<int>(ConvPath::kGemm1x1) == QKERN_CONV_GEMM_1X1 &&
                   static_cast<int>(ConvPath::kIm2col) == QKERN_CONV_IM2COL &&
-                  static_cast<int>(ConvPath::kDepthwise) == QKERN_CONV_DEPTHWISE,
+                  static_cast<int>(ConvPath::kDepthwise) == QKERN_CONV_DEPTHWISE &&
+                  static_cast<int>(ConvPath::kDirect) == QKERN_CONV_DIRECT,
               "qkern_conv_path mirrors ConvPath");
 static_assert(Dims::kMaxRank == QKERN_MAX_RANK, "qkern_dims mirrors Dims");
 static_assert(kQGemmMaxK == QKERN_GEMM_MAX_K, "QKERN_GEMM_MAX_K mirrors kQGemmMaxK");
@@ -699,6 +700,7 @@ const char* qkern_conv_path_name(qkern_conv_path path) {
     case QKERN_CONV_GEMM_1X1: return conv_path_name(ConvPath::kGemm1x1);
     case QKERN_CONV_IM2COL: return conv_path_name(ConvPath::kIm2col);
     case QKERN_CONV_DEPTHWISE: return conv_path_name(ConvPath::kDepthwise);
+    case QKERN_CONV_DIRECT: return conv_path_name(ConvPath::kDirect);
     default: break;
   }
   return "unknown";

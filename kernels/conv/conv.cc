@@ -19,6 +19,18 @@
 //  - depthwise: tasks of runs of output pixels; per run an indirection buffer
 //    of tap pointers (padding -> a row of za bytes), the ISA's kernel, then
 //    the GEMM epilogue on the run's pixels x C_pad accumulators.
+//  - direct (x86 JIT, at most kConvDirectMaxIc input channels, groups 1,
+//    dilation_w 1): each kernel row's KW * IC taps are one run of the input
+//    row, padded to R4 (a multiple of 4) with zero weights, so K' = KH * R4
+//    and one QGemm packs the padded weights and plans the output. A task is a
+//    chunk of at most `chunk` output pixels of one output row: it stages the
+//    KH input row segments the chunk reads (seg_elems elements each, padding
+//    and the tail as za; bytes + the config's shift, or int16 for c2) in the
+//    conv workspace, then runs JIT kernels in gather mode (jit/gemm_jit.h)
+//    on MR-pixel tiles: pixel m's k step s reads segment s / G at
+//    m * stride_w * IC + (s % G) * KR elements, straight into the GEMM's
+//    tiles and epilogue. No im2col rows and no A packing: for 3 channels the
+//    two cost more than the multiplications.
 // Every output element is one sum over all of its taps, so results do not
 // depend on tiles, tasks or threads.
 #include <algorithm>
@@ -36,6 +48,11 @@
 #include "kernels/gemm/gemm_kernels.h"
 #include "qkern/conv.hpp"
 #include "reference/conv_ref.h"
+
+#if QKERN_HAVE_JIT
+#include "jit/gemm_jit.h"
+#include "jit/jit.h"
+#endif
 
 namespace qkern {
 namespace internal {
@@ -79,7 +96,11 @@ constexpr int64_t kDwHalf = static_cast<int64_t>(kQConvIm2colBytes) / 2;
 
 const int64_t kMaxDim = int64_t{1} << 30;  // any extent, stride, dilation or pad
 
+std::atomic<bool> g_direct_on{true};
+
 }  // namespace
+
+void set_conv_direct_for_test(bool on) { g_direct_on = on; }
 
 const DwKernels* dw_kernels_scalar() {
   static constexpr DwKernels k{"dw_scalar", &dw_scalar<uint8_t>, &dw_scalar<int8_t>};
@@ -97,6 +118,7 @@ const char* conv_path_name(ConvPath path) {
     case ConvPath::kGemm1x1: return "gemm_1x1";
     case ConvPath::kIm2col: return "im2col";
     case ConvPath::kDepthwise: return "depthwise";
+    case ConvPath::kDirect: return "direct";
   }
   return "unknown";
 }
@@ -117,6 +139,20 @@ struct QConv2d::Impl {
   Buffer<int32_t> dw_w;    // [taps][C_pad]
   Buffer<uint8_t> zrow;    // C_pad bytes of za
   int64_t c_pad = 0, dw_pixels = 0;
+  // direct: gemms[0] over K' = KH * row_elems (its weights and output plan)
+  int64_t row_elems = 0;  // R4: a kernel row's KW * IC taps rounded up to 4
+  int64_t seg_elems = 0;  // one staged kernel-row segment
+  int64_t chunk = 0;      // output pixels per task (at most)
+  int elem_bytes = 1;     // staged elements: 1 (c4, shifted bytes) or 2 (c2, int16)
+  internal::QGemmView gv;
+  using DirectFn = void (*)(const void*, const int8_t*, void*, size_t, const internal::GemmEpilogue*, size_t);
+  DirectFn direct_fn[2][internal::kGemmMaxMR] = {};  // [N tail][mr - 1]
+#if QKERN_HAVE_JIT
+  std::shared_ptr<const jit::Kernel> direct_kernels[2][internal::kGemmMaxMR];
+  // Sets up the direct path from `rows` (OHWI); false (nothing kept) when it
+  // does not apply or a kernel cannot be generated: then im2col.
+  bool prepare_direct(const QConv2dParams& p, const int8_t* rows, std::string* why);
+#endif
 
   // x_end: one past the input's last readable byte.
   void run_im2col_task(const uint8_t* x, const uint8_t* x_end, int64_t h, int64_t w, int64_t oh, int64_t ow,
@@ -124,6 +160,9 @@ struct QConv2d::Impl {
                        Status* status) const;
   void run_dw_task(const uint8_t* x, int64_t h, int64_t w, int64_t oh, int64_t ow, int64_t x_ps, uint8_t* y,
                    int64_t y_ps, int64_t p0, int64_t p1, uint8_t* ws) const;
+  // Output pixels [ox0, ox1) of row oy of image b.
+  void run_direct_task(const uint8_t* x, int64_t h, int64_t w, int64_t oh, int64_t ow, int64_t x_ps, uint8_t* y,
+                       int64_t y_ps, int64_t b, int64_t oy, int64_t ox0, int64_t ox1, uint8_t* ws) const;
 };
 
 QConv2d::QConv2d() = default;
@@ -295,17 +334,29 @@ Status QConv2d::create(const QConv2dParams& p, QConv2d* conv) {
       }
       rows = ohwi.data();
     }
-    c.gemms.resize(static_cast<size_t>(p.groups));
     internal::VerboseMute mute;  // one qconv2d line, not one qgemm line per group
-    for (int64_t g = 0; g < p.groups; ++g) {
-      if (!(s = QGemm::create(group_params(p, rows, g, k), &c.gemms[static_cast<size_t>(g)])).ok()) return s;
-      c.packed_bytes += c.gemms[static_cast<size_t>(g)].packed_bytes();
-    }
-    const QGemm& g0 = c.gemms[0];
-    c.isa = g0.isa();
     c.out_bytes = p.output == GemmOutput::kRequantized ? 1 : 4;
-    // "qgemm_u8s8_u8_fp32_6x64c4__avx512_vnni" -> "conv2d_im2col_u8s8_u8_fp32_6x64c4__avx512_vnni"
-    c.kernel = std::string("conv2d_") + conv_path_name(c.path) + "_" + g0.kernel().substr(6);
+#if QKERN_HAVE_JIT
+    std::string why;
+    if (c.path == ConvPath::kIm2col && c.prepare_direct(p, rows, &why)) {
+      c.path = ConvPath::kDirect;
+      c.isa = c.gv.isa;
+      c.packed_bytes = c.gemms[0].packed_bytes();
+      c.kernel = "conv2d_direct_" + types + c.gv.out->name + "_" + c.gv.cfg->name + "_" +
+                 std::to_string(p.kernel_h) + "x" + std::to_string(p.kernel_w) + "_jit__" + isa_name(c.isa);
+    }
+#endif
+    if (c.path != ConvPath::kDirect) {
+      c.gemms.resize(static_cast<size_t>(p.groups));
+      for (int64_t g = 0; g < p.groups; ++g) {
+        if (!(s = QGemm::create(group_params(p, rows, g, k), &c.gemms[static_cast<size_t>(g)])).ok()) return s;
+        c.packed_bytes += c.gemms[static_cast<size_t>(g)].packed_bytes();
+      }
+      const QGemm& g0 = c.gemms[0];
+      c.isa = g0.isa();
+      // "qgemm_u8s8_u8_fp32_6x64c4__avx512_vnni" -> "conv2d_im2col_u8s8_u8_fp32_6x64c4__avx512_vnni"
+      c.kernel = std::string("conv2d_") + conv_path_name(c.path) + "_" + g0.kernel().substr(6);
+    }
   }
   if (verbose.active()) {
     verbose.record(c.isa, c.kernel,
@@ -340,6 +391,150 @@ Status QConv2d::output_size(int64_t h, int64_t w, int64_t* oh, int64_t* ow) cons
   *oh = ohv;
   *ow = owv;
   return Status();
+}
+
+#if QKERN_HAVE_JIT
+bool QConv2d::Impl::prepare_direct(const QConv2dParams& q, const int8_t* rows, std::string* why) {
+  const int64_t ic = q.input_channels;
+  if (!jit::enabled() || !internal::g_direct_on || q.groups != 1 || ic > internal::kConvDirectMaxIc ||
+      q.dilation_w != 1) {
+    *why = "not a small-channel convolution";
+    return false;
+  }
+  // Padded weights [OC][KH][R4]: each kernel row's KW * IC taps, then zeros.
+  const int64_t run = q.kernel_w * ic, r4 = internal::round_up(run, 4), kp = q.kernel_h * r4;
+  if (kp > 4 * static_cast<int64_t>(jit::kConvJitMaxKb)) {
+    *why = "K too large to unroll";
+    return false;
+  }
+  std::vector<int8_t> wp(static_cast<size_t>(q.output_channels * kp), 0);
+  for (int64_t oc = 0; oc < q.output_channels; ++oc) {
+    for (int64_t kh = 0; kh < q.kernel_h; ++kh) {
+      std::memcpy(&wp[static_cast<size_t>(oc * kp + kh * r4)], rows + oc * k + kh * run, static_cast<size_t>(run));
+    }
+  }
+  QGemm gemm;
+  Status st = QGemm::create(group_params(q, wp.data(), 0, kp), &gemm);
+  if (!st.ok()) {
+    *why = st.message();
+    return false;
+  }
+  const internal::QGemmView v = internal::QGemmAccess::view(gemm);
+  if (v.cfg == nullptr || !v.exact || (v.cfg->kr != 2 && v.cfg->kr != 4) || v.k_pad != kp) {
+    *why = "no exact c2/c4 config";
+    return false;
+  }
+  const int eb = v.cfg->a_int16 ? 2 : 1;
+  const int64_t px = q.stride_w * ic;  // elements from one output pixel's taps to the next's
+  // Chunks of up to 128 pixels (a 112-pixel first-layer row in one task),
+  // fewer where the KH segments would not fit the workspace.
+  int64_t pixels = 128;
+  const auto seg = [&](int64_t n) { return internal::round_up((n - 1) * px + r4, 16); };
+  while (pixels > v.cfg->mr && q.kernel_h * seg(pixels) * eb > static_cast<int64_t>(kQConvIm2colBytes)) pixels /= 2;
+  if (q.kernel_h * seg(pixels) * eb > static_cast<int64_t>(kQConvIm2colBytes) || px * eb > (int64_t{1} << 20)) {
+    *why = "staged rows exceed the workspace";
+    return false;
+  }
+  jit::GemmJitConf conf = jit::gemm_jit_base_conf(v.isa, *v.cfg, v.k_pad, v.n, v.out->ep);
+  conf.conv_g = static_cast<int>(r4 / v.cfg->kr);
+  conf.conv_row_bytes = static_cast<int>(seg(pixels) * eb);
+  conf.conv_pixel_bytes = static_cast<int>(px * eb);
+  const int nr = v.cfg->nr, tail = static_cast<int>(v.n % nr);
+  for (int t = 0; t < (tail ? 2 : 1); ++t) {
+    conf.nr_valid = t == 0 ? nr : tail;
+    if (t == 0 && v.n < nr) continue;  // one partial panel only
+    for (int mr = 1; mr <= v.cfg->mr; ++mr) {
+      conf.mr = mr;
+      auto kernel = jit::gemm_jit_kernel(conf, why);
+      if (kernel == nullptr) {
+        for (auto& row : direct_kernels) {
+          for (auto& kn : row) kn.reset();
+        }
+        std::memset(direct_fn, 0, sizeof direct_fn);
+        return false;
+      }
+      direct_fn[t][mr - 1] = reinterpret_cast<DirectFn>(const_cast<void*>(kernel->entry()));
+      direct_kernels[t][mr - 1] = std::move(kernel);
+    }
+  }
+  gemms.clear();
+  gemms.push_back(std::move(gemm));
+  gv = internal::QGemmAccess::view(gemms[0]);
+  row_elems = r4;
+  seg_elems = seg(pixels);
+  chunk = pixels;
+  elem_bytes = eb;
+  return true;
+}
+#endif
+
+// Stages, for each kernel row, the input row segment that output pixels
+// [ox0, ox1) of row oy read (from column ox0 * stride_w - pad_left on, padding
+// and the segment's tail as za), then runs the gather kernels on MR-pixel
+// tiles and every weight panel.
+void QConv2d::Impl::run_direct_task(const uint8_t* x, int64_t h, int64_t w, int64_t oh, int64_t ow, int64_t x_ps,
+                                    uint8_t* y, int64_t y_ps, int64_t b, int64_t oy, int64_t ox0, int64_t ox1,
+                                    uint8_t* ws) const {
+  const int64_t ic = p.input_channels, L = seg_elems;
+  const int shift = gv.a_shift;  // c4: +128 for s8 on vpdpbusd (xor 0x80); c2: 0
+  const bool s8 = p.activation_signed;
+  const int32_t za = p.activation_zero_point;
+  const int64_t iw0 = ox0 * p.stride_w - p.pad_left;
+  // Columns [c_lo, c_hi) of the segment lie inside the input.
+  const int64_t cols = (L + ic - 1) / ic;
+  const int64_t c_lo = std::min(cols, std::max<int64_t>(0, -iw0)), c_hi = std::max(c_lo, std::min(cols, w - iw0));
+  for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
+    const int64_t ih = oy * p.stride_h - p.pad_top + kh * p.dilation_h;
+    const bool inside = ih >= 0 && ih < h;
+    const int64_t e_lo = inside ? c_lo * ic : L, e_hi = inside ? std::min(L, c_hi * ic) : L;
+    // Element e (>= e_lo) is channel e % ic of column iw0 + e / ic.
+    const uint8_t* row = inside ? x + (b * h + ih) * w * x_ps : nullptr;
+    const auto at = [&](int64_t e) { return row[(iw0 + e / ic) * x_ps + e % ic]; };
+    if (elem_bytes == 1) {
+      uint8_t* d = ws + kh * L;
+      const uint8_t zb = static_cast<uint8_t>(za + shift);
+      std::memset(d, zb, static_cast<size_t>(e_lo));
+      const uint8_t flip = static_cast<uint8_t>(shift);  // 0 or 0x80: + shift modulo 256
+      if (x_ps == ic && e_hi > e_lo) {
+        const uint8_t* sp = row + iw0 * ic + e_lo;  // one run of bytes
+        for (int64_t e = e_lo; e < e_hi; ++e) d[e] = static_cast<uint8_t>(*sp++ ^ flip);
+      } else {
+        for (int64_t e = e_lo; e < e_hi; ++e) d[e] = static_cast<uint8_t>(at(e) ^ flip);
+      }
+      std::memset(d + e_hi, zb, static_cast<size_t>(L - e_hi));
+    } else {
+      int16_t* d = reinterpret_cast<int16_t*>(ws) + kh * L;
+      const int16_t zv = static_cast<int16_t>(za);
+      std::fill(d, d + e_lo, zv);
+      if (x_ps == ic && e_hi > e_lo) {
+        const uint8_t* sp = row + iw0 * ic + e_lo;
+        if (s8) {
+          for (int64_t e = e_lo; e < e_hi; ++e) d[e] = static_cast<int8_t>(*sp++);
+        } else {
+          for (int64_t e = e_lo; e < e_hi; ++e) d[e] = *sp++;
+        }
+      } else {
+        for (int64_t e = e_lo; e < e_hi; ++e) {
+          d[e] = s8 ? static_cast<int16_t>(static_cast<int8_t>(at(e))) : static_cast<int16_t>(at(e));
+        }
+      }
+      std::fill(d + e_hi, d + L, zv);
+    }
+  }
+  const internal::GemmConfig& cf = *gv.cfg;
+  const int64_t mr_max = cf.mr, nr = cf.nr, px_bytes = p.stride_w * ic * elem_bytes;
+  const int64_t ob = static_cast<int64_t>(out_bytes);
+  uint8_t* yrow = y + ((b * oh + oy) * ow + ox0) * y_ps * ob;
+  for (int64_t j = 0; j * nr < gv.n; ++j) {
+    const int8_t* wpanel = gv.w + j * gv.k_pad * nr;
+    const int64_t n0 = j * nr;
+    const int tail = gv.n - n0 < nr ? 1 : 0;
+    for (int64_t t0 = 0; t0 < ox1 - ox0; t0 += mr_max) {
+      const int64_t mr = std::min(mr_max, ox1 - ox0 - t0);
+      direct_fn[tail][mr - 1](ws + t0 * px_bytes, wpanel, yrow + (t0 * y_ps + n0) * ob, static_cast<size_t>(y_ps),
+                              &gv.out->ep, static_cast<size_t>(n0));
+    }
+  }
 }
 
 // Rows [p0, p1) of output pixels of group g: gather, then the group's GEMM.
@@ -484,7 +679,36 @@ Status QConv2d::run(const void* x, int64_t batch, int64_t h, int64_t w, void* y,
   uint8_t* yb = static_cast<uint8_t*>(y);
   size_t tasks = 0;
 
-  if (c.path == ConvPath::kGemm1x1) {
+  if (c.path == ConvPath::kDirect) {
+    if (internal::conv_workspace() == nullptr) return internal::workspace_error();
+    const int64_t chunks = (ow + c.chunk - 1) / c.chunk, rows = batch * oh;
+    struct Job {
+      const Impl* c;
+      const uint8_t* x;
+      uint8_t* y;
+      int64_t h, w, oh, ow, x_ps, y_ps, chunks;
+      std::atomic<int> failed{0};
+    };
+    Job job{&c, xb, yb, h, w, oh, ow, x_ps, y_ps, chunks};
+    auto task = [](void* arg, size_t t) {
+      Job& j = *static_cast<Job*>(arg);
+      uint8_t* ws = internal::conv_workspace();
+      if (ws == nullptr) {
+        j.failed = 1;
+        return;
+      }
+      const int64_t row = static_cast<int64_t>(t) / j.chunks, ch = static_cast<int64_t>(t) % j.chunks;
+      const int64_t ox0 = ch * j.c->chunk, ox1 = std::min(j.ow, ox0 + j.c->chunk);
+      j.c->run_direct_task(j.x, j.h, j.w, j.oh, j.ow, j.x_ps, j.y, j.y_ps, row / j.oh, row % j.oh, ox0, ox1, ws);
+    };
+    tasks = static_cast<size_t>(rows * chunks);
+    if (pf.run) {
+      pf.run(pf.ctx, tasks, task, &job);
+    } else {
+      for (size_t t = 0; t < tasks; ++t) task(&job, t);
+    }
+    if (job.failed != 0) return internal::workspace_error();
+  } else if (c.path == ConvPath::kGemm1x1) {
     for (int64_t g = 0; g < p.groups; ++g) {
       size_t t = 0;
       s = internal::QGemmAccess::run(c.gemms[static_cast<size_t>(g)], xb + g * c.icg, pixels, x_ps,

@@ -46,6 +46,11 @@ const DwKernels* dw_kernels_avx512_vnni();
 const DwKernels* dw_kernels_neon();
 const DwKernels* dw_kernels_scalar();  // conv.cc: portable loops
 
+// Tests and benchmarks: whether QConv2d::create may pick the direct path
+// (default on; off, its convolutions run im2col, with the JIT's GEMM kernels
+// where the JIT is on).
+void set_conv_direct_for_test(bool on);
+
 }  // namespace internal
 }  // namespace qkern
 

@@ -490,26 +490,7 @@ void QGemm::Impl::pack_a(const void* a, int64_t lda, int64_t rows, int64_t rpp, 
 #if QKERN_HAVE_JIT
 bool QGemm::Impl::prepare_jit(std::string* why) {
   const GemmConfig& cf = *cfg;
-  jit::GemmJitConf conf;
-  conf.isa = isa;
-  conf.kr = cf.kr;
-  conf.panel_mr = cf.mr;
-  conf.nrv = cf.nr / (isa == Isa::kAvx2 ? 8 : 16);
-  conf.kb = static_cast<uint32_t>(k_pad / cf.kr);
-  conf.kind = out.ep.kind;
-  conf.zero_point = out.ep.zero_point;
-  conf.lo = out.ep.lo;
-  conf.hi = out.ep.hi;
-  // One multiplier for every channel (a per-tensor weight scale): baked.
-  if (out.ep.multiplier != nullptr) {
-    conf.mult_folded = true;
-    for (int64_t c = 1; c < n && conf.mult_folded; ++c) {
-      conf.mult_folded = std::memcmp(&out.ep.multiplier[c], &out.ep.multiplier[0], sizeof(float)) == 0;
-    }
-    conf.mult = out.ep.multiplier[0];
-    conf.finite_mult = true;
-    for (int64_t c = 0; c < n && conf.finite_mult; ++c) conf.finite_mult = std::isfinite(out.ep.multiplier[c]);
-  }
+  jit::GemmJitConf conf = jit::gemm_jit_base_conf(isa, cf, k_pad, n, out.ep);
   const int tail = static_cast<int>(n % cf.nr);
   for (int t = 0; t < (tail ? 2 : 1); ++t) {
     conf.nr_valid = t == 0 ? cf.nr : tail;
@@ -568,6 +549,22 @@ bool QGemm::Impl::run_task(const void* a, int64_t lda, int64_t m0, int64_t m1, i
 }
 
 namespace internal {
+
+QGemmView QGemmAccess::view(const QGemm& gemm) {
+  QGemmView v;
+  if (!gemm.impl_) return v;
+  const QGemm::Impl& g = *gemm.impl_;
+  const GemmKernels* table = gemm_kernels_for(g.isa);
+  v.cfg = g.cfg;
+  v.exact = table != nullptr && g.cfg != &table->maddubs;
+  v.isa = g.isa;
+  v.a_shift = g.a_shift;
+  v.n = g.n;
+  v.k_pad = g.k_pad;
+  v.w = g.w.get();
+  v.out = &g.out;
+  return v;
+}
 
 Status QGemmAccess::run(const QGemm& gemm, const void* a, int64_t m, int64_t lda, void* c, int64_t ldc,
                         const ParallelFor& pf, size_t* tasks) {

@@ -44,6 +44,9 @@ constexpr int kGemmMaxMR = 8;
 // QGemm asks the JIT (x86) for kernels with K baked up to this K; beyond, the
 // AOT kernels run (measured: bench/gemm_bench.cc's jit entries).
 constexpr int64_t kGemmJitMaxK = 1024;
+// QConv2d's direct path (JIT gather kernels) takes convolutions of at most
+// this many input channels.
+constexpr int kConvDirectMaxIc = 4;
 
 // What the epilogue writes: kind and the per-channel arrays (N_pad entries each).
 struct GemmEpilogue {
@@ -95,9 +98,22 @@ const GemmKernels* gemm_kernels_scalar();
 // Runs a created QGemm like QGemm::run, without its verbose line (for the
 // families built on it: a convolution runs it once per tile). *tasks: how
 // many grid tasks ran (0 for m == 0 or an error).
+struct GemmOutputPlan;
+// What a created QGemm chose, for a family that runs its packed weights with
+// kernels of its own (QConv2d's direct path). Pointers live as long as the QGemm.
+struct QGemmView {
+  const GemmConfig* cfg = nullptr;
+  bool exact = false;  // cfg is an exact config (not vpmaddubsw)
+  Isa isa = Isa::kScalar;
+  int a_shift = 0;
+  int64_t n = 0, k_pad = 0;
+  const int8_t* w = nullptr;  // panels of k_pad * NR bytes
+  const GemmOutputPlan* out = nullptr;
+};
 struct QGemmAccess {
   static Status run(const QGemm& gemm, const void* a, int64_t m, int64_t lda, void* c, int64_t ldc,
                     const ParallelFor& pf, size_t* tasks);
+  static QGemmView view(const QGemm& gemm);
 };
 
 // The registry's table for an ISA (after fallback), for families that reuse

@@ -539,8 +539,11 @@ static void test_conv(void) {
   CHECK_OK(qkern_conv2d_create(&p, &c));
   CHECK_OK(qkern_conv2d_output_size(c, CH, CW, &oh, &ow));
   CHECK(oh == CH && ow == CW);
-  CHECK(qkern_conv2d_path(c) == QKERN_CONV_IM2COL);
-  CHECK(strcmp(qkern_conv_path_name(qkern_conv2d_path(c)), "im2col") == 0);
+  /* 4 input channels: the direct path where the JIT runs (x86), else im2col. */
+  CHECK(qkern_conv2d_path(c) == QKERN_CONV_IM2COL || qkern_conv2d_path(c) == QKERN_CONV_DIRECT);
+  CHECK(strcmp(qkern_conv_path_name(qkern_conv2d_path(c)),
+               qkern_conv2d_path(c) == QKERN_CONV_DIRECT ? "direct" : "im2col") == 0);
+  CHECK(strcmp(qkern_conv_path_name(QKERN_CONV_DIRECT), "direct") == 0);
   CHECK(qkern_conv2d_isa(c) == qkern_active_isa());
   CHECK(strstr(qkern_conv2d_kernel(c), "conv2d") != NULL);
   CHECK(qkern_conv2d_packed_bytes(c) > 0);
