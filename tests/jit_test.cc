@@ -15,6 +15,7 @@
 
 #include "qkern/qkern.hpp"
 #include "reference/gemm_ref.h"
+#include "tests/conv_tester.h"
 #include "tests/gemm_tester.h"
 #include "tests/test_util.h"
 
@@ -187,6 +188,19 @@ TEST_P(JitGemmTest, GenerationFailureFallsBackToAot) {
   QGemm g2;
   ASSERT_TRUE(QGemm::create(p, &g2).ok());
   EXPECT_NE(g2.kernel().find("_jit__"), std::string::npos) << g2.kernel();
+}
+
+// QConv2d's direct path falls back to im2col (same bytes) when its gather
+// kernels cannot be generated, and takes the direct path once they can.
+TEST_P(JitGemmTest, ConvGatherFailureFallsBackToIm2col) {
+  jit::global_cache().clear();
+  jit::set_fail_for_test(true);
+  ConvTester().hw(9, 11).channels(3, 20).kernel(3, 3).stride(2, 2).pad(1, 1, 1, 1)
+      .expect_path(ConvPath::kIm2col).Test();
+  EXPECT_GT(jit::global_cache().stats().failures, 0u);
+  jit::set_fail_for_test(false);
+  ConvTester().hw(9, 11).channels(3, 20).kernel(3, 3).stride(2, 2).pad(1, 1, 1, 1)
+      .expect_path(ConvPath::kDirect).Test();
 }
 
 // Code is never writable and executable at once, also while kernels are
