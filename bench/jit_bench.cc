@@ -8,6 +8,12 @@
 //   jit_generate/<isa>   one new kernel (6x64c4 / 6x32c2 shapes, K = 200):
 //       generation + W^X flip + perf map line, microseconds per kernel.
 //   jit_cache_hit/<isa>  the cache lookup of an existing kernel, ns.
+//   jit_conv_vs_im2col/<isa>/<layer>   the first layers of ResNet-50 and
+//       MobileNetV2 (224 x 224 x 3, u8 fp32-requantized output): QConv2d's
+//       direct path (JIT gather kernels) against the im2col path it replaces
+//       (created with the direct path off, so its GEMM runs the JIT's
+//       kernels), batches interleaved as above: im2col_us, direct_us,
+//       ratio = im2col / direct.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -17,6 +23,8 @@
 #include <vector>
 
 #include "bench/bench_util.h"
+#include "bench/conv_layers.h"
+#include "kernels/conv/conv_kernels.h"
 #include "qkern/qkern.hpp"
 
 #if QKERN_HAVE_JIT
@@ -149,6 +157,82 @@ void BM_CacheHit(benchmark::State& st, qkern::Isa isa) {
   for (auto _ : st) benchmark::DoNotOptimize(qkern::jit::gemm_jit_kernel(c, &why));
 }
 
+const ConvLayer* find_layer(const char* name) {
+  for (const ConvNetwork& net : kConvNetworks) {
+    for (int32_t i = 0; i < net.size; ++i) {
+      if (std::string(net.layers[i].name) == name) return &net.layers[i];
+    }
+  }
+  return nullptr;
+}
+
+struct Conv {
+  std::vector<uint8_t> x, y;
+  std::vector<int8_t> w;
+  std::vector<float> ws;
+  qkern::QConv2d op;
+};
+
+bool make_conv(const ConvLayer& l, bool direct, Conv* c) {
+  c->x.assign(static_cast<size_t>(l.h * l.w * l.ic), 0);
+  for (size_t i = 0; i < c->x.size(); ++i) c->x[i] = static_cast<uint8_t>(i * 131 + 7);
+  c->w.assign(static_cast<size_t>(l.oc * l.kh * l.kw * l.ic), 0);
+  for (size_t i = 0; i < c->w.size(); ++i) c->w[i] = static_cast<int8_t>(i * 37 + 11);
+  c->ws.assign(static_cast<size_t>(l.oc), 0.003f);
+  c->y.assign(static_cast<size_t>(l.oh() * l.ow() * l.oc), 0);
+  qkern::QConv2dParams p;
+  p.input_channels = l.ic;
+  p.output_channels = l.oc;
+  p.kernel_h = l.kh;
+  p.kernel_w = l.kw;
+  p.stride_h = p.stride_w = l.stride;
+  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = l.pad;
+  p.activation_zero_point = 128;
+  p.weights = c->w.data();
+  p.weight_scale = c->ws.data();
+  p.output_scale = 0.5f;
+  p.output_zero_point = 128;
+  qkern::internal::set_conv_direct_for_test(direct);
+  const bool ok = qkern::QConv2d::create(p, &c->op).ok();
+  qkern::internal::set_conv_direct_for_test(true);
+  return ok && c->op.path() == (direct ? qkern::ConvPath::kDirect : qkern::ConvPath::kIm2col);
+}
+
+double conv_batch_ns(const Conv& c, const ConvLayer& l, int reps) {
+  const auto t0 = Clock::now();
+  for (int r = 0; r < reps; ++r) {
+    benchmark::DoNotOptimize(c.op.run(c.x.data(), 1, l.h, l.w, const_cast<uint8_t*>(c.y.data())));
+  }
+  return std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / reps;
+}
+
+void BM_ConvDirectVsIm2col(benchmark::State& st, qkern::Isa isa, ConvLayer l) {
+  if (!qkern::set_max_isa(isa).ok()) {
+    st.SkipWithError("isa");
+    return;
+  }
+  Conv im2col, direct;
+  if (!make_conv(l, false, &im2col) || !make_conv(l, true, &direct)) {
+    qkern::reset_max_isa();
+    st.SkipWithError("no direct path for this layer");
+    return;
+  }
+  std::vector<double> ti, td;
+  for (auto _ : st) {
+    const double a = conv_batch_ns(im2col, l, 3);
+    const double d = conv_batch_ns(direct, l, 3);
+    ti.push_back(a);
+    td.push_back(d);
+    st.SetIterationTime((a + d) * 3 * 1e-9);
+  }
+  qkern::reset_max_isa();
+  const double mi = vmedian(ti), md = vmedian(td);
+  st.counters["im2col_us"] = mi * 1e-3;
+  st.counters["direct_us"] = md * 1e-3;
+  st.counters["ratio"] = mi / md;
+  st.SetLabel(direct.op.kernel() + " vs " + im2col.op.kernel());
+}
+
 void register_all() {
   for (qkern::Isa isa : qkern::available_isas()) {
     if (isa != qkern::Isa::kAvx2 && isa != qkern::Isa::kAvx512 && isa != qkern::Isa::kAvx512Vnni) continue;
@@ -166,6 +250,13 @@ void register_all() {
     }
     benchmark::RegisterBenchmark(("jit_generate/" + in).c_str(), BM_Generate, isa)->UseManualTime()->Iterations(101);
     benchmark::RegisterBenchmark(("jit_cache_hit/" + in).c_str(), BM_CacheHit, isa);
+    for (const char* name : {"resnet50:conv1", "mobilenetv2:features.0"}) {
+      const ConvLayer* l = find_layer(name);
+      if (l == nullptr) continue;
+      benchmark::RegisterBenchmark(("jit_conv_vs_im2col/" + in + "/" + name).c_str(), BM_ConvDirectVsIm2col, isa, *l)
+          ->UseManualTime()
+          ->Iterations(41);
+    }
   }
 }
 #else
