@@ -45,6 +45,7 @@
 #if QKERN_HAVE_JIT
 #include "jit/code_cache.h"
 #include "jit/jit.h"
+#include "kernels/conv/conv_kernels.h"
 #endif
 
 namespace qkern_cli {
@@ -2134,6 +2135,7 @@ std::vector<TourOp> TourConvs(bool quick) {
       {"conv 3x3 64>64", "resnet50:layer1.0.conv2", 19, 7, false},
       {"conv 1x1 256>64", "resnet50:layer1.1.conv1", 19, 7, false},
       {"conv 7x7 s2 3>64", "resnet50:conv1", 39, 15, false},
+      {"conv 3x3 s2 3>32", "mobilenetv2:features.0", 39, 15, false},
       {"dw 3x3 s1 144", "mobilenetv2:features.3.dw", 27, 9, false},
       {"dw 3x3 s2 144", "mobilenetv2:features.4.dw", 27, 9, false},
       {"dw 3x3 s2 144 s8", "mobilenetv2:features.4.dw", 27, 9, true},
@@ -2503,6 +2505,30 @@ int Tour(const std::vector<std::string>& args) {
     }
   }
   qkern::jit::reset_enabled_for_test();
+
+  // First layers (3 input channels): the im2col path (GEMM JIT kernels), then
+  // the direct path's gather kernels.
+  std::printf("\n%-22s %-28s %-12s %-52s %12s %9s  %s\n", "conv: im2col, then direct", "geometry", "isa",
+              "kernel", "time (us)", "Gop/s", "check");
+  std::vector<TourOp> first_layers;
+  for (const TourOp& op : TourConvs(quick)) {
+    if (op.problem.ic <= 4) first_layers.push_back(op);
+  }
+  for (Isa isa : isas) {
+    if (isa != Isa::kAvx2 && isa != Isa::kAvx512 && isa != Isa::kAvx512Vnni) continue;
+    for (bool direct : {false, true}) {
+      qkern::internal::set_conv_direct_for_test(direct);
+      TourCases<ConvCase>(
+          first_layers, {isa}, TourConvPlan(quick), [](const ConvCase& c) { return &c.conv(); },
+          [](const char* label, const ConvCase& c, Isa row_isa, const std::string& kernel, double seconds, bool ok) {
+            std::printf("%-22s %-28s %-12s %-52s %12.3f %9.2f  %s\n", label, c.Shape().c_str(),
+                        qkern::isa_name(row_isa), kernel.c_str(), seconds * 1e6,
+                        seconds > 0 ? c.Ops() / seconds / 1e9 : 0.0, ok ? "\u2713" : "\u2717");
+          },
+          &checks, &failed, &failures);
+    }
+  }
+  qkern::internal::set_conv_direct_for_test(true);
 #endif
 
   // The int8 convolution: QConv2d binds its kernel (and its path) in create() as QGemm does.
