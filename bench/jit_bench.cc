@@ -250,7 +250,10 @@ void register_all() {
     }
     benchmark::RegisterBenchmark(("jit_generate/" + in).c_str(), BM_Generate, isa)->UseManualTime()->Iterations(101);
     benchmark::RegisterBenchmark(("jit_cache_hit/" + in).c_str(), BM_CacheHit, isa);
-    for (const char* name : {"resnet50:conv1", "mobilenetv2:features.0"}) {
+    for (const char* name : {"resnet50:conv1", "mobilenetv2:features.0", "resnet50:layer1.0.conv2",
+                             "resnet50:layer2.0.conv2", "resnet50:layer2.1.conv2", "resnet50:layer3.0.conv2",
+                             "resnet50:layer3.1.conv2", "resnet50:layer4.0.conv2", "resnet50:layer4.1.conv2",
+                             "resnet50:layer2.0.downsample.0", "resnet50:layer3.0.downsample.0"}) {
       const ConvLayer* l = find_layer(name);
       if (l == nullptr) continue;
       benchmark::RegisterBenchmark(("jit_conv_vs_im2col/" + in + "/" + name).c_str(), BM_ConvDirectVsIm2col, isa, *l)

@@ -16,6 +16,7 @@
 // else clamp(r + zo + 1.5*2^23, lo + .., hi + ..) read back as integer bits.
 #include "jit/gemm_jit.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstring>
@@ -53,7 +54,7 @@ class GemmGenerator : public Generator {
   static size_t code_bytes(const GemmJitConf& c) {
     const size_t mr = static_cast<size_t>(c.mr), nrv = static_cast<size_t>(c.nrv);
     const size_t per_step = 10 * (nrv + mr + mr * nrv * (c.kr == 2 ? 2 : 1));
-    const size_t steps = c.conv_g > 0 ? c.kb : c.kb <= kGemmJitUnrollKb ? c.kb : 8;
+    const size_t steps = c.conv_g > 0 ? std::min<size_t>(c.kb, 2 * kConvJitUnrollKb) : c.kb <= kGemmJitUnrollKb ? c.kb : 8;
     return 1024 + per_step * steps + 2 * 10 * mr * nrv + 14 * 10 * mr * nrv;
   }
 
@@ -128,20 +129,41 @@ class GemmGenerator : public Generator {
     const int64_t a_step = 4 * c_.panel_mr;  // 4 bytes (kr = 4 bytes or 2 int16) per row and k step
     const int64_t w_step = static_cast<int64_t>(c_.nrv) * (c_.kr == 4 ? vbytes_ : vbytes_ / 2);
     if (c_.conv_g > 0 && c_.kb > kConvJitUnrollKb) {
-      // Gather mode, many kernel rows: a loop over them, each row's conv_g
-      // steps unrolled (the row's offsets are the same from one row to the
-      // next; the whole K unrolled was 2-3x the code and measured slower).
-      const uint32_t rows = c_.kb / static_cast<uint32_t>(c_.conv_g);
-      mov(r10, rows);
-      Label loop;
-      L(loop);
-      for (uint32_t g = 0; g < static_cast<uint32_t>(c_.conv_g); ++g) {
-        k_step(0, g, g * w_step, static_cast<int>(g % splits_));
+      // Gather mode, many k steps: a loop over the kernel rows (the offsets
+      // within a row are the same from one row to the next; all of K
+      // unrolled was 2-3x the code and measured slower). A row of up to
+      // kConvJitUnrollKb steps is unrolled; a longer one (many channels) is
+      // a loop of 4 steps and a baked remainder. rax keeps the row's start.
+      const uint32_t rows = c_.kb / static_cast<uint32_t>(c_.conv_g), g_n = static_cast<uint32_t>(c_.conv_g);
+      Label row_loop;
+      if (rows > 1) {
+        mov(r10, rows);
+        mov(rax, rdi);
+        L(row_loop);
       }
-      add(rdi, c_.conv_row_bytes);
-      add(rsi, static_cast<int64_t>(c_.conv_g) * w_step);
-      dec(r10);
-      jnz(loop, T_NEAR);
+      if (g_n <= kConvJitUnrollKb) {
+        for (uint32_t g = 0; g < g_n; ++g) k_step(0, g, g * w_step, static_cast<int>(g % splits_));
+        add(rsi, static_cast<int64_t>(g_n) * w_step);
+      } else {
+        constexpr uint32_t kUnroll = 4;
+        const uint32_t iters = g_n / kUnroll, rest = g_n % kUnroll;
+        mov(r11, iters);
+        Label inner;
+        L(inner);
+        for (uint32_t u = 0; u < kUnroll; ++u) k_step(0, u, u * w_step, static_cast<int>(u % splits_));
+        add(rdi, 4 * kUnroll);
+        add(rsi, kUnroll * w_step);
+        dec(r11);
+        jnz(inner, T_NEAR);
+        for (uint32_t u = 0; u < rest; ++u) k_step(0, u, u * w_step, static_cast<int>(u % splits_));
+        if (rest) add(rsi, static_cast<int64_t>(rest) * w_step);
+      }
+      if (rows > 1) {
+        add(rax, c_.conv_row_bytes);
+        mov(rdi, rax);
+        dec(r10);
+        jnz(row_loop, T_NEAR);
+      }
     } else if (c_.kb <= kGemmJitUnrollKb || c_.conv_g > 0) {
       for (uint32_t k = 0; k < c_.kb; ++k) k_step(k * a_step, k, k * w_step, static_cast<int>(k % splits_));
     } else {
@@ -472,9 +494,7 @@ std::string gemm_jit_unsupported(const GemmJitConf& c) {
   }
   if (c.kb < 1) return "kb must be >= 1";
   if (c.conv_g < 0 || c.conv_row_bytes < 0 || c.conv_pixel_bytes < 0) return "negative gather geometry";
-  if (c.conv_g > 0 && (c.kb > kConvJitMaxKb || c.kb % c.conv_g != 0)) {
-    return "gather mode needs kb <= " + std::to_string(kConvJitMaxKb) + ", a multiple of conv_g";
-  }
+  if (c.conv_g > 0 && c.kb % c.conv_g != 0) return "gather mode needs kb a multiple of conv_g";
   if (c.conv_g > 0 && static_cast<int64_t>(c.kb / c.conv_g) * c.conv_row_bytes +
                               static_cast<int64_t>(c.mr) * c.conv_pixel_bytes > (int64_t{1} << 30)) {
     return "gather offsets exceed 2^30 bytes";
@@ -492,7 +512,7 @@ std::vector<std::string> generator_descriptions() {
       "gemm avx512_vnni: 6x64c4, 8x32c4 for N <= 32 (vpdpbusd)" + common,
       "conv (QConv2d direct path, input_channels <= " + std::to_string(internal::kConvDirectMaxIc) +
           "): the same tiles and epilogues, taps gathered from staged input rows at baked offsets, K "
-          "unrolled to " + std::to_string(kConvJitMaxKb) + " k steps",
+          "unrolled to " + std::to_string(kConvJitUnrollKb) + " k steps, else loops over kernel rows",
   };
 }
 

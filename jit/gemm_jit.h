@@ -22,9 +22,8 @@
 // conv_g k steps per kernel row (padded k have zero weights), so k step s of
 // row m reads a[m][s] at
 //   a_panel + (s / conv_g) * conv_row_bytes + m * conv_pixel_bytes + (s % conv_g) * 4
-// (conv_pixel_bytes: one output pixel's stride in the segments); kb <=
-// kConvJitMaxKb, unrolled up to kConvJitUnrollKb steps, else a loop over the
-// kernel rows with each row's conv_g steps unrolled.
+// (conv_pixel_bytes: one output pixel's stride in the segments); unrolled up
+// to kConvJitUnrollKb steps, else a loop over the kernel rows.
 //
 // Supported: avx2 and avx512 c2 configs (int16 pairs, vpmaddwd), avx512_vnni
 // c4 configs (vpdpbusd); outputs int32, float and fp32-requantized u8/s8.
@@ -49,10 +48,9 @@ using GemmJitFn = void (*)(const void* a_panel, const int8_t* w_panel, void* c, 
                            const internal::GemmEpilogue* ep, size_t n0);
 
 constexpr uint32_t kGemmJitUnrollKb = 96;
-// Gather mode unrolls every k step: up to this many (7x7x4 taps as int16 pairs: 98).
-constexpr uint32_t kConvJitMaxKb = 128;
-// Beyond this many k steps, gather mode loops over the kernel rows (each
-// row's steps unrolled) instead of unrolling all of K.
+// Beyond this many k steps, gather mode loops over the kernel rows (a row of
+// at most this many steps unrolled, a longer one in a loop of 4) instead of
+// unrolling all of K.
 constexpr uint32_t kConvJitUnrollKb = 24;
 
 // Immutable: everything the generated code depends on. key() is its bytes.

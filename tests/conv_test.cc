@@ -74,11 +74,25 @@ TEST_P(ConvTest, EdgeGeometry) {
   ConvTester().hw(2, 17).channels(3, 2).kernel(1, 7).pad(0, 6, 0, 0).stride(1, 2).Test();
 }
 
+// Where create() takes the direct path: x86 ISAs with the JIT on.
+bool DirectIsa(Isa isa) {
+#if QKERN_HAVE_JIT
+  return jit::enabled() && (isa == Isa::kAvx2 || isa == Isa::kAvx512 || isa == Isa::kAvx512Vnni);
+#else
+  (void)isa;
+  return false;
+#endif
+}
+
 TEST_P(ConvTest, PathsAreChosen) {
+  const ConvPath wide = DirectIsa(isa()) ? ConvPath::kDirect : ConvPath::kIm2col;
   ConvTester().hw(5, 6).channels(16, 24).kernel(1, 1).expect_path(ConvPath::kGemm1x1).Test();
   ConvTester().hw(5, 6).channels(16, 24).kernel(1, 1).stride(2, 2).expect_path(ConvPath::kIm2col).Test();
   ConvTester().hw(5, 6).channels(16, 24).kernel(1, 1).pad(1, 0, 0, 0).expect_path(ConvPath::kIm2col).Test();
-  ConvTester().hw(5, 6).channels(16, 24).kernel(3, 3).expect_path(ConvPath::kIm2col).Test();
+  ConvTester().hw(5, 6).channels(16, 24).kernel(3, 3).expect_path(wide).Test();  // runs im2col: rows < 24
+  ConvTester().hw(5, 6).channels(18, 24).kernel(3, 3).expect_path(ConvPath::kIm2col).Test();  // IC % 4 != 0
+  ConvTester().hw(5, 6).channels(16, 24).kernel(3, 3).dilation(1, 2).expect_path(ConvPath::kIm2col).Test();
+  ConvTester().hw(5, 6).channels(1024, 8).kernel(3, 3).expect_path(ConvPath::kIm2col).Test();  // K x NR > 128 KiB
   ConvTester().hw(5, 6).channels(16, 16).groups(16).kernel(3, 3).expect_path(ConvPath::kDepthwise).Test();
   // A channel multiplier of 2 is a grouped GEMM, not the depthwise kernel.
   ConvTester().hw(5, 6).channels(8, 16).groups(8).kernel(3, 3).expect_path(ConvPath::kIm2col).Test();
@@ -195,12 +209,7 @@ TEST_P(ConvTest, AdversarialFullRange) {
 // checked where it must be taken (fixed-point outputs have no JIT epilogue:
 // those run im2col, also checked here).
 TEST_P(ConvTest, DirectPath) {
-#if QKERN_HAVE_JIT
-  const bool jit_isa = jit::enabled() && (isa() == Isa::kAvx2 || isa() == Isa::kAvx512 || isa() == Isa::kAvx512Vnni);
-#else
-  const bool jit_isa = false;
-#endif
-  const ConvPath want = jit_isa ? ConvPath::kDirect : ConvPath::kIm2col;
+  const ConvPath want = DirectIsa(isa()) ? ConvPath::kDirect : ConvPath::kIm2col;
   // MobileNetV2 features.0 and ResNet-50 conv1 on small images.
   ConvTester().hw(23, 19).channels(3, 32).kernel(3, 3).stride(2, 2).pad(1, 1, 1, 1).expect_path(want).Test();
   ConvTester().hw(29, 31).channels(3, 64).kernel(7, 7).stride(2, 2).pad(3, 3, 3, 3).expect_path(want).Test();
@@ -248,6 +257,25 @@ TEST_P(ConvTest, DirectPath) {
       }
     }
   }
+  // Wide channels (IC % 4 == 0, not 1x1): rows of >= 24 output pixels run
+  // the direct kernels (the K loops over rows and, past 24 k steps a row,
+  // within them), narrower ones im2col on the same packed weights.
+  for (int64_t ic : {8, 16, 64, 128}) {
+    for (int64_t oc : {8, 64, 72}) {
+      for (int64_t s = 1; s <= 2; ++s) {
+        SCOPED_TRACE(testing::Message() << "ic " << ic << " oc " << oc << " s " << s);
+        ConvTester().hw(5, 24 * s + 3).channels(ic, oc).kernel(3, 3).stride(s, s).pad(1, 1, 1, 1)
+            .za(static_cast<int32_t>(ic + oc) % 256).expect_path(want).seed(static_cast<uint32_t>(ic + oc + s)).Test();
+        if (HasFatalFailure()) return;
+        ConvTester().hw(4, 23).channels(ic, oc).kernel(3, 3).stride(s, 1).pad(1, 1, 1, 1).expect_path(want).Test();
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+  ConvTester().batch(2).hw(6, 150).channels(32, 48).kernel(5, 3).pad(2, 1, 2, 1).a_signed(true).za(-9)
+      .output(GemmOutput::kInt32).x_pixel_stride(36).y_pixel_stride(50).expect_path(want).Test();
+  ConvTester().hw(7, 40).channels(64, 64).kernel(3, 3).pad(1, 1, 1, 1).data(ConvData::kMaxNegative).za(255)
+      .output(GemmOutput::kInt32).expect_path(want).Test();
   // Full-range data and zero points at both ends, clamps.
   for (ConvData d : {ConvData::kMaxPositive, ConvData::kMaxNegative, ConvData::kAlternating}) {
     for (int32_t za : {0, 255}) {

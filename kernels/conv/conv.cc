@@ -144,6 +144,10 @@ struct QConv2d::Impl {
   int64_t seg_elems = 0;  // one staged kernel-row segment
   int64_t chunk = 0;      // output pixels per task (at most)
   int elem_bytes = 1;     // staged elements: 1 (c4, shifted bytes) or 2 (c2, int16)
+  // <= kConvDirectMaxIc channels (padded K: only the direct kernels can run
+  // them); else rows narrower than kConvDirectMinRow run im2col on gemms[0].
+  bool direct_always = false;
+  std::string narrow_kernel;  // what those rows run (the verbose exec line)
   internal::QGemmView gv;
   using DirectFn = void (*)(const void*, const int8_t*, void*, size_t, const internal::GemmEpilogue*, size_t);
   DirectFn direct_fn[2][internal::kGemmMaxMR] = {};  // [N tail][mr - 1]
@@ -344,14 +348,16 @@ Status QConv2d::create(const QConv2dParams& p, QConv2d* conv) {
       c.packed_bytes = c.gemms[0].packed_bytes();
       c.kernel = "conv2d_direct_" + types + c.gv.out->name + "_" + c.gv.cfg->name + "_" +
                  std::to_string(p.kernel_h) + "x" + std::to_string(p.kernel_w) + "_jit__" + isa_name(c.isa);
+      if (!c.direct_always) c.narrow_kernel = "conv2d_im2col_" + c.gemms[0].kernel().substr(6);
     }
 #endif
     if (c.path != ConvPath::kDirect) {
-      c.gemms.resize(static_cast<size_t>(p.groups));
-      for (int64_t g = 0; g < p.groups; ++g) {
+      c.packed_bytes = 0;
+      if (c.gemms.empty()) c.gemms.resize(static_cast<size_t>(p.groups));  // else the direct attempt's (groups 1)
+      for (int64_t g = 0; g < p.groups && !c.gemms[static_cast<size_t>(g)].valid(); ++g) {
         if (!(s = QGemm::create(group_params(p, rows, g, k), &c.gemms[static_cast<size_t>(g)])).ok()) return s;
-        c.packed_bytes += c.gemms[static_cast<size_t>(g)].packed_bytes();
       }
+      for (const QGemm& g : c.gemms) c.packed_bytes += g.packed_bytes();
       const QGemm& g0 = c.gemms[0];
       c.isa = g0.isa();
       // "qgemm_u8s8_u8_fp32_6x64c4__avx512_vnni" -> "conv2d_im2col_u8s8_u8_fp32_6x64c4__avx512_vnni"
@@ -396,34 +402,50 @@ Status QConv2d::output_size(int64_t h, int64_t w, int64_t* oh, int64_t* ow) cons
 #if QKERN_HAVE_JIT
 bool QConv2d::Impl::prepare_direct(const QConv2dParams& q, const int8_t* rows, std::string* why) {
   const int64_t ic = q.input_channels;
-  if (!jit::enabled() || !internal::g_direct_on || q.groups != 1 || ic > internal::kConvDirectMaxIc ||
-      q.dilation_w != 1) {
-    *why = "not a small-channel convolution";
+  const bool small = ic <= internal::kConvDirectMaxIc;
+  if (!jit::enabled() || !internal::g_direct_on || q.groups != 1 || q.dilation_w != 1 ||
+      (!small && (ic % 4 != 0 || q.kernel_h * q.kernel_w == 1))) {
+    *why = "not a direct-path convolution";
     return false;
   }
-  // Padded weights [OC][KH][R4]: each kernel row's KW * IC taps, then zeros.
+  // Weights [OC][KH][R4]: each kernel row's KW * IC taps, then zeros (none
+  // when IC % 4 == 0: then K' = K and the GEMM is im2col's as well).
   const int64_t run = q.kernel_w * ic, r4 = internal::round_up(run, 4), kp = q.kernel_h * r4;
-  if (kp > 4 * static_cast<int64_t>(jit::kConvJitMaxKb)) {
-    *why = "K too large to unroll";
-    return false;
-  }
-  std::vector<int8_t> wp(static_cast<size_t>(q.output_channels * kp), 0);
-  for (int64_t oc = 0; oc < q.output_channels; ++oc) {
-    for (int64_t kh = 0; kh < q.kernel_h; ++kh) {
-      std::memcpy(&wp[static_cast<size_t>(oc * kp + kh * r4)], rows + oc * k + kh * run, static_cast<size_t>(run));
+  std::vector<int8_t> wp;
+  const int8_t* wsrc = rows;
+  if (r4 != run) {
+    wp.assign(static_cast<size_t>(q.output_channels * kp), 0);
+    for (int64_t oc = 0; oc < q.output_channels; ++oc) {
+      for (int64_t kh = 0; kh < q.kernel_h; ++kh) {
+        std::memcpy(&wp[static_cast<size_t>(oc * kp + kh * r4)], rows + oc * k + kh * run, static_cast<size_t>(run));
+      }
     }
+    wsrc = wp.data();
   }
   QGemm gemm;
-  Status st = QGemm::create(group_params(q, wp.data(), 0, kp), &gemm);
+  Status st = QGemm::create(group_params(q, wsrc, 0, kp), &gemm);
   if (!st.ok()) {
     *why = st.message();
     return false;
   }
+  // A wide-channel GEMM is the im2col path's: kept for it when the direct path fails.
+  const auto fail = [&](const char* reason) {
+    if (*why == "") *why = reason;
+    if (!small) {
+      gemms.clear();
+      gemms.push_back(std::move(gemm));
+    }
+    return false;
+  };
+  why->clear();
   const internal::QGemmView v = internal::QGemmAccess::view(gemm);
   if (v.cfg == nullptr || !v.exact || (v.cfg->kr != 2 && v.cfg->kr != 4) || v.k_pad != kp) {
-    *why = "no exact c2/c4 config";
-    return false;
+    return fail("no exact c2/c4 config");
   }
+  // Wide channels: every output row re-reads the weight panels, so only
+  // where a panel stays in L2 (measured: ResNet-50's layer1 and layer2 3x3
+  // convolutions, 1.05-1.28x im2col; layer3 and layer4's 0.86-1.0x).
+  if (!small && v.k_pad * v.cfg->nr > internal::kConvDirectMaxPanelBytes) return fail("weight panels beyond L2");
   const int eb = v.cfg->a_int16 ? 2 : 1;
   const int64_t px = q.stride_w * ic;  // elements from one output pixel's taps to the next's
   // Chunks of up to 128 pixels (a 112-pixel first-layer row in one task),
@@ -432,8 +454,7 @@ bool QConv2d::Impl::prepare_direct(const QConv2dParams& q, const int8_t* rows, s
   const auto seg = [&](int64_t n) { return internal::round_up((n - 1) * px + r4, 16); };
   while (pixels > v.cfg->mr && q.kernel_h * seg(pixels) * eb > static_cast<int64_t>(kQConvIm2colBytes)) pixels /= 2;
   if (q.kernel_h * seg(pixels) * eb > static_cast<int64_t>(kQConvIm2colBytes) || px * eb > (int64_t{1} << 20)) {
-    *why = "staged rows exceed the workspace";
-    return false;
+    return fail("staged rows exceed the workspace");
   }
   jit::GemmJitConf conf = jit::gemm_jit_base_conf(v.isa, *v.cfg, v.k_pad, v.n, v.out->ep);
   conf.conv_g = static_cast<int>(r4 / v.cfg->kr);
@@ -451,7 +472,7 @@ bool QConv2d::Impl::prepare_direct(const QConv2dParams& q, const int8_t* rows, s
           for (auto& kn : row) kn.reset();
         }
         std::memset(direct_fn, 0, sizeof direct_fn);
-        return false;
+        return fail("");
       }
       direct_fn[t][mr - 1] = reinterpret_cast<DirectFn>(const_cast<void*>(kernel->entry()));
       direct_kernels[t][mr - 1] = std::move(kernel);
@@ -464,6 +485,7 @@ bool QConv2d::Impl::prepare_direct(const QConv2dParams& q, const int8_t* rows, s
   seg_elems = seg(pixels);
   chunk = pixels;
   elem_bytes = eb;
+  direct_always = small;
   return true;
 }
 #endif
@@ -679,7 +701,8 @@ Status QConv2d::run(const void* x, int64_t batch, int64_t h, int64_t w, void* y,
   uint8_t* yb = static_cast<uint8_t*>(y);
   size_t tasks = 0;
 
-  if (c.path == ConvPath::kDirect) {
+  const bool direct = c.path == ConvPath::kDirect && (c.direct_always || ow >= internal::kConvDirectMinRow);
+  if (direct) {
     if (internal::conv_workspace() == nullptr) return internal::workspace_error();
     const int64_t chunks = (ow + c.chunk - 1) / c.chunk, rows = batch * oh;
     struct Job {
@@ -764,7 +787,7 @@ Status QConv2d::run(const void* x, int64_t batch, int64_t h, int64_t w, void* y,
     if (ctx.status_code != 0) return internal::workspace_error();  // only a workspace can fail here
   }
   if (verbose.active()) {
-    verbose.record(c.isa, c.kernel,
+    verbose.record(c.isa, c.path == ConvPath::kDirect && !direct ? c.narrow_kernel : c.kernel,
                    "n" + std::to_string(batch) + "h" + std::to_string(h) + "w" + std::to_string(w) + "oh" +
                        std::to_string(oh) + "ow" + std::to_string(ow) + " tasks:" + std::to_string(tasks));
   }

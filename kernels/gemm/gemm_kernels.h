@@ -44,9 +44,15 @@ constexpr int kGemmMaxMR = 8;
 // QGemm asks the JIT (x86) for kernels with K baked up to this K; beyond, the
 // AOT kernels run (measured: bench/gemm_bench.cc's jit entries).
 constexpr int64_t kGemmJitMaxK = 1024;
-// QConv2d's direct path (JIT gather kernels) takes convolutions of at most
-// this many input channels.
+// QConv2d's direct path (JIT gather kernels, groups 1, dilation_w 1) takes
+// convolutions of at most kConvDirectMaxIc input channels (first layers;
+// taps padded to 4 per kernel row), and wider ones with IC % 4 == 0, a
+// kernel larger than 1x1 and weight panels (K x NR bytes) of at most
+// kConvDirectMaxPanelBytes; those run im2col on rows of fewer than
+// kConvDirectMinRow output pixels (partial tiles; measured).
 constexpr int kConvDirectMaxIc = 4;
+constexpr int64_t kConvDirectMaxPanelBytes = int64_t{128} << 10;
+constexpr int64_t kConvDirectMinRow = 24;
 
 // What the epilogue writes: kind and the per-channel arrays (N_pad entries each).
 struct GemmEpilogue {
