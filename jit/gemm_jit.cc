@@ -72,11 +72,13 @@ class GemmGenerator : public Generator {
   Xmm wreg(int v) const { return vec(loop_base() + v); }
   Xmm bcast() const { return vec(loop_base() + c_.nrv); }
   Xmm tmp() const { return vec(loop_base() + c_.nrv + 1); }
+  // a_flip (c4 only, where tmp is unused): 0x80 in every byte.
+  Xmm flip() const { return tmp(); }
   // The epilogue's scratch registers start after the (first set of) sums.
   int first_free() const { return nacc(); }
   static int splits_for(const GemmJitConf& c) {
     const int regs = c.isa == Isa::kAvx2 ? 16 : 32;
-    return c.kb >= 2 && 2 * c.mr * c.nrv + c.nrv + 1 + (c.kr == 2 ? 1 : 0) <= regs ? 2 : 1;
+    return c.kb >= 2 && 2 * c.mr * c.nrv + c.nrv + 1 + (c.kr == 2 || c.a_flip ? 1 : 0) <= regs ? 2 : 1;
   }
 
   // Byte offset from rdi of a[m][k step s]: the packed panel, or (gather
@@ -103,6 +105,7 @@ class GemmGenerator : public Generator {
     }
     for (int m = 0; m < c_.mr; ++m) {
       vpbroadcastd(bcast(), dword[rdi + a_offset(a_off, s, m)]);
+      if (c_.a_flip) vpxord(bcast(), bcast(), flip());  // s8 -> u8 + 128
       for (int v = 0; v < c_.nrv; ++v) {
         if (c_.kr == 4) {
           vpdpbusd(acc(m, v, set), bcast(), wreg(v), EvexEncoding);
@@ -125,6 +128,10 @@ class GemmGenerator : public Generator {
           }
         }
       }
+    }
+    if (c_.a_flip) {
+      mov(eax, 0x80808080u);
+      vpbroadcastd(flip(), eax);
     }
     const int64_t a_step = 4 * c_.panel_mr;  // 4 bytes (kr = 4 bytes or 2 int16) per row and k step
     const int64_t w_step = static_cast<int64_t>(c_.nrv) * (c_.kr == 4 ? vbytes_ : vbytes_ / 2);
@@ -426,7 +433,7 @@ std::string GemmJitConf::key() const {
   const auto put = [&k](const void* p, size_t n) { k.append(static_cast<const char*>(p), n); };
   const int i[] = {static_cast<int>(isa), kr, mr, panel_mr, nrv, nr_valid, static_cast<int>(kind),
                    zero_point, lo, hi, mult_folded ? 1 : 0, finite_mult ? 1 : 0,
-                   conv_g, conv_row_bytes, conv_pixel_bytes};
+                   conv_g, conv_row_bytes, conv_pixel_bytes, a_flip ? 1 : 0};
   put(i, sizeof i);
   put(&kb, sizeof kb);
   put(&mult, sizeof mult);
@@ -434,14 +441,17 @@ std::string GemmJitConf::key() const {
 }
 
 std::string GemmJitConf::name() const {
+  // A's source: packed panels (nothing), the rows as they are (_lda<bytes>),
+  // or a convolution's staged rows (_gather<G>x<row bytes>p<pixel bytes>).
+  const bool conv = conv_g > 0 && conv_row_bytes > 0;
   const std::string gather =
-      conv_g > 0 ? "_gather" + std::to_string(conv_g) + "x" + std::to_string(conv_row_bytes) + "p" +
-                       std::to_string(conv_pixel_bytes)
-                 : "";
-  return (conv_g > 0 ? "qconv_" : "qgemm_") + std::to_string(panel_mr) + "x" + std::to_string(nrv * lanes_of(isa)) + "c" +
+      conv ? "_gather" + std::to_string(conv_g) + "x" + std::to_string(conv_row_bytes) + "p" +
+                 std::to_string(conv_pixel_bytes)
+           : conv_g > 0 ? "_lda" + std::to_string(conv_pixel_bytes) : "";
+  return (conv ? "qconv_" : "qgemm_") + std::to_string(panel_mr) + "x" + std::to_string(nrv * lanes_of(isa)) + "c" +
          std::to_string(kr) + "_" + kind_name(kind) + "_k" + std::to_string(kb * kr) + "_mr" +
          std::to_string(mr) + "_nr" + std::to_string(nr_valid) + (mult_folded ? "_pt" : "") +
-         (finite_mult ? "" : "_nan") + gather + "__" +
+         (finite_mult ? "" : "_nan") + gather + (a_flip ? "_xor80" : "") + "__" +
          isa_name(isa);
 }
 
@@ -487,7 +497,7 @@ std::string gemm_jit_unsupported(const GemmJitConf& c) {
   }
   // Sums, weights, a broadcast and (c2) a product register; AVX2's epilogue
   // also needs two scratch registers after the sums.
-  const int need = c.mr * c.nrv + c.nrv + 1 + (c.kr == 2 ? 1 : 0);
+  const int need = c.mr * c.nrv + c.nrv + 1 + (c.kr == 2 || c.a_flip ? 1 : 0);
   if (need > regs || (c.isa == Isa::kAvx2 && c.mr * c.nrv + 2 > regs) ||
       (c.isa != Isa::kAvx2 && c.mr * c.nrv + 1 > 27)) {
     return "tile needs more vector registers than the ISA has";
@@ -495,6 +505,7 @@ std::string gemm_jit_unsupported(const GemmJitConf& c) {
   if (c.kb < 1) return "kb must be >= 1";
   if (c.conv_g < 0 || c.conv_row_bytes < 0 || c.conv_pixel_bytes < 0) return "negative gather geometry";
   if (c.conv_g > 0 && c.kb % c.conv_g != 0) return "gather mode needs kb a multiple of conv_g";
+  if (c.a_flip && (c.kr != 4 || c.conv_g == 0)) return "a_flip needs c4 and gather mode";
   if (c.conv_g > 0 && static_cast<int64_t>(c.kb / c.conv_g) * c.conv_row_bytes +
                               static_cast<int64_t>(c.mr) * c.conv_pixel_bytes > (int64_t{1} << 30)) {
     return "gather offsets exceed 2^30 bytes";

@@ -69,8 +69,10 @@ struct GemmJitConf {
   // Every multiplier finite: float(acc) * m cannot be NaN, so the requantized
   // kinds skip the NaN -> zo select (an infinite multiplier keeps it).
   bool finite_mult = false;
-  // Gather mode (above); 0: packed A panels.
+  // Gather mode (above); 0: packed A panels. conv_g = kb, conv_row_bytes = 0,
+  // conv_pixel_bytes = lda: A's rows as they are (QGemm's unpacked kernels).
   int conv_g = 0, conv_row_bytes = 0, conv_pixel_bytes = 0;
+  bool a_flip = false;  // gather mode, c4: A bytes xor 0x80 (s8 activations as u8 + 128)
 
   std::string key() const;
   // e.g. qgemm_6x64c4_u8_fp32_k50_mr6_nr64__avx512_vnni
