@@ -642,21 +642,31 @@ void QConv2d::Impl::run_dw_task(const uint8_t* x, int64_t h, int64_t w, int64_t 
     for (int64_t kw = 0; kw < p.kernel_w; ++kw) off[kh * p.kernel_w + kw] = (kh * p.dilation_h * w + kw * p.dilation_w) * x_ps;
   }
   const int64_t span_h = (p.kernel_h - 1) * p.dilation_h, span_w = (p.kernel_w - 1) * p.dilation_w;
+  // The output pixel (b, oy, ox) of q = p0, then stepped (a division per
+  // pixel was a third of a 112 x 112 x 32 layer's time).
+  int64_t b = p0 / (oh * ow), oy = p0 % (oh * ow) / ow, ox = p0 % ow;
   for (int64_t q = p0; q < p1; ++q) {
     const void** tp = in + (q - p0) * taps;
-    const int64_t b = q / (oh * ow), r = q % (oh * ow), oy = r / ow, ox = r % ow;
     const int64_t ih0 = oy * p.stride_h - p.pad_top, iw0 = ox * p.stride_w - p.pad_left;
+    const int64_t cb = b;
+    if (++ox == ow) {
+      ox = 0;
+      if (++oy == oh) {
+        oy = 0;
+        ++b;
+      }
+    }
     if (ih0 >= 0 && iw0 >= 0 && ih0 + span_h < h && iw0 + span_w < w) {
-      const uint8_t* base = x + ((b * h + ih0) * w + iw0) * x_ps;
+      const uint8_t* base = x + ((cb * h + ih0) * w + iw0) * x_ps;
       for (int64_t t = 0; t < taps; ++t) tp[t] = base + off[t];
       continue;
     }
     for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
-      const int64_t ih = oy * p.stride_h - p.pad_top + kh * p.dilation_h;
+      const int64_t ih = ih0 + kh * p.dilation_h;
       for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
-        const int64_t iw = ox * p.stride_w - p.pad_left + kw * p.dilation_w;
+        const int64_t iw = iw0 + kw * p.dilation_w;
         const bool inside = ih >= 0 && ih < h && iw >= 0 && iw < w;
-        tp[kh * p.kernel_w + kw] = inside ? x + ((b * h + ih) * w + iw) * x_ps : zrow.get();
+        tp[kh * p.kernel_w + kw] = inside ? x + ((cb * h + ih) * w + iw) * x_ps : zrow.get();
       }
     }
   }
