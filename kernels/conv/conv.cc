@@ -134,6 +134,7 @@ struct QConv2d::Impl {
   // depthwise
   const internal::DwKernels* dw = nullptr;
   internal::DwUkernel dw_ukernel = nullptr;  // for the input type and tap count
+  internal::DwRowUkernel dw_row_ukernel = nullptr;  // the same for row runs (null: none)
   internal::GemmEpilogueFn epilogue = nullptr;
   internal::GemmOutputPlan out;
   Buffer<int32_t> dw_w;    // [taps][C_pad]
@@ -296,6 +297,9 @@ Status QConv2d::create(const QConv2dParams& p, QConv2d* conv) {
     c.dw_ukernel = s8 ? c.dw->s8 : c.dw->u8;
     if (taps == 9 && (s8 ? c.dw->s8_3x3 : c.dw->u8_3x3)) c.dw_ukernel = s8 ? c.dw->s8_3x3 : c.dw->u8_3x3;
     if (taps == 25 && (s8 ? c.dw->s8_5x5 : c.dw->u8_5x5)) c.dw_ukernel = s8 ? c.dw->s8_5x5 : c.dw->u8_5x5;
+    c.dw_row_ukernel = s8 ? c.dw->s8_rows : c.dw->u8_rows;
+    if (taps == 9 && (s8 ? c.dw->s8_3x3_rows : c.dw->u8_3x3_rows)) c.dw_row_ukernel = s8 ? c.dw->s8_3x3_rows : c.dw->u8_3x3_rows;
+    if (taps == 25 && (s8 ? c.dw->s8_5x5_rows : c.dw->u8_5x5_rows)) c.dw_row_ukernel = s8 ? c.dw->s8_5x5_rows : c.dw->u8_5x5_rows;
     c.c_pad = c_pad;
     c.dw_w = internal::alloc_zeroed<int32_t>(static_cast<size_t>(taps * c_pad));
     c.zrow = internal::alloc_zeroed<uint8_t>(static_cast<size_t>(c_pad));
@@ -645,33 +649,60 @@ void QConv2d::Impl::run_dw_task(const uint8_t* x, int64_t h, int64_t w, int64_t 
   // The output pixel (b, oy, ox) of q = p0, then stepped (a division per
   // pixel was a third of a 112 x 112 x 32 layer's time).
   int64_t b = p0 / (oh * ow), oy = p0 % (oh * ow) / ow, ox = p0 % ow;
-  for (int64_t q = p0; q < p1; ++q) {
-    const void** tp = in + (q - p0) * taps;
+  const size_t ch = static_cast<size_t>(p.output_channels), nt = static_cast<size_t>(taps);
+  const bool rows = dw_row_ukernel != nullptr;
+  // Interior columns: ox in [x_lo, x_hi) has its window's columns inside.
+  const int64_t x_lo = std::min(ow, (p.pad_left + p.stride_w - 1) / p.stride_w);
+  const int64_t last = w - 1 - span_w + p.pad_left;  // stride_w * (the last interior ox), at most
+  const int64_t x_hi = last < 0 ? x_lo : std::max(x_lo, std::min(ow, last / p.stride_w + 1));
+  // Stretches of one row's pixels, all interior (the row kernel: no
+  // pointers) or all not (pointers; padded taps at the za row).
+  for (int64_t q = p0; q < p1;) {
     const int64_t ih0 = oy * p.stride_h - p.pad_top, iw0 = ox * p.stride_w - p.pad_left;
-    const int64_t cb = b;
-    if (++ox == ow) {
+    const bool row_inside = ih0 >= 0 && ih0 + span_h < h;
+    int64_t n = 1;  // pixels of this stretch (same row, all interior or all not)
+    const bool inside = row_inside && ox >= x_lo && ox < x_hi;
+    if (inside) {
+      n = std::min(p1 - q, x_hi - ox);
+    } else {
+      const int64_t row_end = std::min(p1 - q, ow - ox);  // the rest of this row in the run
+      n = row_inside && ox < x_lo ? std::min(row_end, x_lo - ox) : row_end;
+    }
+    int32_t* a = acc + (q - p0) * c_pad;
+    if (inside && rows) {
+      const uint8_t* base = x + ((b * h + ih0) * w + iw0) * x_ps;
+      dw_row_ukernel(static_cast<size_t>(n), nt, base, static_cast<size_t>(p.stride_w * x_ps), off, ch, dw_w.get(), a);
+    } else {
+      const void** tp = in + (q - p0) * taps;
+      for (int64_t i = 0; i < n; ++i, tp += taps) {
+        const int64_t jw0 = (ox + i) * p.stride_w - p.pad_left;
+        if (inside) {
+          const uint8_t* base = x + ((b * h + ih0) * w + jw0) * x_ps;
+          for (int64_t t = 0; t < taps; ++t) tp[t] = base + off[t];
+          continue;
+        }
+        for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
+          const int64_t ih = ih0 + kh * p.dilation_h;
+          for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
+            const int64_t iw = jw0 + kw * p.dilation_w;
+            const bool in_image = ih >= 0 && ih < h && iw >= 0 && iw < w;
+            tp[kh * p.kernel_w + kw] = in_image ? x + ((b * h + ih) * w + iw) * x_ps : zrow.get();
+          }
+        }
+      }
+      dw_ukernel(static_cast<size_t>(n), nt, in + (q - p0) * taps, ch, dw_w.get(), a);
+    }
+    q += n;
+    ox += n;
+    if (ox == ow) {
       ox = 0;
       if (++oy == oh) {
         oy = 0;
         ++b;
       }
     }
-    if (ih0 >= 0 && iw0 >= 0 && ih0 + span_h < h && iw0 + span_w < w) {
-      const uint8_t* base = x + ((cb * h + ih0) * w + iw0) * x_ps;
-      for (int64_t t = 0; t < taps; ++t) tp[t] = base + off[t];
-      continue;
-    }
-    for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
-      const int64_t ih = ih0 + kh * p.dilation_h;
-      for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
-        const int64_t iw = iw0 + kw * p.dilation_w;
-        const bool inside = ih >= 0 && ih < h && iw >= 0 && iw < w;
-        tp[kh * p.kernel_w + kw] = inside ? x + ((cb * h + ih) * w + iw) * x_ps : zrow.get();
-      }
-    }
   }
-  const size_t pixels = static_cast<size_t>(p1 - p0), ch = static_cast<size_t>(p.output_channels);
-  dw_ukernel(pixels, static_cast<size_t>(taps), in, ch, dw_w.get(), acc);
+  const size_t pixels = static_cast<size_t>(p1 - p0);
   epilogue(acc, pixels, static_cast<size_t>(c_pad), ch, 0, out.ep,
            y + p0 * y_ps * static_cast<int64_t>(out_bytes), static_cast<size_t>(y_ps));
 }

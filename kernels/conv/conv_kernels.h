@@ -16,6 +16,9 @@
 //     acc[p * C_pad + c] = sum_{t < taps} x(in[p * taps + t])[c] * w[t * C_pad + c]
 //     for p < pixels, c < channels (int32, wrapping). Reads exactly `channels`
 //     bytes from each input pointer, never past them; x is u8 or s8 by kernel.
+//   row ukernel(pixels, taps, base, step, off, channels, w, acc): the same sums
+//     for a run of interior pixels of one output row, pixel p's tap t at
+//     base + p * step + off[t] (bytes): no indirection buffer to build.
 // The driver then writes the pixels with the int8 GEMM's epilogue of the same
 // ISA (kernels/gemm/gemm_kernels.h), acc as a pixels x C_pad tile; the
 // epilogue adds the packed bias, bias[c] - za * sum_t w[t][c] (modulo 2^32).
@@ -32,11 +35,16 @@ constexpr int64_t kDwChannelPad = 16;  // the widest int32 vector (AVX-512)
 
 using DwUkernel = void (*)(size_t pixels, size_t taps, const void* const* in, size_t channels, const int32_t* w,
                            int32_t* acc);
+using DwRowUkernel = void (*)(size_t pixels, size_t taps, const uint8_t* base, size_t step, const int64_t* off,
+                              size_t channels, const int32_t* w, int32_t* acc);
 
 struct DwKernels {
   const char* name = nullptr;  // e.g. "dw_madd"
   DwUkernel u8 = nullptr, s8 = nullptr;  // any taps
   DwUkernel u8_3x3 = nullptr, s8_3x3 = nullptr, u8_5x5 = nullptr, s8_5x5 = nullptr;  // 9 / 25 taps baked in (or null)
+  // Row runs (null: the driver builds pointers for every pixel).
+  DwRowUkernel u8_rows = nullptr, s8_rows = nullptr;
+  DwRowUkernel u8_3x3_rows = nullptr, s8_3x3_rows = nullptr, u8_5x5_rows = nullptr, s8_5x5_rows = nullptr;
   bool w_low16 = false;  // weights packed as w & 0xffff (see above)
 };
 

@@ -72,11 +72,25 @@ constexpr size_t kWeightRegs = 9;
 template <size_t kTaps>
 constexpr size_t kWeightVecs = kTaps * 2 <= kWeightRegs ? 2 : 1;
 
+// Where pixel p's tap t is: an indirection buffer, or (a run of interior
+// pixels of one output row) base + p * step + off[t].
+struct PtrTaps {
+  const void* const* in;
+  size_t taps;
+  HWY_INLINE const void* at(size_t p, size_t t) const { return in[p * taps + t]; }
+};
+struct RowTaps {
+  const uint8_t* base;
+  size_t step;
+  const int64_t* HWY_RESTRICT off;
+  HWY_INLINE const void* at(size_t p, size_t t) const { return base + p * step + off[t]; }
+};
+
 // kTaps: the tap count baked in (9: 3x3, 25: 5x5; the tap loop unrolls), or
 // 0 for any (taps as passed).
-template <typename T, size_t kTaps>
-QKERN_DW_TARGET void DwUkernel(size_t pixels, size_t taps_any, const void* const* in, size_t channels,
-                               const int32_t* HWY_RESTRICT w, int32_t* HWY_RESTRICT acc) {
+template <typename T, size_t kTaps, class Taps>
+QKERN_DW_TARGET HWY_INLINE void DwBody(size_t pixels, size_t taps_any, const Taps& in, size_t channels,
+                                       const int32_t* HWY_RESTRICT w, int32_t* HWY_RESTRICT acc) {
   const size_t taps = kTaps ? kTaps : taps_any;
   const D32 d32;
   const size_t c_pad = (channels + kDwChannelPad - 1) / kDwChannelPad * kDwChannelPad;
@@ -95,13 +109,12 @@ QKERN_DW_TARGET void DwUkernel(size_t pixels, size_t taps_any, const void* const
         for (size_t v = 0; v < kV; ++v) wv[t][v] = hn::LoadU(d32, w + t * c_pad + c_done + v * kL);
       }
       for (size_t p = 0; p < pixels; ++p) {
-        const void* const* tap = in + p * kTaps;
         V32 sum[kV];
 #pragma GCC unroll 2
         for (size_t v = 0; v < kV; ++v) sum[v] = hn::Zero(d32);
 #pragma GCC unroll 25
         for (size_t t = 0; t < kTaps; ++t) {
-          const T* x = static_cast<const T*>(tap[t]) + c_done;
+          const T* x = static_cast<const T*>(in.at(p, t)) + c_done;
 #pragma GCC unroll 2
           for (size_t v = 0; v < kV; ++v) sum[v] = MulAcc(sum[v], LoadX(x + v * kL), wv[t][v]);
         }
@@ -111,14 +124,13 @@ QKERN_DW_TARGET void DwUkernel(size_t pixels, size_t taps_any, const void* const
     }
   }
   for (size_t p = 0; p < pixels; ++p) {
-    const void* const* tap = in + p * taps;
     int32_t* HWY_RESTRICT out = acc + p * c_pad;
     size_t c = c_done;
     for (; c + 2 * kL <= full; c += 2 * kL) {
       V32 acc0 = hn::Zero(d32), acc1 = hn::Zero(d32);
 #pragma GCC unroll 25
       for (size_t t = 0; t < taps; ++t) {
-        const T* x = static_cast<const T*>(tap[t]) + c;
+        const T* x = static_cast<const T*>(in.at(p, t)) + c;
         const int32_t* wt = w + t * c_pad + c;
         acc0 = MulAcc(acc0, LoadX(x), hn::LoadU(d32, wt));
         acc1 = MulAcc(acc1, LoadX(x + kL), hn::LoadU(d32, wt + kL));
@@ -131,7 +143,7 @@ QKERN_DW_TARGET void DwUkernel(size_t pixels, size_t taps_any, const void* const
       V32 acc0 = hn::Zero(d32);
 #pragma GCC unroll 25
       for (size_t t = 0; t < taps; ++t) {
-        const T* x = static_cast<const T*>(tap[t]) + c;
+        const T* x = static_cast<const T*>(in.at(p, t)) + c;
         V32 xv;
         if (count == kL) {
           xv = LoadX(x);
@@ -145,6 +157,18 @@ QKERN_DW_TARGET void DwUkernel(size_t pixels, size_t taps_any, const void* const
       hn::StoreU(acc0, d32, out + c);  // acc rows are c_pad wide: whole vectors fit
     }
   }
+}
+
+template <typename T, size_t kTaps>
+QKERN_DW_TARGET void DwUkernel(size_t pixels, size_t taps, const void* const* in, size_t channels,
+                               const int32_t* HWY_RESTRICT w, int32_t* HWY_RESTRICT acc) {
+  DwBody<T, kTaps>(pixels, taps, PtrTaps{in, taps}, channels, w, acc);
+}
+
+template <typename T, size_t kTaps>
+QKERN_DW_TARGET void DwRowUkernel(size_t pixels, size_t taps, const uint8_t* base, size_t step, const int64_t* off,
+                                  size_t channels, const int32_t* HWY_RESTRICT w, int32_t* HWY_RESTRICT acc) {
+  DwBody<T, kTaps>(pixels, taps, RowTaps{base, step, off}, channels, w, acc);
 }
 
 constexpr DwKernels MakeTable() {
@@ -161,6 +185,12 @@ constexpr DwKernels MakeTable() {
   k.s8_3x3 = &DwUkernel<int8_t, 9>;
   k.u8_5x5 = &DwUkernel<uint8_t, 25>;
   k.s8_5x5 = &DwUkernel<int8_t, 25>;
+  k.u8_rows = &DwRowUkernel<uint8_t, 0>;
+  k.s8_rows = &DwRowUkernel<int8_t, 0>;
+  k.u8_3x3_rows = &DwRowUkernel<uint8_t, 9>;
+  k.s8_3x3_rows = &DwRowUkernel<int8_t, 9>;
+  k.u8_5x5_rows = &DwRowUkernel<uint8_t, 25>;
+  k.s8_5x5_rows = &DwRowUkernel<int8_t, 25>;
   return k;
 }
 
