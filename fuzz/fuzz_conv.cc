@@ -15,7 +15,8 @@
 // ISA) on, since the 1x1 and im2col paths run QGemms:
 //   - ok exactly when the arguments are valid, the same Status on every ISA;
 //     create() picks the capped ISA's own kernels and the path the geometry
-//     calls for (gemm_1x1, depthwise, im2col); output_size() agrees with
+//     calls for (gemm_1x1, depthwise, im2col; with the JIT on, direct may
+//     replace im2col for groups 1 and unit dilation_w); output_size() agrees with
 //     ref::conv_out_dim; a failed run() writes nothing;
 //   - Y equals the reference (ref::conv_acc and ref::gemm_store, which is
 //     ref::conv2d) byte for byte, pixel-stride gaps and guards included;
@@ -237,13 +238,16 @@ void Run(Input& in) {
   const bool one_by_one = p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
                           p.pad_left == 0 && p.pad_bottom == 0 && p.pad_right == 0;
   const ConvPath path = depthwise ? ConvPath::kDepthwise : one_by_one ? ConvPath::kGemm1x1 : ConvPath::kIm2col;
+  // Where im2col is due, the JIT's direct path may take it (groups 1, unit
+  // dilation_w; which ones also depends on the config's tile).
+  const bool direct_ok = path == ConvPath::kIm2col && p.groups == 1 && p.dilation_w == 1;
   const int pool_kind = in.chance(200) ? 0 : in.chance(220) ? 1 : 2;
   FuzzPool pool(pool_kind, in.u64());
   c.add("pool", pool_kind);
 
   StatusAgreement agree_create("QConv2d::create"), agree_run("QConv2d::run"), agree_size("QConv2d::output_size");
   ForEachIsaAndJit([&](Isa isa, bool jit_on) {
-    (void)jit_on;  // the JIT serves the GEMMs of the 1x1 and im2col paths
+    // The JIT serves the GEMMs of the 1x1 and im2col paths, and the direct path.
     QConv2d conv;
     Status s = bad == Bad::kNotCreated ? Status() : QConv2d::create(pc, &conv);
     agree_create.check(isa, s, c);
@@ -254,7 +258,7 @@ void Run(Input& in) {
     }
     if (bad != Bad::kNotCreated) {
       if (conv.isa() != isa) Fail(isa, Str("create() picked ", conv.kernel(), " (isa ", isa_name(conv.isa()), ")"), c);
-      if (conv.path() != path) {
+      if (conv.path() != path && !(jit_on && direct_ok && conv.path() == ConvPath::kDirect)) {
         Fail(isa, Str("create() picked the ", conv_path_name(conv.path()), " path (", conv.kernel(), "), not ",
                       conv_path_name(path)),
              c);
