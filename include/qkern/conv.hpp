@@ -18,12 +18,15 @@
 //              into a bounded per-thread buffer (kQConvIm2colBytes) and multiplied
 //              by the group's packed weights (a channel multiplier > 1 lands here).
 //   depthwise  groups == IC == OC: a direct kernel per ISA, channels in vectors.
-//   direct     x86 with the JIT (avx2, avx512, avx512_vnni), groups == 1, at most
-//              4 input channels, unit dilation_w (first layers: 3x3x3, 7x7x3):
-//              each output row's input rows are staged in the same per-thread
-//              buffer and JIT kernels gather the taps at baked offsets into
-//              the GEMM's tiles and epilogue (no im2col rows, no packing).
-//              Elsewhere, or when QKERN_JIT=0, these convolutions run im2col.
+//   direct     x86 with the JIT (avx2, avx512, avx512_vnni), groups == 1, unit
+//              dilation_w, and at most 4 input channels (first layers: 3x3x3,
+//              7x7x3) or IC % 4 == 0 with a kernel larger than 1x1 and weight
+//              panels within 128 KiB: each output row's input rows are staged
+//              in the same per-thread buffer and JIT kernels gather the taps at
+//              baked offsets into the GEMM's tiles and epilogue (no im2col
+//              rows, no packing); with more than 4 channels, rows of fewer
+//              than 24 output pixels run im2col. Elsewhere, or when
+//              QKERN_JIT=0, these convolutions run im2col.
 #ifndef QKERN_CONV_HPP_
 #define QKERN_CONV_HPP_
 
