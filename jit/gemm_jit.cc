@@ -527,6 +527,33 @@ std::vector<std::string> generator_descriptions() {
   };
 }
 
+bool gemm_jit_kernel_set(GemmJitConf conf, int64_t n, std::vector<std::shared_ptr<const Kernel>>* keep,
+                         internal::GemmJitFns* fns, std::string* why) {
+  conf.mr = conf.nr_valid = 1;  // the conf's own checks first (an ISA without generators: nrv may be 0)
+  const std::string reason = gemm_jit_unsupported(conf);
+  if (!reason.empty()) {
+    *why = reason;
+    return false;
+  }
+  const int nr = conf.nrv * lanes_of(conf.isa), tail = static_cast<int>(n % nr);
+  internal::GemmJitFns got;
+  std::vector<std::shared_ptr<const Kernel>> owners;
+  for (int t = 0; t < (tail ? 2 : 1); ++t) {
+    conf.nr_valid = t == 0 ? nr : tail;
+    if (t == 0 && n < nr) continue;  // N fits one partial panel: no whole panels
+    for (int mr = 1; mr <= conf.panel_mr; ++mr) {
+      conf.mr = mr;
+      auto kernel = gemm_jit_kernel(conf, why);
+      if (kernel == nullptr) return false;
+      got.fn[t][mr - 1] = reinterpret_cast<GemmJitFn>(const_cast<void*>(kernel->entry()));
+      owners.push_back(std::move(kernel));
+    }
+  }
+  *fns = got;
+  for (auto& k : owners) keep->push_back(std::move(k));
+  return true;
+}
+
 std::shared_ptr<const Kernel> gemm_jit_kernel(const GemmJitConf& conf, std::string* why) {
   const std::string reason = gemm_jit_unsupported(conf);
   if (!reason.empty()) {

@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "jit/jit.h"
 #include "kernels/gemm/gemm_kernels.h"
@@ -44,8 +45,7 @@
 namespace qkern {
 namespace jit {
 
-using GemmJitFn = void (*)(const void* a_panel, const int8_t* w_panel, void* c, size_t ldc,
-                           const internal::GemmEpilogue* ep, size_t n0);
+using internal::GemmJitFn;
 
 constexpr uint32_t kGemmJitUnrollKb = 96;
 // Beyond this many k steps, gather mode loops over the kernel rows (a row of
@@ -91,6 +91,13 @@ std::string gemm_jit_unsupported(const GemmJitConf& conf);
 // The kernel for `conf` from the global cache (generated on a miss); null
 // with *why when the conf is unsupported or generation failed.
 std::shared_ptr<const Kernel> gemm_jit_kernel(const GemmJitConf& conf, std::string* why);
+
+// Every kernel a GEMM of n columns may call, from `conf` with mr and
+// nr_valid varied: rows counts 1..panel_mr, for whole panels (unless n < NR)
+// and the last panel's n % NR columns. On success *fns holds them and *keep
+// their owners; false with *why (nothing changed) when one cannot be had.
+bool gemm_jit_kernel_set(GemmJitConf conf, int64_t n, std::vector<std::shared_ptr<const Kernel>>* keep,
+                         internal::GemmJitFns* fns, std::string* why);
 
 }  // namespace jit
 }  // namespace qkern

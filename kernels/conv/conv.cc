@@ -150,10 +150,9 @@ struct QConv2d::Impl {
   bool direct_always = false;
   std::string narrow_kernel;  // what those rows run (the verbose exec line)
   internal::QGemmView gv;
-  using DirectFn = void (*)(const void*, const int8_t*, void*, size_t, const internal::GemmEpilogue*, size_t);
-  DirectFn direct_fn[2][internal::kGemmMaxMR] = {};  // [N tail][mr - 1]
+  internal::GemmJitFns direct_fns;  // the gather kernels
 #if QKERN_HAVE_JIT
-  std::shared_ptr<const jit::Kernel> direct_kernels[2][internal::kGemmMaxMR];
+  std::vector<std::shared_ptr<const jit::Kernel>> direct_kernels;
   // Sets up the direct path from `rows` (OHWI); false (nothing kept) when it
   // does not apply or a kernel cannot be generated: then im2col.
   bool prepare_direct(const QConv2dParams& p, const int8_t* rows, std::string* why);
@@ -464,24 +463,7 @@ bool QConv2d::Impl::prepare_direct(const QConv2dParams& q, const int8_t* rows, s
   conf.conv_g = static_cast<int>(r4 / v.cfg->kr);
   conf.conv_row_bytes = static_cast<int>(seg(pixels) * eb);
   conf.conv_pixel_bytes = static_cast<int>(px * eb);
-  const int nr = v.cfg->nr, tail = static_cast<int>(v.n % nr);
-  for (int t = 0; t < (tail ? 2 : 1); ++t) {
-    conf.nr_valid = t == 0 ? nr : tail;
-    if (t == 0 && v.n < nr) continue;  // one partial panel only
-    for (int mr = 1; mr <= v.cfg->mr; ++mr) {
-      conf.mr = mr;
-      auto kernel = jit::gemm_jit_kernel(conf, why);
-      if (kernel == nullptr) {
-        for (auto& row : direct_kernels) {
-          for (auto& kn : row) kn.reset();
-        }
-        std::memset(direct_fn, 0, sizeof direct_fn);
-        return fail("");
-      }
-      direct_fn[t][mr - 1] = reinterpret_cast<DirectFn>(const_cast<void*>(kernel->entry()));
-      direct_kernels[t][mr - 1] = std::move(kernel);
-    }
-  }
+  if (!jit::gemm_jit_kernel_set(conf, v.n, &direct_kernels, &direct_fns, why)) return fail("");
   gemms.clear();
   gemms.push_back(std::move(gemm));
   gv = internal::QGemmAccess::view(gemms[0]);
@@ -554,11 +536,11 @@ void QConv2d::Impl::run_direct_task(const uint8_t* x, int64_t h, int64_t w, int6
   for (int64_t j = 0; j * nr < gv.n; ++j) {
     const int8_t* wpanel = gv.w + j * gv.k_pad * nr;
     const int64_t n0 = j * nr;
-    const int tail = gv.n - n0 < nr ? 1 : 0;
+    const bool tail = gv.n - n0 < nr;
     for (int64_t t0 = 0; t0 < ox1 - ox0; t0 += mr_max) {
       const int64_t mr = std::min(mr_max, ox1 - ox0 - t0);
-      direct_fn[tail][mr - 1](ws + t0 * px_bytes, wpanel, yrow + (t0 * y_ps + n0) * ob, static_cast<size_t>(y_ps),
-                              &gv.out->ep, static_cast<size_t>(n0));
+      direct_fns.at(tail, static_cast<size_t>(mr))(ws + t0 * px_bytes, wpanel, yrow + (t0 * y_ps + n0) * ob,
+                                                   static_cast<size_t>(y_ps), &gv.out->ep, static_cast<size_t>(n0));
     }
   }
 }

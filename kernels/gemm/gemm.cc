@@ -85,19 +85,14 @@ struct QGemm::Impl {
   internal::GemmOutputPlan out;
   Buffer<int8_t> w;
   size_t packed_bytes = 0;
-  // JIT kernels replacing (ukernel, epilogue) per rows computed: [0] whole
-  // panels, [1] the last panel's columns (N % NR). Null: the AOT pair runs.
-  using JitFn = void (*)(const void*, const int8_t*, void*, size_t, const GemmEpilogue*, size_t);
-  JitFn jit_fn[2][internal::kGemmMaxMR] = {};
-  bool use_jit = false;
-  // JIT kernels that read A's rows where they are (lda == K baked, K % 4 ==
-  // 0, c4 on avx512_vnni; s8 xor 0x80 in the kernel): no packing of A. run()
-  // takes them when lda == K.
-  JitFn jit_rows_fn[2][internal::kGemmMaxMR] = {};
-  bool use_jit_rows = false;
+  // JIT kernels replacing (ukernel, epilogue) on packed A (use_jit; else the
+  // AOT pair runs), and kernels that read A's rows where they are (lda == K
+  // baked, K % 4 == 0, c4 on avx512_vnni; s8 xor 0x80 in the kernel): run()
+  // takes those when lda == K, and packs nothing.
+  internal::GemmJitFns jit_fns, jit_rows_fns;
+  bool use_jit = false, use_jit_rows = false;
 #if QKERN_HAVE_JIT
-  std::shared_ptr<const jit::Kernel> jit_kernels[2][internal::kGemmMaxMR];
-  std::shared_ptr<const jit::Kernel> jit_rows_kernels[2][internal::kGemmMaxMR];
+  std::vector<std::shared_ptr<const jit::Kernel>> jit_kernels;  // owners of both sets
   // Generates (or finds in the cache) every kernel run() may call; false and
   // *why when one cannot be had (then none is used).
   bool prepare_jit(std::string* why);
@@ -505,44 +500,10 @@ bool QGemm::Impl::prepare_jit(std::string* why) {
   rows_conf.conv_g = static_cast<int>(k_pad / cf.kr);
   rows_conf.conv_pixel_bytes = static_cast<int>(k);
   rows_conf.a_flip = a_shift == 128;
-  const int tail = static_cast<int>(n % cf.nr);
-  for (int t = 0; t < (tail ? 2 : 1); ++t) {
-    conf.nr_valid = t == 0 ? cf.nr : tail;
-    // A GEMM whose N fits one partial panel has no whole panels.
-    if (t == 0 && n < cf.nr) continue;
-    for (int mr = 1; mr <= cf.mr; ++mr) {
-      conf.mr = mr;
-      auto kernel = jit::gemm_jit_kernel(conf, why);
-      if (kernel == nullptr) {
-        for (auto& row : jit_kernels) {
-          for (auto& k : row) k.reset();
-        }
-        std::memset(jit_fn, 0, sizeof jit_fn);
-        return false;
-      }
-      jit_fn[t][mr - 1] = reinterpret_cast<JitFn>(const_cast<void*>(kernel->entry()));
-      jit_kernels[t][mr - 1] = std::move(kernel);
-      if (rows) {
-        rows_conf.nr_valid = conf.nr_valid;
-        rows_conf.mr = mr;
-        std::string ignored;
-        auto rk = jit::gemm_jit_kernel(rows_conf, &ignored);
-        rows = rk != nullptr;  // without them, A is packed
-        if (rows) {
-          jit_rows_fn[t][mr - 1] = reinterpret_cast<JitFn>(const_cast<void*>(rk->entry()));
-          jit_rows_kernels[t][mr - 1] = std::move(rk);
-        }
-      }
-    }
-  }
+  if (!jit::gemm_jit_kernel_set(conf, n, &jit_kernels, &jit_fns, why)) return false;
   use_jit = true;
-  use_jit_rows = rows;
-  if (!rows) {
-    for (auto& r : jit_rows_kernels) {
-      for (auto& kn : r) kn.reset();
-    }
-    std::memset(jit_rows_fn, 0, sizeof jit_rows_fn);
-  }
+  std::string ignored;  // without them, A is packed
+  use_jit_rows = rows && jit::gemm_jit_kernel_set(rows_conf, n, &jit_kernels, &jit_rows_fns, &ignored);
   return true;
 }
 #endif
@@ -569,14 +530,13 @@ bool QGemm::Impl::run_task(const void* a, int64_t lda, int64_t m0, int64_t m1, i
       const uint8_t* ap = ws + (r0 - m0) / rpp * panel_bytes;
       uint8_t* cp = static_cast<uint8_t*>(c) + (r0 * ldc + n0) * static_cast<int64_t>(out.out_bytes);
       if (rows) {
-        jit_rows_fn[nr < static_cast<size_t>(cf.nr) ? 1 : 0][mr - 1](static_cast<const uint8_t*>(a) + r0 * lda, wp, cp,
-                                                                      static_cast<size_t>(ldc), &out.ep,
-                                                                      static_cast<size_t>(n0));
+        jit_rows_fns.at(nr < static_cast<size_t>(cf.nr), mr)(static_cast<const uint8_t*>(a) + r0 * lda, wp, cp,
+                                                             static_cast<size_t>(ldc), &out.ep, static_cast<size_t>(n0));
         continue;
       }
       if (use_jit) {
-        jit_fn[nr < static_cast<size_t>(cf.nr) ? 1 : 0][mr - 1](ap, wp, cp, static_cast<size_t>(ldc), &out.ep,
-                                                                 static_cast<size_t>(n0));
+        jit_fns.at(nr < static_cast<size_t>(cf.nr), mr)(ap, wp, cp, static_cast<size_t>(ldc), &out.ep,
+                                                        static_cast<size_t>(n0));
         continue;
       }
       cf.ukernel[mr - 1](kb, ap, wp, tile);

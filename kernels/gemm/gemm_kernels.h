@@ -54,6 +54,18 @@ constexpr int kConvDirectMaxIc = 4;
 constexpr int64_t kConvDirectMaxPanelBytes = int64_t{128} << 10;
 constexpr int64_t kConvDirectMinRow = 24;
 
+struct GemmEpilogue;
+// A JIT kernel replacing one (ukernel, epilogue) pair, fused (jit/gemm_jit.h):
+// fn(a, w_panel, &C[m0][n0], ldc, &epilogue, n0).
+using GemmJitFn = void (*)(const void* a, const int8_t* w_panel, void* c, size_t ldc, const GemmEpilogue* ep,
+                           size_t n0);
+// The JIT kernels of one shape: fn[t][mr - 1] for rows counts 1..MR, t = 0
+// whole panels, t = 1 the last panel's N % NR columns (null: none generated).
+struct GemmJitFns {
+  GemmJitFn fn[2][kGemmMaxMR] = {};
+  GemmJitFn at(bool tail, size_t mr) const { return fn[tail ? 1 : 0][mr - 1]; }
+};
+
 // What the epilogue writes: kind and the per-channel arrays (N_pad entries each).
 struct GemmEpilogue {
   enum Kind : int { kInt32 = 0, kFloat, kFp32U8, kFp32S8, kFixedU8, kFixedS8 };
