@@ -19,10 +19,13 @@
 //  - depthwise: tasks of runs of output pixels; per run an indirection buffer
 //    of tap pointers (padding -> a row of za bytes), the ISA's kernel, then
 //    the GEMM epilogue on the run's pixels x C_pad accumulators.
-//  - direct (x86 JIT, at most kConvDirectMaxIc input channels, groups 1,
-//    dilation_w 1): each kernel row's KW * IC taps are one run of the input
-//    row, padded to R4 (a multiple of 4) with zero weights, so K' = KH * R4
-//    and one QGemm packs the padded weights and plans the output. A task is a
+//  - direct (x86 JIT, groups 1, dilation_w 1; at most kConvDirectMaxIc input
+//    channels, or IC % 4 == 0 with a kernel larger than 1x1 and weight panels
+//    within kConvDirectMaxPanelBytes): each kernel row's KW * IC taps are one
+//    run of the input row, padded to R4 (a multiple of 4) with zero weights,
+//    so K' = KH * R4 and one QGemm packs the weights and plans the output
+//    (with IC % 4 == 0, K' = K: rows of fewer than kConvDirectMinRow output
+//    pixels run the im2col path on that QGemm). A task is a
 //    chunk of at most `chunk` output pixels of one output row: it stages the
 //    KH input row segments the chunk reads (seg_elems elements each, padding
 //    and the tail as za; bytes + the config's shift, or int16 for c2) in the
@@ -433,7 +436,7 @@ bool QConv2d::Impl::prepare_direct(const QConv2dParams& q, const int8_t* rows, s
   }
   // A wide-channel GEMM is the im2col path's: kept for it when the direct path fails.
   const auto fail = [&](const char* reason) {
-    if (*why == "") *why = reason;
+    if (why->empty()) *why = reason;
     if (!small) {
       gemms.clear();
       gemms.push_back(std::move(gemm));
