@@ -43,7 +43,7 @@ class GemmGenerator : public Generator {
  public:
   explicit GemmGenerator(const GemmJitConf& c)
       : Generator(code_bytes(c)), c_(c), avx512_(c.isa != Isa::kAvx2), lanes_(lanes_of(c.isa)),
-        vbytes_(lanes_ * 4), splits_(splits_for(c)) {
+        vbytes_(lanes_ * 4), nv_(vectors_for(c)), splits_(splits_for(c)) {
     generate();
   }
 
@@ -66,19 +66,27 @@ class GemmGenerator : public Generator {
   // Sums: `splits_` sets (k steps alternate between them: twice the
   // independent chains where registers allow, added at the end; int32 sums
   // wrap, so the order does not change a byte).
-  int nacc() const { return c_.mr * c_.nrv; }
-  Xmm acc(int m, int v, int set = 0) const { return vec(set * nacc() + m * c_.nrv + v); }
+  // Column vectors computed: those holding the nr_valid columns (a tail
+  // panel's vectors of padding columns are skipped, loads and all; the W
+  // panel keeps its NR-wide k steps).
+  static int vectors_for(const GemmJitConf& c) {
+    const int lanes = lanes_of(c.isa);
+    return std::min(c.nrv, (c.nr_valid + lanes - 1) / lanes);
+  }
+  int nacc() const { return c_.mr * nv_; }
+  Xmm acc(int m, int v, int set = 0) const { return vec(set * nacc() + m * nv_ + v); }
   int loop_base() const { return nacc() * splits_; }
   Xmm wreg(int v) const { return vec(loop_base() + v); }
-  Xmm bcast() const { return vec(loop_base() + c_.nrv); }
-  Xmm tmp() const { return vec(loop_base() + c_.nrv + 1); }
+  Xmm bcast() const { return vec(loop_base() + nv_); }
+  Xmm tmp() const { return vec(loop_base() + nv_ + 1); }
   // a_flip (c4 only, where tmp is unused): 0x80 in every byte.
   Xmm flip() const { return tmp(); }
   // The epilogue's scratch registers start after the (first set of) sums.
   int first_free() const { return nacc(); }
   static int splits_for(const GemmJitConf& c) {
     const int regs = c.isa == Isa::kAvx2 ? 16 : 32;
-    return c.kb >= 2 && 2 * c.mr * c.nrv + c.nrv + 1 + (c.kr == 2 || c.a_flip ? 1 : 0) <= regs ? 2 : 1;
+    const int nv = vectors_for(c);
+    return c.kb >= 2 && 2 * c.mr * nv + nv + 1 + (c.kr == 2 || c.a_flip ? 1 : 0) <= regs ? 2 : 1;
   }
 
   // Byte offset from rdi of a[m][k step s]: the packed panel, or (gather
@@ -94,7 +102,7 @@ class GemmGenerator : public Generator {
   // One k step: A at a_offset(a_off, s, m), W at byte offset w_off from rsi.
   void k_step(int64_t a_off, uint32_t s, int64_t w_off, int set) {
     const int wstep = c_.kr == 4 ? vbytes_ : vbytes_ / 2;  // W bytes per column vector per k step
-    for (int v = 0; v < c_.nrv; ++v) {
+    for (int v = 0; v < nv_; ++v) {
       if (c_.kr == 4) {
         vmovdqu32(wreg(v), ptr[rsi + w_off + v * wstep]);
       } else if (avx512_) {
@@ -106,7 +114,7 @@ class GemmGenerator : public Generator {
     for (int m = 0; m < c_.mr; ++m) {
       vpbroadcastd(bcast(), dword[rdi + a_offset(a_off, s, m)]);
       if (c_.a_flip) vpxord(bcast(), bcast(), flip());  // s8 -> u8 + 128
-      for (int v = 0; v < c_.nrv; ++v) {
+      for (int v = 0; v < nv_; ++v) {
         if (c_.kr == 4) {
           vpdpbusd(acc(m, v, set), bcast(), wreg(v), EvexEncoding);
         } else {
@@ -120,7 +128,7 @@ class GemmGenerator : public Generator {
   void sums() {
     for (int set = 0; set < splits_; ++set) {
       for (int m = 0; m < c_.mr; ++m) {
-        for (int v = 0; v < c_.nrv; ++v) {
+        for (int v = 0; v < nv_; ++v) {
           if (avx512_) {
             vpxord(acc(m, v, set), acc(m, v, set), acc(m, v, set));
           } else {
@@ -189,7 +197,7 @@ class GemmGenerator : public Generator {
     }
     if (splits_ == 2) {
       for (int m = 0; m < c_.mr; ++m) {
-        for (int v = 0; v < c_.nrv; ++v) vpaddd(acc(m, v), acc(m, v), acc(m, v, 1));
+        for (int v = 0; v < nv_; ++v) vpaddd(acc(m, v), acc(m, v), acc(m, v, 1));
       }
     }
   }
@@ -411,7 +419,7 @@ class GemmGenerator : public Generator {
 
   const GemmJitConf c_;
   const bool avx512_;
-  const int lanes_, vbytes_, splits_;
+  const int lanes_, vbytes_, nv_, splits_;
 };
 
 const char* kind_name(GemmEpilogue::Kind k) {
