@@ -7,23 +7,26 @@
 // (so the bytes are the reference's). Baked into the code: K (fully unrolled
 // up to kGemmJitUnrollKb k steps, else a loop unrolled by 4), the rows
 // computed and the panel's row stride, NR and the columns written (a tail
-// panel stores exactly its columns: AVX-512 with one mask, AVX2 with
-// 4/2/1-element stores, no mask arithmetic at run time), the output kind,
+// panel computes only the vectors holding its columns and stores exactly
+// them: AVX-512 with one mask, AVX2 with 4/2/1-element stores, no mask
+// arithmetic at run time), the output kind,
 // the output zero point and clamp, and a per-tensor multiplier.
 //
 // Signature (AOT equivalent: ukernel(kb, a, w, tile) then epilogue(tile, ...)):
 //   fn(a_panel, w_panel, c = &C[m0][n0], ldc (elements), &epilogue, n0)
 // The epilogue's per-channel arrays are read at [n0, n0 + NR).
 //
-// Gather mode (conv_g > 0, the small-channel convolution of QConv2d's direct
-// path): A is not a packed panel but the convolution's input rows, staged by
+// Gather mode (conv_g > 0, QConv2d's direct path): A is not a packed panel
+// but the convolution's input rows, staged by
 // the driver as KH row segments of conv_row_bytes each (elements: bytes + the
 // config's shift for c4, int16 for c2). K is the kernel rows' taps padded to
 // conv_g k steps per kernel row (padded k have zero weights), so k step s of
 // row m reads a[m][s] at
 //   a_panel + (s / conv_g) * conv_row_bytes + m * conv_pixel_bytes + (s % conv_g) * 4
 // (conv_pixel_bytes: one output pixel's stride in the segments); unrolled up
-// to kConvJitUnrollKb steps, else a loop over the kernel rows.
+// to kConvJitUnrollKb steps, else a loop over the kernel rows. With one
+// "kernel row" (conv_row_bytes 0) and conv_pixel_bytes = lda it reads a
+// GEMM's A rows in place (QGemm's unpacked kernels; a_flip for s8 on c4).
 //
 // Supported: avx2 and avx512 c2 configs (int16 pairs, vpmaddwd), avx512_vnni
 // c4 configs (vpdpbusd); outputs int32, float and fp32-requantized u8/s8.
