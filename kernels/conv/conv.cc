@@ -143,8 +143,8 @@ struct QConv2d::Impl {
   Buffer<int32_t> dw_w;    // [taps][C_pad]
   Buffer<uint8_t> zrow;    // C_pad bytes of za
   int64_t c_pad = 0, dw_pixels = 0;
-  // direct: gemms[0] over K' = KH * row_elems (its weights and output plan)
-  int64_t row_elems = 0;  // R4: a kernel row's KW * IC taps rounded up to 4
+  // direct: gemms[0] over K' = KH * R4, R4 a kernel row's KW * IC taps
+  // rounded up to 4 (its weights and output plan)
   int64_t seg_elems = 0;  // one staged kernel-row segment
   int64_t chunk = 0;      // output pixels per task (at most)
   int elem_bytes = 1;     // staged elements: 1 (c4, shifted bytes) or 2 (c2, int16)
@@ -296,12 +296,14 @@ Status QConv2d::create(const QConv2dParams& p, QConv2d* conv) {
     c.isa = sel.isa;
     c.epilogue = internal::gemm_kernels_for(c.isa)->epilogue;
     const bool s8 = p.activation_signed;
-    c.dw_ukernel = s8 ? c.dw->s8 : c.dw->u8;
-    if (taps == 9 && (s8 ? c.dw->s8_3x3 : c.dw->u8_3x3)) c.dw_ukernel = s8 ? c.dw->s8_3x3 : c.dw->u8_3x3;
-    if (taps == 25 && (s8 ? c.dw->s8_5x5 : c.dw->u8_5x5)) c.dw_ukernel = s8 ? c.dw->s8_5x5 : c.dw->u8_5x5;
-    c.dw_row_ukernel = s8 ? c.dw->s8_rows : c.dw->u8_rows;
-    if (taps == 9 && (s8 ? c.dw->s8_3x3_rows : c.dw->u8_3x3_rows)) c.dw_row_ukernel = s8 ? c.dw->s8_3x3_rows : c.dw->u8_3x3_rows;
-    if (taps == 25 && (s8 ? c.dw->s8_5x5_rows : c.dw->u8_5x5_rows)) c.dw_row_ukernel = s8 ? c.dw->s8_5x5_rows : c.dw->u8_5x5_rows;
+    // The input type's kernel with the tap count baked where the table has one.
+    const auto pick = [&](auto u8, auto s8k, auto u8_3x3, auto s8_3x3, auto u8_5x5, auto s8_5x5) {
+      const auto baked = taps == 9 ? (s8 ? s8_3x3 : u8_3x3) : taps == 25 ? (s8 ? s8_5x5 : u8_5x5) : nullptr;
+      return baked ? baked : (s8 ? s8k : u8);
+    };
+    const internal::DwKernels& t = *c.dw;
+    c.dw_ukernel = pick(t.u8, t.s8, t.u8_3x3, t.s8_3x3, t.u8_5x5, t.s8_5x5);
+    c.dw_row_ukernel = pick(t.u8_rows, t.s8_rows, t.u8_3x3_rows, t.s8_3x3_rows, t.u8_5x5_rows, t.s8_5x5_rows);
     c.c_pad = c_pad;
     c.dw_w = internal::alloc_zeroed<int32_t>(static_cast<size_t>(taps * c_pad));
     c.zrow = internal::alloc_zeroed<uint8_t>(static_cast<size_t>(c_pad));
@@ -470,7 +472,6 @@ bool QConv2d::Impl::prepare_direct(const QConv2dParams& q, const int8_t* rows, s
   gemms.clear();
   gemms.push_back(std::move(gemm));
   gv = internal::QGemmAccess::view(gemms[0]);
-  row_elems = r4;
   seg_elems = seg(pixels);
   chunk = pixels;
   elem_bytes = eb;
