@@ -10,10 +10,7 @@
 // r10 the k loop count, then bias; r11 mult, rax bias_f, r12 the output row
 // stride in bytes (saved).
 //
-// The epilogue is AOT's instruction sequence (kernels/gemm/gemm_hwy.cc,
-// kernels/quantize/requant-inl.h): acc + bias (wrapping); float: fma(float,
-// mult, bias_f); fp32 codes: round-half-even(float(acc) * mult), NaN -> zo,
-// else clamp(r + zo + 1.5*2^23, lo + .., hi + ..) read back as integer bits.
+// The epilogue (jit/epilogue_jit.h) is AOT's instruction sequence.
 #include "jit/gemm_jit.h"
 
 #include <algorithm>
@@ -23,6 +20,7 @@
 #include <string>
 
 #include "jit/code_cache.h"
+#include "jit/epilogue_jit.h"
 #include "jit/jit_generator.h"
 
 namespace qkern {
@@ -31,11 +29,6 @@ namespace {
 
 using internal::GemmEpilogue;
 using namespace Xbyak;  // NOLINT: register names
-
-constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23, as requant::kMagic
-constexpr int32_t kMagicBits = 0x4B400000;
-
-bool requant_kind(GemmEpilogue::Kind k) { return k == GemmEpilogue::kFp32U8 || k == GemmEpilogue::kFp32S8; }
 
 int lanes_of(Isa isa) { return isa == Isa::kAvx2 ? 8 : 16; }
 
@@ -203,205 +196,25 @@ class GemmGenerator : public Generator {
   }
 
   void epilogue() {
-    const GemmEpilogue::Kind kind = c_.kind;
-    const bool codes = requant_kind(kind);
-    const int out_bytes = codes ? 1 : 4;
-    const bool need_mult = kind == GemmEpilogue::kFloat || codes;
-    mov(r10, ptr[r8 + offsetof(GemmEpilogue, bias)]);
-    lea(r10, ptr[r10 + r9 * 4]);
-    if (need_mult && !c_.mult_folded) {
-      mov(r11, ptr[r8 + offsetof(GemmEpilogue, multiplier)]);
-      lea(r11, ptr[r11 + r9 * 4]);
-    }
-    if (kind == GemmEpilogue::kFloat) {
-      mov(rax, ptr[r8 + offsetof(GemmEpilogue, bias_f)]);
-      lea(rax, ptr[rax + r9 * 4]);
-    }
-    if (out_bytes == 4) {
-      lea(r12, ptr[rcx * 4]);
-    } else {
-      mov(r12, rcx);
-    }
-
-    // Constants: AVX-512 in registers (the freed w/bcast/tmp ones, 32 zmm
-    // leave room); AVX2 as memory operands of 32-byte vectors after the code.
-    const int f = first_free();
-    const Xmm zpm = vec(31), lom = vec(30), him = vec(29), magic = vec(28), multv = vec(27);
-    Label k_zpm, k_lom, k_him, k_magic, k_mult;
-    auto cst = [&](const Label& l) { return ptr[rip + l]; };
-    if (avx512_) {
-      if (codes && c_.finite_mult) {
-        vpbroadcastd(zpm, cst(k_zpm));  // int32 zo, lo - zo; float hi - zo
-        vpbroadcastd(lom, cst(k_lom));
-        vbroadcastss(him, cst(k_him));
-      } else if (codes) {
-        vbroadcastss(zpm, cst(k_zpm));
-        vbroadcastss(lom, cst(k_lom));
-        vbroadcastss(him, cst(k_him));
-        vpbroadcastd(magic, cst(k_magic));
-      }
-      if (need_mult && c_.mult_folded) vbroadcastss(multv, cst(k_mult));
-    }
+    EpilogueConf ec;
+    ec.kind = c_.kind;
+    ec.zero_point = c_.zero_point;
+    ec.lo = c_.lo;
+    ec.hi = c_.hi;
+    ec.mult_folded = c_.mult_folded;
+    ec.mult = c_.mult;
+    ec.finite_mult = c_.finite_mult;
+    // Scratch after the (first set of) sums: the loop's registers are free.
+    EpilogueEmitter ep(*this, ec, avx512_, first_free());
     const int full = c_.nr_valid / lanes_, rem = c_.nr_valid % lanes_;
     const int vecs = full + (rem ? 1 : 0);
-    if (avx512_ && rem) {  // rcx (ldc) is free once r12 holds the row stride
-      mov(ecx, (1u << rem) - 1);
-      kmovw(k2, ecx);
-    }
-
+    ep.setup(rem);
     for (int m = 0; m < c_.mr; ++m) {
-      for (int v = 0; v < vecs; ++v) {
-        const bool tail = v == full;
-        const Xmm x = acc(m, v);
-        vpaddd(x, x, ptr[r10 + v * vbytes_]);  // wraps
-        if (kind == GemmEpilogue::kFloat) {
-          vcvtdq2ps(x, x);
-          // x = mult * x + bias_f, one rounding (AOT's MulAdd).
-          Xmm mv = multv;
-          if (!(avx512_ && c_.mult_folded)) {
-            mv = vec(f);
-            vmovups(mv, c_.mult_folded ? ptr[rip + k_mult] : ptr[r11 + v * vbytes_]);
-          }
-          vfmadd213ps(x, mv, ptr[rax + v * vbytes_]);
-        } else if (codes) {
-          vcvtdq2ps(x, x);
-          if (!c_.mult_folded) {
-            vmulps(x, x, ptr[r11 + v * vbytes_]);
-          } else if (avx512_) {
-            vmulps(x, x, multv);
-          } else {
-            vmulps(x, x, ptr[rip + k_mult]);
-          }
-          if (c_.finite_mult) {
-            // No NaN can arise: clamp above in float, round half to even into
-            // int32 (below INT32_MIN: the integer indefinite, clamped below),
-            // clamp below, add zo. The AOT sequence's bytes in 8 instructions.
-            if (avx512_) {
-              vminps(x, x, him);
-              vcvtps2dq(x, x | T_rn_sae);
-              vpmaxsd(x, x, lom);
-              vpaddd(x, x, zpm);
-            } else {
-              vminps(x, x, cst(k_him));
-              vroundps(x, x, 0x08);
-              vcvtps2dq(x, x);  // exact: x is integral
-              vpmaxsd(x, x, cst(k_lom));
-              vpaddd(x, x, cst(k_zpm));
-            }
-          } else if (avx512_) {
-            vrndscaleps(x, x, 0x08);     // round to nearest even, no exceptions
-            vcmpunordps(k1, x, x);        // NaN (0 * inf) -> zo
-            vaddps(x, x, zpm);
-            vmaxps(x, x, lom);
-            vminps(x, x, him);
-            vmovaps(x | k1, zpm);
-            vpsubd(x, x, magic);
-          } else {
-            const Xmm nan = vec(f);
-            vroundps(x, x, 0x08);
-            vcmpunordps(nan, x, x);
-            vaddps(x, x, cst(k_zpm));
-            vmaxps(x, x, cst(k_lom));
-            vminps(x, x, cst(k_him));
-            vblendvps(x, x, cst(k_zpm), nan);
-            vpsubd(x, x, cst(k_magic));
-          }
-        }
-        store(x, v * lanes_ * out_bytes, tail ? rem : lanes_, out_bytes, kind == GemmEpilogue::kFp32S8);
-      }
-      if (m + 1 < c_.mr) add(rdx, r12);
+      for (int v = 0; v < vecs; ++v) ep.vector(acc(m, v), v, v == full ? rem : lanes_);
+      if (m + 1 < c_.mr) ep.next_row();
     }
     postamble();
-
-    // The constants (32 bytes each so AVX2 can use them as vector operands).
-    auto emit = [&](Label& l, uint32_t bits) {
-      align(32);
-      L(l);
-      for (int i = 0; i < 8; ++i) dd(bits);
-    };
-    auto fbits = [](float v) {
-      uint32_t b;
-      std::memcpy(&b, &v, 4);
-      return b;
-    };
-    if (codes && c_.finite_mult) {
-      emit(k_zpm, static_cast<uint32_t>(c_.zero_point));
-      emit(k_lom, static_cast<uint32_t>(c_.lo - c_.zero_point));
-      emit(k_him, fbits(static_cast<float>(c_.hi - c_.zero_point)));
-    } else if (codes) {
-      emit(k_zpm, fbits(static_cast<float>(c_.zero_point) + kMagic));
-      emit(k_lom, fbits(static_cast<float>(c_.lo) + kMagic));
-      emit(k_him, fbits(static_cast<float>(c_.hi) + kMagic));
-      emit(k_magic, static_cast<uint32_t>(kMagicBits));
-    }
-    if (need_mult && c_.mult_folded) emit(k_mult, fbits(c_.mult));
-  }
-
-  // Stores `count` lanes of x (int32/float lanes, or codes narrowed to bytes)
-  // at rdx + off.
-  void store(const Xmm& x, int off, int count, int out_bytes, bool s8) {
-    if (avx512_) {
-      const bool masked = count < lanes_;
-      if (out_bytes == 4) {
-        if (masked) {
-          vmovdqu32(ptr[rdx + off] | k2, Zmm(x.getIdx()));
-        } else {
-          vmovdqu32(ptr[rdx + off], Zmm(x.getIdx()));
-        }
-      } else if (masked) {
-        vpmovdb(ptr[rdx + off] | k2, Zmm(x.getIdx()));
-      } else {
-        vpmovdb(ptr[rdx + off], Zmm(x.getIdx()));
-      }
-      return;
-    }
-    const Xmm lo(x.getIdx());
-    const Xmm hi(first_free() + 1);
-    if (out_bytes == 4) {
-      if (count == 8) {
-        vmovdqu(ptr[rdx + off], Ymm(x.getIdx()));
-        return;
-      }
-      if (count >= 4) {
-        vmovdqu(ptr[rdx + off], lo);
-        vextracti128(lo, Ymm(x.getIdx()), 1);
-        off += 16;
-        count -= 4;
-      }
-      if (count >= 2) {
-        vmovq(ptr[rdx + off], lo);
-        vpsrldq(lo, lo, 8);
-        off += 8;
-        count -= 2;
-      }
-      if (count == 1) vmovd(ptr[rdx + off], lo);
-      return;
-    }
-    // Codes are within the 8-bit range: any narrowing gives the same bytes.
-    vextracti128(hi, Ymm(x.getIdx()), 1);
-    vpackssdw(lo, lo, hi);
-    if (s8) {
-      vpacksswb(lo, lo, lo);
-    } else {
-      vpackuswb(lo, lo, lo);
-    }
-    if (count == 8) {
-      vmovq(ptr[rdx + off], lo);
-      return;
-    }
-    if (count >= 4) {
-      vmovd(ptr[rdx + off], lo);
-      vpsrldq(lo, lo, 4);
-      off += 4;
-      count -= 4;
-    }
-    if (count >= 2) {
-      vpextrw(ptr[rdx + off], lo, 0);
-      vpsrldq(lo, lo, 2);
-      off += 2;
-      count -= 2;
-    }
-    if (count == 1) vpextrb(ptr[rdx + off], lo, 0);
+    ep.constants();
   }
 
   void generate() {
@@ -421,18 +234,6 @@ class GemmGenerator : public Generator {
   const bool avx512_;
   const int lanes_, vbytes_, nv_, splits_;
 };
-
-const char* kind_name(GemmEpilogue::Kind k) {
-  switch (k) {
-    case GemmEpilogue::kInt32: return "s32";
-    case GemmEpilogue::kFloat: return "f32";
-    case GemmEpilogue::kFp32U8: return "u8_fp32";
-    case GemmEpilogue::kFp32S8: return "s8_fp32";
-    case GemmEpilogue::kFixedU8: return "u8_fixed";
-    case GemmEpilogue::kFixedS8: return "s8_fixed";
-  }
-  return "?";
-}
 
 }  // namespace
 
@@ -457,7 +258,7 @@ std::string GemmJitConf::name() const {
                  std::to_string(conv_pixel_bytes)
            : conv_g > 0 ? "_lda" + std::to_string(conv_pixel_bytes) : "";
   return (conv ? "qconv_" : "qgemm_") + std::to_string(panel_mr) + "x" + std::to_string(nrv * lanes_of(isa)) + "c" +
-         std::to_string(kr) + "_" + kind_name(kind) + "_k" + std::to_string(kb * kr) + "_mr" +
+         std::to_string(kr) + "_" + epilogue_kind_name(kind) + "_k" + std::to_string(kb * kr) + "_mr" +
          std::to_string(mr) + "_nr" + std::to_string(nr_valid) + (mult_folded ? "_pt" : "") +
          (finite_mult ? "" : "_nan") + gather + (a_flip ? "_xor80" : "") + "__" +
          isa_name(isa);
@@ -495,7 +296,7 @@ std::string gemm_jit_unsupported(const GemmJitConf& c) {
   if (c.kr == 4 && c.isa != Isa::kAvx512Vnni) return "c4 only with vpdpbusd (avx512_vnni)";
   if (c.kr == 2 && c.isa == Isa::kAvx512Vnni) return "avx512_vnni runs c4 configs";
   if (c.kr != 2 && c.kr != 4) return "kr must be 2 or 4";
-  if (c.kind != GemmEpilogue::kInt32 && c.kind != GemmEpilogue::kFloat && !requant_kind(c.kind)) {
+  if (!epilogue_supported(c.kind)) {
     return "fixed-point requantization has no JIT epilogue";
   }
   const int regs = c.isa == Isa::kAvx2 ? 16 : 32;

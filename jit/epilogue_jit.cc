@@ -1,0 +1,253 @@
+// jit/epilogue_jit.cc: the generated epilogue (see epilogue_jit.h).
+#include "jit/epilogue_jit.h"
+
+#include <cstddef>
+#include <cstring>
+
+namespace qkern {
+namespace jit {
+namespace {
+
+using internal::GemmEpilogue;
+using namespace Xbyak;  // NOLINT: register names
+
+constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23, as requant::kMagic
+constexpr int32_t kMagicBits = 0x4B400000;
+
+bool requant_kind(GemmEpilogue::Kind k) { return k == GemmEpilogue::kFp32U8 || k == GemmEpilogue::kFp32S8; }
+
+}  // namespace
+
+bool epilogue_supported(GemmEpilogue::Kind k) {
+  return k == GemmEpilogue::kInt32 || k == GemmEpilogue::kFloat || requant_kind(k);
+}
+
+int epilogue_out_bytes(GemmEpilogue::Kind k) { return requant_kind(k) ? 1 : 4; }
+
+const char* epilogue_kind_name(GemmEpilogue::Kind k) {
+  switch (k) {
+    case GemmEpilogue::kInt32: return "s32";
+    case GemmEpilogue::kFloat: return "f32";
+    case GemmEpilogue::kFp32U8: return "u8_fp32";
+    case GemmEpilogue::kFp32S8: return "s8_fp32";
+    case GemmEpilogue::kFixedU8: return "u8_fixed";
+    case GemmEpilogue::kFixedS8: return "s8_fixed";
+  }
+  return "?";
+}
+
+Xmm EpilogueEmitter::vec(int i) const {
+  if (avx512_) return Zmm(i);
+  return Ymm(i);
+}
+
+void EpilogueEmitter::setup(int tail_count) {
+  CodeGenerator& g = g_;
+  const GemmEpilogue::Kind kind = c_.kind;
+  const bool codes = requant_kind(kind);
+  const bool need_mult = kind == GemmEpilogue::kFloat || codes;
+  g.mov(g.r10, g.ptr[g.r8 + offsetof(GemmEpilogue, bias)]);
+  g.lea(g.r10, g.ptr[g.r10 + g.r9 * 4]);
+  if (need_mult && !c_.mult_folded) {
+    g.mov(g.r11, g.ptr[g.r8 + offsetof(GemmEpilogue, multiplier)]);
+    g.lea(g.r11, g.ptr[g.r11 + g.r9 * 4]);
+  }
+  if (kind == GemmEpilogue::kFloat) {
+    g.mov(g.rax, g.ptr[g.r8 + offsetof(GemmEpilogue, bias_f)]);
+    g.lea(g.rax, g.ptr[g.rax + g.r9 * 4]);
+  }
+  if (epilogue_out_bytes(kind) == 4) {
+    g.lea(g.r12, g.ptr[g.rcx * 4]);
+  } else {
+    g.mov(g.r12, g.rcx);
+  }
+  // Constants: AVX-512 in registers (32 zmm leave room); AVX2 as memory
+  // operands of 32-byte vectors after the code.
+  const Xmm zpm = vec(31), lom = vec(30), him = vec(29), magic = vec(28), multv = vec(27);
+  auto cst = [&g](const Label& l) { return g.ptr[g.rip + l]; };
+  if (avx512_) {
+    if (codes && c_.finite_mult) {
+      g.vpbroadcastd(zpm, cst(k_zpm_));  // int32 zo, lo - zo; float hi - zo
+      g.vpbroadcastd(lom, cst(k_lom_));
+      g.vbroadcastss(him, cst(k_him_));
+    } else if (codes) {
+      g.vbroadcastss(zpm, cst(k_zpm_));
+      g.vbroadcastss(lom, cst(k_lom_));
+      g.vbroadcastss(him, cst(k_him_));
+      g.vpbroadcastd(magic, cst(k_magic_));
+    }
+    if (need_mult && c_.mult_folded) g.vbroadcastss(multv, cst(k_mult_));
+    if (tail_count > 0 && tail_count < lanes_) {  // rcx (ldc) is free once r12 holds the row stride
+      g.mov(g.ecx, (1u << tail_count) - 1);
+      g.kmovw(g.k2, g.ecx);
+    }
+  }
+}
+
+void EpilogueEmitter::vector(const Xmm& x, int v, int count) {
+  CodeGenerator& g = g_;
+  const GemmEpilogue::Kind kind = c_.kind;
+  const bool codes = requant_kind(kind);
+  const int vbytes = lanes_ * 4;
+  const Xmm zpm = vec(31), lom = vec(30), him = vec(29), magic = vec(28), multv = vec(27);
+  auto cst = [&g](const Label& l) { return g.ptr[g.rip + l]; };
+  g.vpaddd(x, x, g.ptr[g.r10 + v * vbytes]);  // wraps
+  if (kind == GemmEpilogue::kFloat) {
+    g.vcvtdq2ps(x, x);
+    // x = mult * x + bias_f, one rounding (AOT's MulAdd).
+    Xmm mv = multv;
+    if (!(avx512_ && c_.mult_folded)) {
+      mv = vec(scratch_);
+      g.vmovups(mv, c_.mult_folded ? cst(k_mult_) : g.ptr[g.r11 + v * vbytes]);
+    }
+    g.vfmadd213ps(x, mv, g.ptr[g.rax + v * vbytes]);
+  } else if (codes) {
+    g.vcvtdq2ps(x, x);
+    if (!c_.mult_folded) {
+      g.vmulps(x, x, g.ptr[g.r11 + v * vbytes]);
+    } else if (avx512_) {
+      g.vmulps(x, x, multv);
+    } else {
+      g.vmulps(x, x, cst(k_mult_));
+    }
+    if (c_.finite_mult) {
+      // No NaN can arise: clamp above in float, round half to even into
+      // int32 (below INT32_MIN: the integer indefinite, clamped below),
+      // clamp below, add zo. The AOT sequence's bytes in 8 instructions.
+      if (avx512_) {
+        g.vminps(x, x, him);
+        g.vcvtps2dq(x, x | g.T_rn_sae);
+        g.vpmaxsd(x, x, lom);
+        g.vpaddd(x, x, zpm);
+      } else {
+        g.vminps(x, x, cst(k_him_));
+        g.vroundps(x, x, 0x08);
+        g.vcvtps2dq(x, x);  // exact: x is integral
+        g.vpmaxsd(x, x, cst(k_lom_));
+        g.vpaddd(x, x, cst(k_zpm_));
+      }
+    } else if (avx512_) {
+      g.vrndscaleps(x, x, 0x08);  // round to nearest even, no exceptions
+      g.vcmpunordps(g.k1, x, x);  // NaN (0 * inf) -> zo
+      g.vaddps(x, x, zpm);
+      g.vmaxps(x, x, lom);
+      g.vminps(x, x, him);
+      g.vmovaps(x | g.k1, zpm);
+      g.vpsubd(x, x, magic);
+    } else {
+      const Xmm nan = vec(scratch_);
+      g.vroundps(x, x, 0x08);
+      g.vcmpunordps(nan, x, x);
+      g.vaddps(x, x, cst(k_zpm_));
+      g.vmaxps(x, x, cst(k_lom_));
+      g.vminps(x, x, cst(k_him_));
+      g.vblendvps(x, x, cst(k_zpm_), nan);
+      g.vpsubd(x, x, cst(k_magic_));
+    }
+  }
+  store(x, v * lanes_ * epilogue_out_bytes(kind), count);
+}
+
+void EpilogueEmitter::next_row() { g_.add(g_.rdx, g_.r12); }
+
+// Stores `count` lanes of x (int32/float lanes, or codes narrowed to bytes)
+// at rdx + off.
+void EpilogueEmitter::store(const Xmm& x, int off, int count) {
+  CodeGenerator& g = g_;
+  const int out_bytes = epilogue_out_bytes(c_.kind);
+  const bool s8 = c_.kind == GemmEpilogue::kFp32S8;
+  if (avx512_) {
+    const bool masked = count < lanes_;
+    const Zmm z(x.getIdx());
+    if (out_bytes == 4) {
+      if (masked) {
+        g.vmovdqu32(g.ptr[g.rdx + off] | g.k2, z);
+      } else {
+        g.vmovdqu32(g.ptr[g.rdx + off], z);
+      }
+    } else if (masked) {
+      g.vpmovdb(g.ptr[g.rdx + off] | g.k2, z);
+    } else {
+      g.vpmovdb(g.ptr[g.rdx + off], z);
+    }
+    return;
+  }
+  const Xmm lo(x.getIdx());
+  const Xmm hi(scratch_ + 1);
+  if (out_bytes == 4) {
+    if (count == 8) {
+      g.vmovdqu(g.ptr[g.rdx + off], Ymm(x.getIdx()));
+      return;
+    }
+    if (count >= 4) {
+      g.vmovdqu(g.ptr[g.rdx + off], lo);
+      g.vextracti128(lo, Ymm(x.getIdx()), 1);
+      off += 16;
+      count -= 4;
+    }
+    if (count >= 2) {
+      g.vmovq(g.ptr[g.rdx + off], lo);
+      g.vpsrldq(lo, lo, 8);
+      off += 8;
+      count -= 2;
+    }
+    if (count == 1) g.vmovd(g.ptr[g.rdx + off], lo);
+    return;
+  }
+  // Codes are within the 8-bit range: any narrowing gives the same bytes.
+  g.vextracti128(hi, Ymm(x.getIdx()), 1);
+  g.vpackssdw(lo, lo, hi);
+  if (s8) {
+    g.vpacksswb(lo, lo, lo);
+  } else {
+    g.vpackuswb(lo, lo, lo);
+  }
+  if (count == 8) {
+    g.vmovq(g.ptr[g.rdx + off], lo);
+    return;
+  }
+  if (count >= 4) {
+    g.vmovd(g.ptr[g.rdx + off], lo);
+    g.vpsrldq(lo, lo, 4);
+    off += 4;
+    count -= 4;
+  }
+  if (count >= 2) {
+    g.vpextrw(g.ptr[g.rdx + off], lo, 0);
+    g.vpsrldq(lo, lo, 2);
+    off += 2;
+    count -= 2;
+  }
+  if (count == 1) g.vpextrb(g.ptr[g.rdx + off], lo, 0);
+}
+
+void EpilogueEmitter::constants() {
+  CodeGenerator& g = g_;
+  const bool codes = requant_kind(c_.kind);
+  const bool need_mult = c_.kind == GemmEpilogue::kFloat || codes;
+  // 32 bytes each so AVX2 can use them as vector operands.
+  auto emit = [&g](Label& l, uint32_t bits) {
+    g.align(32);
+    g.L(l);
+    for (int i = 0; i < 8; ++i) g.dd(bits);
+  };
+  auto fbits = [](float v) {
+    uint32_t b;
+    std::memcpy(&b, &v, 4);
+    return b;
+  };
+  if (codes && c_.finite_mult) {
+    emit(k_zpm_, static_cast<uint32_t>(c_.zero_point));
+    emit(k_lom_, static_cast<uint32_t>(c_.lo - c_.zero_point));
+    emit(k_him_, fbits(static_cast<float>(c_.hi - c_.zero_point)));
+  } else if (codes) {
+    emit(k_zpm_, fbits(static_cast<float>(c_.zero_point) + kMagic));
+    emit(k_lom_, fbits(static_cast<float>(c_.lo) + kMagic));
+    emit(k_him_, fbits(static_cast<float>(c_.hi) + kMagic));
+    emit(k_magic_, static_cast<uint32_t>(kMagicBits));
+  }
+  if (need_mult && c_.mult_folded) emit(k_mult_, fbits(c_.mult));
+}
+
+}  // namespace jit
+}  // namespace qkern
