@@ -330,6 +330,9 @@ std::vector<std::string> generator_descriptions() {
       "gemm avx2: 6x16c2 (vpmaddwd)" + common,
       "gemm avx512: 6x32c2 (vpmaddwd)" + common,
       "gemm avx512_vnni: 6x64c4, 8x32c4 for N <= 32 (vpdpbusd)" + common,
+      "lut_gemm avx2, avx512 (vpshufb + vpmaddwd on the weights + 128), avx512_vnni (vpshufb + vpdpbusd): "
+      "LutGemm with quantized activations; K, rows x 4-16 columns per call, the bit width, the table layout, "
+      "the prefetch and the epilogue baked",
       "conv (QConv2d direct path, input_channels <= " + std::to_string(internal::kConvDirectMaxIc) +
           "): the same tiles and epilogues, taps gathered from staged input rows at baked offsets, K "
           "unrolled to " + std::to_string(kConvJitUnrollKb) + " k steps, else loops over kernel rows",

@@ -17,6 +17,7 @@
 #include "reference/gemm_ref.h"
 #include "tests/conv_tester.h"
 #include "tests/gemm_tester.h"
+#include "tests/lut_gemm_tester.h"
 #include "tests/test_util.h"
 
 #if QKERN_HAVE_JIT
@@ -147,6 +148,114 @@ TEST_P(JitGemmTest, InfiniteMultiplier) {
   ref::gemm(p, a.data(), m, k, want.data(), n);
   EXPECT_EQ(c, want);
   EXPECT_EQ(c[0], 77);  // row 0 reads a = za only: acc 0 times inf
+}
+
+// The lookup GEMM's JIT kernels (quantized activations): every rows count
+// (1..MR and several row groups), whole and partial groups of panels (N
+// below, at and above a group, N % 4 != 0), K from 1 across the unrolled and
+// looped block counts, both bit widths and table layouts, both activation
+// types, every JIT output kind, clamps and zero points at both ends; byte
+// for byte with the reference, with the JIT (its kernel named) and without.
+TEST_P(JitGemmTest, LutConfSweepMatchesReference) {
+  struct Out {
+    GemmOutput kind;
+    bool out_signed;
+  };
+  const Out outs[] = {{GemmOutput::kRequantized, false}, {GemmOutput::kRequantized, true},
+                      {GemmOutput::kInt32, false}, {GemmOutput::kFloat, false}};
+  const int64_t mr = isa() == Isa::kAvx2 ? 2 : 4;
+  for (bool jit_on : {true, false}) {
+    jit::set_enabled_for_test(jit_on);
+    for (int bits : {4, 2}) {
+      for (int64_t k : {1, 2, 3, 7, 16, 33, 64, 100, 127, 128, 129, 200, 255, 256, 257, 300, 513, 1000}) {
+        const bool small_k = k <= 129;
+        for (const Out& o : outs) {
+          // Groups of 1-4 panels (avx512: 4 at one row, 2 at two): whole, and
+          // partial last groups of every panel count.
+          for (int64_t n : {1, 3, 4, 5, 8, 10, 12, 13, 16, 17, 27, 31, 36, 44, 61}) {
+            if (!small_k && n != 10 && n != 13 && n != 61) continue;
+            for (int64_t m = 1; m <= 2 * mr + 1; ++m) {
+              if (!small_k && m != 1 && m != mr && m != 2 * mr + 1) continue;
+              SCOPED_TRACE("bits " + std::to_string(bits) + " k " + std::to_string(k) + " n " + std::to_string(n) +
+                           " m " + std::to_string(m));
+              const int32_t zo = o.out_signed ? (m % 2 ? -128 : 127) : (m % 2 ? 0 : 255);
+              LutGemmTester t;
+              t.m(m).n(n).k(k).bits(bits).output(o.kind).out_signed(o.out_signed).zo(zo);
+              t.seed(static_cast<uint32_t>(k * 131 + m * 7 + n));
+              t.per_row((m + n) % 3 != 0).activation(m % 2 == 0 ? LutActivation::kS8 : LutActivation::kU8);
+              t.za(m % 2 == 0 ? -3 : 130);
+              if (m % 4 == 1) t.clamp(o.out_signed ? -100 : 20, o.out_signed ? 90 : 200);
+              if (m == 2) t.ldx(k + 9).ldy(n + 3);
+              if (jit_on) t.expect_kernel("_jit");
+              t.Test();
+              if (HasFatalFailure()) return;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(JitGemmTest, LutAdversarialData) {
+  const int64_t mr = isa() == Isa::kAvx2 ? 2 : 4;
+  for (LutData d : {LutData::kMaxPositive, LutData::kMaxNegative, LutData::kAlternating}) {
+    for (int bits : {4, 2}) {
+      for (int64_t k : {27, 64, 255, 1024, 4099}) {
+        LutGemmTester().m(mr + 1).n(21).k(k).bits(bits).data(d).activation(LutActivation::kU8).output(GemmOutput::kInt32).expect_kernel("_jit").Test();
+        LutGemmTester().m(mr).n(19).k(k).bits(bits).data(d).activation(LutActivation::kU8).za(0).per_row(true).expect_kernel("_jit").Test();
+        LutGemmTester().m(3).n(16).k(k).bits(bits).data(d).activation(LutActivation::kS8).za(-128)
+            .output(GemmOutput::kFloat).expect_kernel("_jit").Test();
+      }
+    }
+  }
+}
+
+// Indices beyond the L2 (prefetched kernels) and a thread pool: the grid
+// splits N in whole groups of panels.
+TEST_P(JitGemmTest, LutLargeAndThreaded) {
+  ThreadPool pool(3);
+  LutGemmTester().m(1).n(1030).k(1500).bits(4).per_row(true).activation(LutActivation::kU8).expect_kernel("_jit").Test();
+  LutGemmTester().m(5).n(777).k(2049).bits(2).activation(LutActivation::kS8).pool(pool.parallel_for()).expect_kernel("_jit").Test();
+  LutGemmTester().m(9).n(250).k(300).bits(4).activation(LutActivation::kU8).pool(pool.parallel_for()).expect_kernel("_jit").Test();
+}
+
+// The 7-bit vpmaddubsw kernels and fixed-point outputs stay AOT; a failing
+// generator falls back to the AOT kernels with the same bytes.
+TEST_P(JitGemmTest, LutAotWhereTheJitDoesNot) {
+  LutGemmTester t;
+  t.m(3).n(21).k(77).activation(LutActivation::kU8).scheme(RequantScheme::kFixedPoint).Test();
+  LutGemmParams p;
+  std::vector<uint8_t> idx(21 * 39, 0x5a);
+  std::vector<float> cb(16 * 21, 0.25f);
+  p.n = 21;
+  p.k = 77;
+  p.indices = idx.data();
+  p.indices_size = static_cast<int64_t>(idx.size());
+  p.codebook = cb.data();
+  p.codebook_size = static_cast<int64_t>(cb.size());
+  p.codebook_per_row = true;
+  p.activation = LutActivation::kU8;
+  p.output = GemmOutput::kRequantized;
+  p.output_scale = 0.5f;
+  p.scheme = RequantScheme::kFixedPoint;
+  LutGemm g;
+  ASSERT_TRUE(LutGemm::create(p, &g).ok());
+  EXPECT_EQ(g.kernel().find("_jit"), std::string::npos) << g.kernel();
+  p.scheme = RequantScheme::kFp32;
+  p.activation_7bit = true;
+  ASSERT_TRUE(LutGemm::create(p, &g).ok());
+  if (isa() != Isa::kAvx512Vnni) EXPECT_EQ(g.kernel().find("_jit"), std::string::npos) << g.kernel();
+  p.activation_7bit = false;
+  jit::global_cache().clear();
+  jit::set_fail_for_test(true);
+  LutGemmTester().m(5).n(22).k(45).activation(LutActivation::kU8).Test();
+  ASSERT_TRUE(LutGemm::create(p, &g).ok());
+  EXPECT_EQ(g.kernel().find("_jit"), std::string::npos) << g.kernel();
+  EXPECT_GT(jit::global_cache().stats().failures, 0u);
+  jit::set_fail_for_test(false);
+  ASSERT_TRUE(LutGemm::create(p, &g).ok());
+  EXPECT_NE(g.kernel().find("_jit"), std::string::npos) << g.kernel();
 }
 
 // Fixed-point requantization has no JIT epilogue: the AOT kernels run.

@@ -57,6 +57,8 @@ class LutGemmTester {
   LutGemmTester& data(LutData v) { data_ = v; return *this; }
   LutGemmTester& seed(uint32_t v) { seed_ = v; return *this; }
   LutGemmTester& pool(ParallelFor pf) { pf_ = pf; return *this; }
+  // The created kernel's name must contain this (e.g. "_jit__").
+  LutGemmTester& expect_kernel(std::string v) { expect_kernel_ = std::move(v); return *this; }
 
   // Runs the case; on success *y_out (if given) receives Y's bytes.
   void Test(std::vector<uint8_t>* y_out = nullptr) const {
@@ -169,6 +171,9 @@ class LutGemmTester {
     const Status created = LutGemm::create(p, &gemm);
     ASSERT_TRUE(created.ok()) << created.to_string();
     ASSERT_EQ(gemm.isa(), active_isa()) << gemm.kernel();  // the ISA's own kernels, no fallback
+    if (!expect_kernel_.empty()) {
+      ASSERT_NE(gemm.kernel().find(expect_kernel_), std::string::npos) << gemm.kernel();
+    }
     const size_t out_bytes = quantized && p.output == GemmOutput::kRequantized ? 1 : 4;
     const size_t y_bytes = static_cast<size_t>(std::max<int64_t>(m_ * ldy, 1)) * out_bytes;
     constexpr size_t kGuard = 64;
@@ -209,6 +214,7 @@ class LutGemmTester {
   int32_t zo_ = 0;
   bool bias_ = true;
   LutData data_ = LutData::kRandom;
+  std::string expect_kernel_;
   uint32_t seed_ = 1;
   ParallelFor pf_;
 };

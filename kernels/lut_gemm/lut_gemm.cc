@@ -27,6 +27,9 @@
 #include "kernels/common/verbose.h"
 #include "kernels/gemm/gemm_kernels.h"
 #include "kernels/lut_gemm/lut_kernels.h"
+#if QKERN_HAVE_JIT
+#include "jit/lut_jit.h"
+#endif
 #include "qkern/codebook.hpp"
 #include "qkern/lut_gemm.hpp"
 #include "reference/gemm_ref.h"
@@ -100,13 +103,30 @@ struct LutGemm::Impl {
   // The decode-to-panel path: the int8 GEMM's exact config of the same ISA.
   const internal::GemmConfig* gcfg = nullptr;
   int64_t gk_pad = 0;
+  // JIT kernels replacing the fused (ukernel, epilogue) pairs of quantized
+  // activations, each over a group of panels (use_jit; else the AOT pairs run).
+  internal::LutJitFns jit_fns;
+  bool use_jit = false;
+#if QKERN_HAVE_JIT
+  std::vector<std::shared_ptr<const jit::Kernel>> jit_kernels;
+  // Generates (or finds in the cache) every kernel run() may call; false and
+  // *why when one cannot be had (then none is used).
+  bool prepare_jit(bool shared_table, std::string* why);
+#endif
+  // Panels per grid column unit: the JIT's widest group (tasks and chunks
+  // start at multiples of every group), else 1.
+  int64_t panel_unit() const { return use_jit ? jit_fns.group[0] : 1; }
 
   void decode_panel(int64_t jg, int8_t* panel) const;
   // run_panels and run_task: false when the thread's workspace cannot be allocated (nothing written).
   bool run_panels(const void* x, int64_t ldx, int64_t m0, int64_t m1, int64_t p0, int64_t p1, void* y,
                   int64_t ldy) const;
 
-  int64_t a_stride() const { return internal::round_up(k_pad * static_cast<int64_t>(a_elem), 64); }
+  // The JIT's madd kernels read each packed X row's sum (int32) after its K_pad elements.
+  bool x_row_sums = false;
+  int64_t a_stride() const {
+    return internal::round_up(k_pad * static_cast<int64_t>(a_elem) + (x_row_sums ? 4 : 0), 64);
+  }
   void pack_x(const void* x, int64_t ldx, int64_t rows, uint8_t* out) const;
   bool run_task(const void* x, int64_t ldx, int64_t m0, int64_t m1, int64_t p0, int64_t p1, void* y,
                 int64_t ldy) const;
@@ -365,7 +385,24 @@ Status LutGemm::create(const LutGemmParams& p, LutGemm* gemm) {
   const std::string suffix = std::string("__") + isa_name(g.isa);
   g.kernel_fused = stem + cfg.name + method + suffix;
   g.kernel_panel = g.gcfg ? stem + g.gcfg->name + suffix : g.kernel_fused;
-  g.kernel = stem + cfg.name + method + (g.gcfg ? std::string("+") + g.gcfg->name : std::string()) + suffix;
+#if QKERN_HAVE_JIT
+  // The JIT first (x86) for the fused kernels of quantized activations: K,
+  // the rows and columns of a call, the table layout and the epilogue baked.
+  // The 7-bit vpmaddubsw kernels and fixed-point outputs stay AOT; a
+  // generator failure falls back with a verbose line.
+  if (jit::enabled() && quantized && method != std::string("maddubs")) {
+    std::string why;
+    if (g.prepare_jit(!p.codebook_per_row, &why)) {
+      g.kernel_fused = stem + cfg.name + method + "_jit" + suffix;
+      if (!g.gcfg) g.kernel_panel = g.kernel_fused;
+    } else if (verbose.active() && why.find("fixed-point") == std::string::npos &&
+               why.find("no lookup-GEMM generator") == std::string::npos) {
+      verbose.record(g.isa, g.kernel_fused, "jit_fallback:" + why);
+    }
+  }
+#endif
+  g.kernel = stem + cfg.name + method + (g.use_jit ? "_jit" : "") +
+             (g.gcfg ? std::string("+") + g.gcfg->name : std::string()) + suffix;
   g.codebook_scales = std::move(scales);
   g.packed_bytes = static_cast<size_t>(idx_bytes) +
                    (quantized ? static_cast<size_t>(g.n_pad * 16 + n_arrays * 4 * g.out.arrays)
@@ -379,6 +416,59 @@ Status LutGemm::create(const LutGemmParams& p, LutGemm* gemm) {
   return Status();
 });
 }
+
+#if QKERN_HAVE_JIT
+bool LutGemm::Impl::prepare_jit(bool shared_table, std::string* why) {
+  x_row_sums = cfg->a_int16;
+  if (a_stride() > static_cast<int64_t>(kQGemmWorkspaceBytes)) {
+    x_row_sums = false;
+    *why = "k: one packed row of X and its sum exceed the workspace";
+    return false;
+  }
+  jit::LutJitConf conf;
+  conf.isa = isa;
+  conf.bits = bits;
+  conf.dot = !cfg->a_int16;
+  conf.bb = cfg->bb;
+  conf.blocks = static_cast<uint32_t>(k_pad / kb);
+  conf.a_stride = a_stride();
+  conf.shared_table = shared_table;
+  // Indices beyond the L2 stream once per row group: prefetched as the AOT
+  // kernels do; within it the prefetches are only issue slots.
+  conf.prefetch = n_pad * (k_pad / per_byte) > (int64_t{512} << 10);
+  // A call's panels are separate streams of panel_bytes each: up to 8 KiB of
+  // them together (Zen 5, avx512_vnni GEMV, JIT / AOT: K = 768 with 4
+  // panels of 1.5 KiB 1.7-1.8x, K = 4096 with 4 of 8 KiB 0.8-0.9x, one 1.04-1.13x).
+  const int64_t panel_bytes = k_pad / kb * cfg->nr * cfg->bb;
+  int max_panels = 1;
+  while (max_panels < 4 && 2 * max_panels * panel_bytes <= (int64_t{4} << 10)) max_panels *= 2;
+  const internal::GemmEpilogue& ep = out.ep;
+  conf.ep.kind = ep.kind;
+  conf.ep.zero_point = ep.zero_point;
+  conf.ep.lo = ep.lo;
+  conf.ep.hi = ep.hi;
+  if (ep.multiplier != nullptr) {  // one multiplier for every channel (a per-tensor codebook scale): baked
+    conf.ep.mult_folded = true;
+    for (int64_t c = 1; c < n && conf.ep.mult_folded; ++c) {
+      conf.ep.mult_folded = std::memcmp(&ep.multiplier[c], &ep.multiplier[0], sizeof(float)) == 0;
+    }
+    conf.ep.mult = ep.multiplier[0];
+    conf.ep.finite_mult = true;
+    for (int64_t c = 0; c < n && conf.ep.finite_mult; ++c) conf.ep.finite_mult = std::isfinite(ep.multiplier[c]);
+  }
+  const int max_rows = std::min(cfg->mr, jit::lut_jit_max_rows(isa));
+  if (max_rows < cfg->mr) {
+    *why = "the config's rows exceed the generator's";
+    return false;
+  }
+  if (!jit::lut_jit_kernel_set(conf, max_rows, max_panels, n, &jit_kernels, &jit_fns, why)) {
+    x_row_sums = false;
+    return false;
+  }
+  use_jit = true;
+  return true;
+}
+#endif
 
 namespace {
 // X rows -> label planes: element (b, t, i) of a row = X[b*KB + P*i + t]; k >= K is 0.
@@ -423,6 +513,19 @@ void LutGemm::Impl::pack_x(const void* x, int64_t ldx, int64_t rows, uint8_t* ou
       pack_planes(static_cast<const uint8_t*>(x), ldx, rows, k, k_pad, log_p, log_bb, stride, byte_planes,
                   [](uint8_t v) { return static_cast<int16_t>(v); }, dst);
     }
+    if (x_row_sums) {  // after each row's K_pad elements (the JIT's madd kernels)
+      for (int64_t r = 0; r < rows; ++r) {
+        int32_t sum = 0;
+        if (act == LutActivation::kS8) {
+          const int8_t* src = static_cast<const int8_t*>(x) + r * ldx;
+          for (int64_t kk = 0; kk < k; ++kk) sum += src[kk];
+        } else {
+          const uint8_t* src = static_cast<const uint8_t*>(x) + r * ldx;
+          for (int64_t kk = 0; kk < k; ++kk) sum += src[kk];
+        }
+        std::memcpy(out + r * a_stride() + k_pad * 2, &sum, sizeof sum);
+      }
+    }
   } else {
     // The shift is +-128 or 0: on bytes it is an xor with 0x80.
     const uint8_t flip = a_shift ? 0x80 : 0;
@@ -443,6 +546,26 @@ bool LutGemm::Impl::run_task(const void* x, int64_t ldx, int64_t m0, int64_t m1,
   const int64_t panel_bytes = k_pad / kb * cf.nr * cf.bb;
   const int64_t chunk = std::max<int64_t>(1, internal::kPanelChunkBytes / panel_bytes);
   alignas(64) int32_t tile[internal::kLutMaxMR * 64];
+  if (use_jit) {
+    // Groups of panels per call; chunks of whole groups of every rows count.
+    const int64_t unit = panel_unit(), jchunk = internal::round_up(chunk, unit);
+    for (int64_t q0 = p0; q0 < p1; q0 += jchunk) {
+      const int64_t q1 = std::min(p1, q0 + jchunk);
+      for (int64_t r0 = m0; r0 < m1; r0 += cf.mr) {
+        const int64_t rows = std::min<int64_t>(cf.mr, m1 - r0);
+        const int64_t group = jit_fns.group[rows - 1];
+        const uint8_t* xp = ws + (r0 - m0) * stride;
+        for (int64_t j = q0; j < q1; j += group) {
+          const int64_t n0 = j * cf.nr;
+          const bool tail = n0 + group * cf.nr > n;  // the group holding column N - 1, partial
+          uint8_t* yp = static_cast<uint8_t*>(y) + (r0 * ldy + n0) * static_cast<int64_t>(out_bytes);
+          jit_fns.fn[tail ? 1 : 0][rows - 1](xp, idx.get() + j * panel_bytes, yp, static_cast<size_t>(ldy), &out.ep,
+                                             static_cast<size_t>(n0), tables_i8.get() + n0 * 16);
+        }
+      }
+    }
+    return true;
+  }
   for (int64_t q0 = p0; q0 < p1; q0 += chunk) {
     const int64_t q1 = std::min(p1, q0 + chunk);
     for (int64_t r0 = m0; r0 < m1; r0 += cf.mr) {
@@ -576,13 +699,15 @@ Status LutGemm::run(const void* x, int64_t m, int64_t ldx, void* y, int64_t ldy,
   if (mc >= mr) mc = mc / mr * mr;
   mc = std::min(mc, m);
   const int64_t panels = panel_path ? internal::round_up(g.n, g.gcfg->nr) / g.gcfg->nr : g.n_pad / g.cfg->nr;
+  const int64_t unit = panel_path ? 1 : g.panel_unit();  // the grid splits N in units of `unit` panels
   if ((panel_path ? internal::panel_workspace() : internal::thread_workspace()) == nullptr) {
     return internal::workspace_error();
   }
   size_t tasks = 0;
   const bool ran = internal::run_grid(
-      pf, m, mc, panels,
-      [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+      pf, m, mc, (panels + unit - 1) / unit,
+      [&](int64_t m0, int64_t m1, int64_t u0, int64_t u1) {
+        const int64_t p0 = u0 * unit, p1 = std::min(panels, u1 * unit);
         return panel_path ? g.run_panels(x, ldx, m0, m1, p0, p1, y, ldy)
                           : g.run_task(x, ldx, m0, m1, p0, p1, y, ldy);
       },

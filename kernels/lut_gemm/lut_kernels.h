@@ -44,6 +44,8 @@
 namespace qkern {
 namespace internal {
 
+struct GemmEpilogue;  // kernels/gemm/gemm_kernels.h
+
 constexpr int kLutMaxMR = 8;
 
 using LutUkernelI8 = void (*)(size_t blocks, const void* a, size_t a_stride, const uint8_t* idx,
@@ -70,6 +72,20 @@ struct LutConfig {
   // int8 GEMM's microkernel (the measured crossover; 0: never, the fused
   // kernels are faster at every M).
   int panel_min_m = 48;
+};
+
+// A JIT kernel (jit/lut_jit.h) replacing (ukernel, epilogue) for `panels`
+// consecutive NR-column panels of one rows count on an int8 config:
+// a = the rows' packed X (the config's layout and a_stride), idx = the first
+// panel, y = &Y[m0][n0] (ldy in elements), tables = the first column's table.
+using LutJitFn = void (*)(const void* a, const uint8_t* idx, void* y, size_t ldy, const GemmEpilogue* ep,
+                          size_t n0, const int8_t* tables);
+// fn[t][rows - 1]: t = 0 whole groups of panels, t = 1 the group holding
+// column N - 1 when it is partial (null: none generated). group[rows - 1]:
+// the panels one call covers.
+struct LutJitFns {
+  LutJitFn fn[2][kLutMaxMR] = {};
+  int group[kLutMaxMR] = {};
 };
 
 const LutConfig* lut_kernels_avx2();
