@@ -5,6 +5,9 @@
 //       each iteration times a batch of AOT runs, then a batch of JIT runs,
 //       interleaved, and the counters are the medians over iterations:
 //       aot_gops, jit_gops and ratio = jit / aot (so machine noise hits both).
+//   jit_lut_vs_aot/<isa>/m:M/k:K/n:N/bits:B   LutGemm (per-row codebooks, u8
+//       X, u8 fp32-requantized output), JIT kernels against the AOT ones,
+//       interleaved batches as above.
 //   jit_generate/<isa>   one new kernel (6x64c4 / 6x32c2 shapes, K = 200):
 //       generation + W^X flip + perf map line, microseconds per kernel.
 //   jit_cache_hit/<isa>  the cache lookup of an existing kernel, ns.
@@ -20,6 +23,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bench/bench_util.h"
@@ -99,6 +103,84 @@ void BM_JitVsAot(benchmark::State& st, qkern::Isa isa, int64_t m, int64_t k, int
   for (auto _ : st) {
     const double a = batch_ns(aot, m, k, n, reps);
     const double j = batch_ns(jit, m, k, n, reps);
+    ta.push_back(a);
+    tj.push_back(j);
+    st.SetIterationTime((a + j) * reps * 1e-9);
+  }
+  qkern::reset_max_isa();
+  const double ma = vmedian(ta), mj = vmedian(tj);
+  st.counters["aot_gops"] = ops / ma;
+  st.counters["jit_gops"] = ops / mj;
+  st.counters["ratio"] = ma / mj;
+  st.SetLabel(jit.op.kernel());
+}
+
+struct Lut {
+  std::vector<uint8_t> x, y, idx;
+  std::vector<float> codebook;
+  qkern::LutGemm op;
+};
+
+// Per-row sorted codebooks, uniform labels, u8 X (zero point 128), u8 output.
+bool make_lut(int64_t m, int64_t k, int64_t n, int bits, bool jit, Lut* g) {
+  const int entries = 1 << bits;
+  const int64_t row = qkern::packed_row_bytes(k, bits);
+  g->idx.assign(static_cast<size_t>(n * row), 0);
+  for (size_t i = 0; i < g->idx.size(); ++i) g->idx[i] = static_cast<uint8_t>(i * 167 + 13);
+  g->codebook.assign(static_cast<size_t>(n * entries), 0.0f);
+  for (int64_t r = 0; r < n; ++r) {
+    for (int e = 0; e < entries; ++e) g->codebook[r * entries + e] = 0.01f * static_cast<float>(e - entries / 2) + 1e-4f * r;
+  }
+  g->x.assign(static_cast<size_t>(m * k), 0);
+  for (size_t i = 0; i < g->x.size(); ++i) g->x[i] = static_cast<uint8_t>(i * 131 + 7);
+  g->y.assign(static_cast<size_t>(m * n), 0);
+  qkern::LutGemmParams p;
+  p.n = n;
+  p.k = k;
+  p.bits = bits;
+  p.indices = g->idx.data();
+  p.indices_size = static_cast<int64_t>(g->idx.size());
+  p.codebook = g->codebook.data();
+  p.codebook_size = static_cast<int64_t>(g->codebook.size());
+  p.codebook_per_row = true;
+  p.activation = qkern::LutActivation::kU8;
+  p.activation_zero_point = 128;
+  p.activation_scale = 0.02f;
+  p.output = qkern::GemmOutput::kRequantized;
+  p.output_scale = 0.05f;
+  p.output_zero_point = 128;
+  qkern::jit::set_enabled_for_test(jit);
+  const bool ok = qkern::LutGemm::create(p, &g->op).ok();
+  qkern::jit::reset_enabled_for_test();
+  return ok;
+}
+
+double lut_batch_ns(const Lut& g, int64_t m, int64_t k, int64_t n, int reps) {
+  const auto t0 = Clock::now();
+  for (int r = 0; r < reps; ++r) {
+    benchmark::DoNotOptimize(g.op.run(g.x.data(), m, k, const_cast<uint8_t*>(g.y.data()), n));
+  }
+  return std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / reps;
+}
+
+void BM_LutJitVsAot(benchmark::State& st, qkern::Isa isa, int64_t m, int64_t k, int64_t n, int bits) {
+  if (!qkern::set_max_isa(isa).ok()) {
+    st.SkipWithError("isa");
+    return;
+  }
+  Lut aot, jit;
+  if (!make_lut(m, k, n, bits, false, &aot) || !make_lut(m, k, n, bits, true, &jit) ||
+      jit.op.kernel().find("_jit") == std::string::npos) {
+    qkern::reset_max_isa();
+    st.SkipWithError("no JIT kernel for this shape");
+    return;
+  }
+  const double ops = 2.0 * static_cast<double>(m * n * k);
+  const int reps = static_cast<int>(std::max<double>(1, 2e5 / (ops / 200.0 + 200)));  // ~0.1-1 ms per batch
+  std::vector<double> ta, tj;
+  for (auto _ : st) {
+    const double a = lut_batch_ns(aot, m, k, n, reps);
+    const double j = lut_batch_ns(jit, m, k, n, reps);
     ta.push_back(a);
     tj.push_back(j);
     st.SetIterationTime((a + j) * reps * 1e-9);
@@ -246,6 +328,19 @@ void register_all() {
             BM_JitVsAot, isa, m, k, n)
             ->UseManualTime()
             ->Iterations(41);
+      }
+    }
+    for (int bits : {4, 2}) {
+      for (auto kn : {std::pair<int64_t, int64_t>{256, 1024}, {768, 1024}, {768, 3072}, {4096, 1024}, {4096, 4096}}) {
+        const int64_t k = kn.first, n = kn.second;
+        for (int64_t m : {1, 2, 4}) {
+          benchmark::RegisterBenchmark(("jit_lut_vs_aot/" + in + "/m:" + std::to_string(m) + "/k:" +
+                                        std::to_string(k) + "/n:" + std::to_string(n) + "/bits:" + std::to_string(bits))
+                                           .c_str(),
+                                       BM_LutJitVsAot, isa, m, k, n, bits)
+              ->UseManualTime()
+              ->Iterations(41);
+        }
       }
     }
     benchmark::RegisterBenchmark(("jit_generate/" + in).c_str(), BM_Generate, isa)->UseManualTime()->Iterations(101);
