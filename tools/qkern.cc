@@ -2105,6 +2105,24 @@ std::vector<TourOp> TourJitGemms() {
   return ops;
 }
 
+// Lookup GEMVs and a few rows at K = 768, where the JIT's wide calls pay (docs/jit.md).
+std::vector<TourOp> TourJitLuts() {
+  std::vector<TourOp> ops;
+  for (const auto& mb : {std::pair<int64_t, int>{1, 4}, std::pair<int64_t, int>{1, 2}, std::pair<int64_t, int>{4, 4}}) {
+    Problem p;
+    p.op = Op::kLutGemm;
+    p.m = mb.first;
+    p.k = 768;
+    p.n = 1030;
+    p.codebook_bits = mb.second;
+    p.per_row = true;
+    p.act = LutActivation::kU8;
+    p.seed = static_cast<uint32_t>(20240621u + 7 * mb.first + mb.second);
+    ops.push_back({mb.second == 2 ? "lut_gemv 2b k768" : mb.first == 1 ? "lut_gemv 4b k768" : "lut_gemm 4b k768", p});
+  }
+  return ops;
+}
+
 TimingPlan TourGemmPlan(bool quick) {
   TimingPlan plan;
   if (quick) {
@@ -2500,6 +2518,27 @@ int Tour(const std::vector<std::string>& args) {
                         seconds > 0 ? c.Ops() / seconds / 1e9 : 0.0,
                         seconds > 0 ? static_cast<double>(c.gemm().packed_bytes()) / seconds / 1e9 : 0.0,
                         ok ? "\u2713" : "\u2717");
+          },
+          &checks, &failed, &failures);
+    }
+  }
+  // The lookup GEMM the same way (LutGemm::create asks the JIT first for
+  // quantized activations).
+  std::printf("\n%-22s %-14s %-12s %-48s %12s %9s %11s  %s\n", "lut_gemm: aot, then jit", "m x k x n", "isa",
+              "kernel", "time (us)", "Gop/s", "index GB/s", "check");
+  for (Isa isa : isas) {
+    if (isa != Isa::kAvx2 && isa != Isa::kAvx512 && isa != Isa::kAvx512Vnni) continue;
+    for (bool jit_on : {false, true}) {
+      qkern::jit::set_enabled_for_test(jit_on);
+      TourCases<LutGemmCase>(
+          TourJitLuts(), {isa}, TourGemmPlan(quick), [](const LutGemmCase& c) { return &c.gemm(); },
+          [jit_on](const char* label, const LutGemmCase& c, Isa row_isa, const std::string& kernel, double seconds,
+                   bool ok) {
+            std::printf("%-22s %-14s %-12s %-48s %12.3f %9.2f %11.2f  %s\n",
+                        (std::string(label) + (jit_on ? " jit" : " aot")).c_str(), c.Shape().c_str(),
+                        qkern::isa_name(row_isa), kernel.c_str(), seconds * 1e6,
+                        seconds > 0 ? c.Ops() / seconds / 1e9 : 0.0,
+                        seconds > 0 ? c.IndexBytes() / seconds / 1e9 : 0.0, ok ? "\u2713" : "\u2717");
           },
           &checks, &failed, &failures);
     }
