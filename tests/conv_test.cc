@@ -121,6 +121,51 @@ TEST_P(ConvTest, Depthwise) {
   ConvTester().batch(2).hw(30, 31).channels(48, 48).groups(48).kernel(3, 3).pad(1, 1, 1, 1).Test();
 }
 
+// 3x3 depthwise at stride_w 1, dilation_w 1: avx512_vnni's tap-quad row
+// kernel (vpermb + vpdpbusd) on interior runs, the pointer kernel at the
+// borders. Runs of odd and even lengths, channel blocks with tails, pixel
+// strides, dilation_h and stride_h, both activation types at extreme zero
+// points, full-range data, every output kind.
+TEST_P(ConvTest, DepthwiseTapQuads) {
+  for (int64_t c : {2, 5, 16, 24, 32, 47, 144}) {
+    for (int64_t w : {3, 4, 9, 40}) {
+      SCOPED_TRACE(testing::Message() << "c " << c << " w " << w);
+      ConvTester().hw(6, w).channels(c, c).groups(c).kernel(3, 3).pad(1, 1, 1, 1).za(255)
+          .expect_path(ConvPath::kDepthwise).seed(static_cast<uint32_t>(c * 7 + w)).Test();
+      if (HasFatalFailure()) return;
+      ConvTester().hw(7, w).channels(c, c).groups(c).kernel(3, 3).a_signed(true).za(-128).x_pixel_stride(c + 13)
+          .output(GemmOutput::kInt32).seed(static_cast<uint32_t>(c + w)).Test();
+      if (HasFatalFailure()) return;
+    }
+  }
+  for (ConvData d : {ConvData::kMaxPositive, ConvData::kMaxNegative, ConvData::kAlternating}) {
+    for (bool s8 : {false, true}) {
+      ConvTester().hw(5, 37).channels(33, 33).groups(33).kernel(3, 3).pad(0, 1, 1, 0).a_signed(s8)
+          .za(s8 ? 127 : 0).data(d).output(GemmOutput::kInt32).Test();
+      if (HasFatalFailure()) return;
+    }
+  }
+  ConvTester().hw(12, 21).channels(40, 40).groups(40).kernel(3, 3).dilation(2, 1).stride(2, 1).pad(2, 1, 2, 1)
+      .output(GemmOutput::kFloat).Test();
+  ConvTester().batch(2).hw(9, 30).channels(64, 64).groups(64).kernel(3, 3).pad(1, 1, 1, 1).a_signed(true)
+      .za(3).y_pixel_stride(70).Test();
+  // The kernel is named where it runs.
+  QConv2dParams p;
+  std::vector<int8_t> wts(32 * 9, 3);
+  std::vector<float> ws(32, 0.01f);
+  p.input_channels = p.output_channels = p.groups = 32;
+  p.kernel_h = p.kernel_w = 3;
+  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = 1;
+  p.weights = wts.data();
+  p.weight_scale = ws.data();
+  QConv2d conv;
+  ASSERT_TRUE(QConv2d::create(p, &conv).ok());
+  EXPECT_EQ(conv.kernel().find("dpbusd_quads") != std::string::npos, isa() == Isa::kAvx512Vnni) << conv.kernel();
+  p.stride_w = 2;  // not at stride_w 2
+  ASSERT_TRUE(QConv2d::create(p, &conv).ok());
+  EXPECT_EQ(conv.kernel().find("dpbusd_quads"), std::string::npos) << conv.kernel();
+}
+
 TEST_P(ConvTest, Groups) {
   for (int64_t g : {2, 3, 4}) {
     for (int64_t k : {1, 3}) {

@@ -141,6 +141,10 @@ struct QConv2d::Impl {
   internal::GemmEpilogueFn epilogue = nullptr;
   internal::GemmOutputPlan out;
   Buffer<int32_t> dw_w;    // [taps][C_pad]
+  // The row kernel's weights: dw_w, or the tap quads of a 3x3 stride-1 kernel
+  // (DwKernels::u8_3x3_s1_quad: [4][C_pad], owned by dw_wq).
+  Buffer<int32_t> dw_wq;
+  const int32_t* dw_row_w = nullptr;
   Buffer<uint8_t> zrow;    // C_pad bytes of za
   int64_t c_pad = 0, dw_pixels = 0;
   // direct: gemms[0] over K' = KH * R4, R4 a kernel row's KW * IC taps
@@ -304,10 +308,18 @@ Status QConv2d::create(const QConv2dParams& p, QConv2d* conv) {
     const internal::DwKernels& t = *c.dw;
     c.dw_ukernel = pick(t.u8, t.s8, t.u8_3x3, t.s8_3x3, t.u8_5x5, t.s8_5x5);
     c.dw_row_ukernel = pick(t.u8_rows, t.s8_rows, t.u8_3x3_rows, t.s8_3x3_rows, t.u8_5x5_rows, t.s8_5x5_rows);
+    // 3x3 at stride_w 1, dilation_w 1: the tap-quad row kernel where the ISA has one.
+    const internal::DwRowUkernel quad = s8 ? t.s8_3x3_s1_quad : t.u8_3x3_s1_quad;
+    const bool use_quad = quad != nullptr && p.kernel_h == 3 && p.kernel_w == 3 && p.stride_w == 1 &&
+                          p.dilation_w == 1;
+    if (use_quad) c.dw_row_ukernel = quad;
     c.c_pad = c_pad;
     c.dw_w = internal::alloc_zeroed<int32_t>(static_cast<size_t>(taps * c_pad));
     c.zrow = internal::alloc_zeroed<uint8_t>(static_cast<size_t>(c_pad));
-    if (!c.dw_w || !c.zrow) return Status(StatusCode::kOutOfMemory, "weights: cannot allocate the packed copy");
+    if (use_quad) c.dw_wq = internal::alloc_zeroed<int32_t>(static_cast<size_t>(4 * c_pad));
+    if (!c.dw_w || !c.zrow || (use_quad && !c.dw_wq)) {
+      return Status(StatusCode::kOutOfMemory, "weights: cannot allocate the packed copy");
+    }
     std::memset(c.zrow.get(), static_cast<uint8_t>(p.activation_zero_point), static_cast<size_t>(c_pad));
     std::vector<int64_t> wsum(static_cast<size_t>(ch), 0);
     for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
@@ -316,9 +328,19 @@ Status QConv2d::create(const QConv2dParams& p, QConv2d* conv) {
           const int8_t v = ref::conv_weight(p, oc, kh, kw, 0);
           c.dw_w[(kh * p.kernel_w + kw) * c_pad + oc] = c.dw->w_low16 ? (v & 0xffff) : v;
           wsum[static_cast<size_t>(oc)] += v;
+          if (use_quad) {  // byte kw of kernel row kh's quad
+            uint32_t& q = reinterpret_cast<uint32_t&>(c.dw_wq[kh * c_pad + oc]);
+            q |= static_cast<uint32_t>(static_cast<uint8_t>(v)) << (8 * kw);
+          }
         }
       }
     }
+    if (use_quad && s8) {  // the quad kernel takes s8 x as x + 128: its sums start at -128 sum w
+      for (int64_t oc = 0; oc < ch; ++oc) {
+        c.dw_wq[3 * c_pad + oc] = static_cast<int32_t>(-128 * wsum[static_cast<size_t>(oc)]);
+      }
+    }
+    c.dw_row_w = use_quad ? c.dw_wq.get() : c.dw_w.get();
     // Padded taps read za, so sum (x - za) w = sum x w - za sum w over all taps.
     QGemmParams q = ref::conv_output_params(p);
     if (!(s = internal::plan_gemm_output(q, c_pad, wsum.data(), 0, &c.out)).ok()) return s;
@@ -327,8 +349,9 @@ Status QConv2d::create(const QConv2dParams& p, QConv2d* conv) {
     c.dw_pixels = std::min({internal::kDwMaxPixels, internal::kDwHalf / (taps * static_cast<int64_t>(sizeof(void*))) - 1,
                             internal::kDwHalf / (c_pad * static_cast<int64_t>(sizeof(int32_t)))});
     c.kernel = "conv2d_depthwise_" + types + c.out.name + "_" + std::to_string(p.kernel_h) + "x" +
-               std::to_string(p.kernel_w) + "_" + c.dw->name + "__" + isa_name(c.isa);
-    c.packed_bytes = static_cast<size_t>(taps * c_pad * 4 + c_pad + c_pad * 4 * c.out.arrays);
+               std::to_string(p.kernel_w) + "_" + c.dw->name + (use_quad ? "+dpbusd_quads" : "") + "__" +
+               isa_name(c.isa);
+    c.packed_bytes = static_cast<size_t>(taps * c_pad * 4 + (use_quad ? 4 * c_pad * 4 : 0) + c_pad + c_pad * 4 * c.out.arrays);
   } else {
     // OHWI rows are the GEMM's K rows; OIHW is reordered into them once.
     std::vector<int8_t> ohwi;
@@ -657,7 +680,7 @@ void QConv2d::Impl::run_dw_task(const uint8_t* x, int64_t h, int64_t w, int64_t 
     int32_t* a = acc + (q - p0) * c_pad;
     if (inside && rows) {
       const uint8_t* base = x + ((b * h + ih0) * w + iw0) * x_ps;
-      dw_row_ukernel(static_cast<size_t>(n), nt, base, static_cast<size_t>(p.stride_w * x_ps), off, ch, dw_w.get(), a);
+      dw_row_ukernel(static_cast<size_t>(n), nt, base, static_cast<size_t>(p.stride_w * x_ps), off, ch, dw_row_w, a);
     } else {
       const void** tp = in + (q - p0) * taps;
       for (int64_t i = 0; i < n; ++i, tp += taps) {

@@ -46,6 +46,12 @@ struct DwKernels {
   DwRowUkernel u8_rows = nullptr, s8_rows = nullptr;
   DwRowUkernel u8_3x3_rows = nullptr, s8_3x3_rows = nullptr, u8_5x5_rows = nullptr, s8_5x5_rows = nullptr;
   bool w_low16 = false;  // weights packed as w & 0xffff (see above)
+  // 3x3 row runs with stride_w 1 and dilation_w 1 (off[3 kh + kw] = off[3 kh]
+  // + kw * step), by tap quads (avx512_vnni: vpermb + vpdpbusd; null: none).
+  // Their weights: [3][C_pad] int32 holding the bytes (w[kh][0][c],
+  // w[kh][1][c], w[kh][2][c], 0), then one [C_pad] row the sums start from:
+  // 0 for u8, -128 * sum_t w[t][c] for s8 (taken as x + 128).
+  DwRowUkernel u8_3x3_s1_quad = nullptr, s8_3x3_s1_quad = nullptr;
 };
 
 const DwKernels* dw_kernels_avx2();

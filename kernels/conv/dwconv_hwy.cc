@@ -171,6 +171,103 @@ QKERN_DW_TARGET void DwRowUkernel(size_t pixels, size_t taps, const uint8_t* bas
   DwBody<T, kTaps>(pixels, taps, RowTaps{base, step, off}, channels, w, acc);
 }
 
+#if HWY_TARGET == HWY_AVX3_DL
+// 3x3 row runs at stride_w 1 and dilation_w 1 through vpdpbusd: for 16
+// channels, kernel row kh of pixel p reads the 16-byte chunks of input
+// columns p, p + 1, p + 2 (step bytes apart); one vpermb (VBMI) interleaves
+// them into tap quads, lane c = bytes (x[p][c], x[p+1][c], x[p+2][c], 0),
+// and one vpdpbusd multiplies the quad by (w[kh][0][c], w[kh][1][c],
+// w[kh][2][c], 0): 3 instead of 9 multiply-adds and widening loads per
+// pixel. Two pixels share a window of four chunks (p .. p + 3). s8 inputs
+// are flipped to u8 (x + 128) and the sums start from the packed
+// correction -128 * sum_t w[t][c] (DwKernels::u8_3x3_s1_quad). Chunks of a
+// partial last channel block are masked loads: never a byte past the pixel's
+// channels.
+alignas(64) constexpr uint8_t kQuadIdx[2][64] = {
+#define QKERN_Q(c, o) static_cast<uint8_t>((o) * 16 + (c)), static_cast<uint8_t>((o) * 16 + 16 + (c)), \
+                      static_cast<uint8_t>((o) * 16 + 32 + (c)), 0
+#define QKERN_Q16(o)                                                                                    \
+  QKERN_Q(0, o), QKERN_Q(1, o), QKERN_Q(2, o), QKERN_Q(3, o), QKERN_Q(4, o), QKERN_Q(5, o), QKERN_Q(6, o), \
+      QKERN_Q(7, o), QKERN_Q(8, o), QKERN_Q(9, o), QKERN_Q(10, o), QKERN_Q(11, o), QKERN_Q(12, o),           \
+      QKERN_Q(13, o), QKERN_Q(14, o), QKERN_Q(15, o)
+    {QKERN_Q16(0)},
+    {QKERN_Q16(1)},
+#undef QKERN_Q16
+#undef QKERN_Q
+};
+
+// Chunks 0 .. n - 1 (a, a + step, ...) of 16 bytes (lm: the bytes to load) in the 128-bit blocks of a zmm.
+template <bool kFull>
+QKERN_DW_TARGET HWY_INLINE __m512i QuadWindow(const uint8_t* a, size_t step, int n, __mmask16 lm) {
+  if constexpr (kFull) {
+    __m512i z = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a)));
+    z = _mm512_inserti32x4(z, _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + step)), 1);
+    z = _mm512_inserti32x4(z, _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + 2 * step)), 2);
+    if (n == 4) z = _mm512_inserti32x4(z, _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + 3 * step)), 3);
+    return z;
+  } else {
+    __m512i z = _mm512_castsi128_si512(_mm_maskz_loadu_epi8(lm, a));
+    z = _mm512_inserti32x4(z, _mm_maskz_loadu_epi8(lm, a + step), 1);
+    z = _mm512_inserti32x4(z, _mm_maskz_loadu_epi8(lm, a + 2 * step), 2);
+    if (n == 4) z = _mm512_inserti32x4(z, _mm_maskz_loadu_epi8(lm, a + 3 * step), 3);
+    return z;
+  }
+}
+
+template <bool kS8, bool kFull>
+QKERN_DW_TARGET HWY_INLINE void DwQuadBlock(size_t pixels, const uint8_t* const rb[3], size_t step, __mmask16 lm,
+                                            const __m512i wq[3], __m512i init, int32_t* HWY_RESTRICT acc,
+                                            size_t c_pad) {
+  const __m512i idx0 = _mm512_load_si512(kQuadIdx[0]), idx1 = _mm512_load_si512(kQuadIdx[1]);
+  const __mmask64 keep = 0x7777777777777777ull;  // byte 3 of each quad: 0
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  size_t p = 0;
+  for (; p + 2 <= pixels; p += 2) {
+    __m512i s0 = init, s1 = init;
+#pragma GCC unroll 3
+    for (int kh = 0; kh < 3; ++kh) {
+      __m512i z = QuadWindow<kFull>(rb[kh] + p * step, step, 4, lm);
+      if constexpr (kS8) z = _mm512_xor_si512(z, flip);
+      s0 = _mm512_dpbusd_epi32(s0, _mm512_maskz_permutexvar_epi8(keep, idx0, z), wq[kh]);
+      s1 = _mm512_dpbusd_epi32(s1, _mm512_maskz_permutexvar_epi8(keep, idx1, z), wq[kh]);
+    }
+    _mm512_storeu_si512(acc + p * c_pad, s0);
+    _mm512_storeu_si512(acc + (p + 1) * c_pad, s1);
+  }
+  if (p < pixels) {  // the last pixel: its own three chunks only
+    __m512i s0 = init;
+#pragma GCC unroll 3
+    for (int kh = 0; kh < 3; ++kh) {
+      __m512i z = QuadWindow<kFull>(rb[kh] + p * step, step, 3, lm);
+      if constexpr (kS8) z = _mm512_xor_si512(z, flip);
+      s0 = _mm512_dpbusd_epi32(s0, _mm512_maskz_permutexvar_epi8(keep, idx0, z), wq[kh]);
+    }
+    _mm512_storeu_si512(acc + p * c_pad, s0);
+  }
+}
+
+// Row kernel contract (conv_kernels.h) with off[3 kh + kw] = off[3 kh] + kw * step.
+template <bool kS8>
+QKERN_DW_TARGET void DwQuadRows(size_t pixels, size_t /*taps: 9*/, const uint8_t* base, size_t step,
+                                const int64_t* off, size_t channels, const int32_t* HWY_RESTRICT w,
+                                int32_t* HWY_RESTRICT acc) {
+  const size_t c_pad = (channels + kDwChannelPad - 1) / kDwChannelPad * kDwChannelPad;
+  for (size_t c0 = 0; c0 < channels; c0 += 16) {
+    __m512i wq[3];
+#pragma GCC unroll 3
+    for (int kh = 0; kh < 3; ++kh) wq[kh] = _mm512_loadu_si512(w + kh * c_pad + c0);
+    const __m512i init = kS8 ? _mm512_loadu_si512(w + 3 * c_pad + c0) : _mm512_setzero_si512();
+    const uint8_t* const rb[3] = {base + off[0] + c0, base + off[3] + c0, base + off[6] + c0};
+    if (channels - c0 >= 16) {
+      DwQuadBlock<kS8, true>(pixels, rb, step, 0xFFFF, wq, init, acc + c0, c_pad);
+    } else {
+      const __mmask16 lm = static_cast<__mmask16>((1u << (channels - c0)) - 1);
+      DwQuadBlock<kS8, false>(pixels, rb, step, lm, wq, init, acc + c0, c_pad);
+    }
+  }
+}
+#endif
+
 constexpr DwKernels MakeTable() {
   DwKernels k;
 #if HWY_TARGET == HWY_NEON
@@ -191,6 +288,10 @@ constexpr DwKernels MakeTable() {
   k.s8_3x3_rows = &DwRowUkernel<int8_t, 9>;
   k.u8_5x5_rows = &DwRowUkernel<uint8_t, 25>;
   k.s8_5x5_rows = &DwRowUkernel<int8_t, 25>;
+#if HWY_TARGET == HWY_AVX3_DL
+  k.u8_3x3_s1_quad = &DwQuadRows<false>;
+  k.s8_3x3_s1_quad = &DwQuadRows<true>;
+#endif
   return k;
 }
 
