@@ -85,6 +85,26 @@ double batch_ns(const Gemm& g, int64_t m, int64_t k, int64_t n, int reps) {
   return std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / reps;
 }
 
+// Each iteration times a batch of AOT runs, then a batch of JIT runs (ns
+// per run from aot(reps), jit(reps)); the counters are the medians of `ops`
+// per second and their ratio.
+template <class Aot, class Jit>
+void interleave(benchmark::State& st, double ops, Aot aot, Jit jit) {
+  const int reps = static_cast<int>(std::max<double>(1, 2e5 / (ops / 200.0 + 200)));  // ~0.1-1 ms per batch
+  std::vector<double> ta, tj;
+  for (auto _ : st) {
+    const double a = aot(reps);
+    const double j = jit(reps);
+    ta.push_back(a);
+    tj.push_back(j);
+    st.SetIterationTime((a + j) * reps * 1e-9);
+  }
+  const double ma = vmedian(ta), mj = vmedian(tj);
+  st.counters["aot_gops"] = ops / ma;
+  st.counters["jit_gops"] = ops / mj;
+  st.counters["ratio"] = ma / mj;
+}
+
 void BM_JitVsAot(benchmark::State& st, qkern::Isa isa, int64_t m, int64_t k, int64_t n) {
   if (!qkern::set_max_isa(isa).ok()) {
     st.SkipWithError("isa");
@@ -97,21 +117,9 @@ void BM_JitVsAot(benchmark::State& st, qkern::Isa isa, int64_t m, int64_t k, int
     st.SkipWithError("no JIT kernel for this shape");
     return;
   }
-  const double ops = 2.0 * static_cast<double>(m * n * k);
-  const int reps = static_cast<int>(std::max<double>(1, 2e5 / (ops / 200.0 + 200)));  // ~0.1-1 ms per batch
-  std::vector<double> ta, tj;
-  for (auto _ : st) {
-    const double a = batch_ns(aot, m, k, n, reps);
-    const double j = batch_ns(jit, m, k, n, reps);
-    ta.push_back(a);
-    tj.push_back(j);
-    st.SetIterationTime((a + j) * reps * 1e-9);
-  }
+  interleave(st, 2.0 * static_cast<double>(m * n * k), [&](int reps) { return batch_ns(aot, m, k, n, reps); },
+             [&](int reps) { return batch_ns(jit, m, k, n, reps); });
   qkern::reset_max_isa();
-  const double ma = vmedian(ta), mj = vmedian(tj);
-  st.counters["aot_gops"] = ops / ma;
-  st.counters["jit_gops"] = ops / mj;
-  st.counters["ratio"] = ma / mj;
   st.SetLabel(jit.op.kernel());
 }
 
@@ -175,21 +183,9 @@ void BM_LutJitVsAot(benchmark::State& st, qkern::Isa isa, int64_t m, int64_t k, 
     st.SkipWithError("no JIT kernel for this shape");
     return;
   }
-  const double ops = 2.0 * static_cast<double>(m * n * k);
-  const int reps = static_cast<int>(std::max<double>(1, 2e5 / (ops / 200.0 + 200)));  // ~0.1-1 ms per batch
-  std::vector<double> ta, tj;
-  for (auto _ : st) {
-    const double a = lut_batch_ns(aot, m, k, n, reps);
-    const double j = lut_batch_ns(jit, m, k, n, reps);
-    ta.push_back(a);
-    tj.push_back(j);
-    st.SetIterationTime((a + j) * reps * 1e-9);
-  }
+  interleave(st, 2.0 * static_cast<double>(m * n * k), [&](int reps) { return lut_batch_ns(aot, m, k, n, reps); },
+             [&](int reps) { return lut_batch_ns(jit, m, k, n, reps); });
   qkern::reset_max_isa();
-  const double ma = vmedian(ta), mj = vmedian(tj);
-  st.counters["aot_gops"] = ops / ma;
-  st.counters["jit_gops"] = ops / mj;
-  st.counters["ratio"] = ma / mj;
   st.SetLabel(jit.op.kernel());
 }
 

@@ -1,6 +1,7 @@
 // jit/epilogue_jit.cc: the generated epilogue (see epilogue_jit.h).
 #include "jit/epilogue_jit.h"
 
+#include <cmath>
 #include <cstddef>
 #include <cstring>
 
@@ -17,6 +18,24 @@ constexpr int32_t kMagicBits = 0x4B400000;
 bool requant_kind(GemmEpilogue::Kind k) { return k == GemmEpilogue::kFp32U8 || k == GemmEpilogue::kFp32S8; }
 
 }  // namespace
+
+EpilogueConf epilogue_conf(const GemmEpilogue& ep, int64_t n) {
+  EpilogueConf c;
+  c.kind = ep.kind;
+  c.zero_point = ep.zero_point;
+  c.lo = ep.lo;
+  c.hi = ep.hi;
+  if (ep.multiplier != nullptr) {
+    c.mult_folded = true;
+    for (int64_t i = 1; i < n && c.mult_folded; ++i) {
+      c.mult_folded = std::memcmp(&ep.multiplier[i], &ep.multiplier[0], sizeof(float)) == 0;
+    }
+    c.mult = ep.multiplier[0];
+    c.finite_mult = true;
+    for (int64_t i = 0; i < n && c.finite_mult; ++i) c.finite_mult = std::isfinite(ep.multiplier[i]);
+  }
+  return c;
+}
 
 bool epilogue_supported(GemmEpilogue::Kind k) {
   return k == GemmEpilogue::kInt32 || k == GemmEpilogue::kFloat || requant_kind(k);

@@ -33,6 +33,11 @@ struct EpilogueConf {
   bool finite_mult = false;
 };
 
+// The conf of an epilogue over n columns: its kind, zero point and clamp,
+// the multiplier folded where every column has the same one, and whether
+// all are finite.
+EpilogueConf epilogue_conf(const internal::GemmEpilogue& ep, int64_t n);
+
 bool epilogue_supported(internal::GemmEpilogue::Kind kind);
 // Bytes per output element of `kind`.
 int epilogue_out_bytes(internal::GemmEpilogue::Kind kind);

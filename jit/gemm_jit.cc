@@ -14,9 +14,7 @@
 #include "jit/gemm_jit.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstddef>
-#include <cstring>
 #include <string>
 
 #include "jit/code_cache.h"
@@ -272,20 +270,15 @@ GemmJitConf gemm_jit_base_conf(Isa isa, const internal::GemmConfig& cf, int64_t 
   conf.panel_mr = cf.mr;
   conf.nrv = cf.nr / lanes_of(isa);
   conf.kb = static_cast<uint32_t>(k_pad / cf.kr);
-  conf.kind = ep.kind;
-  conf.zero_point = ep.zero_point;
-  conf.lo = ep.lo;
-  conf.hi = ep.hi;
   // One multiplier for every channel (a per-tensor weight scale): baked.
-  if (ep.multiplier != nullptr) {
-    conf.mult_folded = true;
-    for (int64_t c = 1; c < n && conf.mult_folded; ++c) {
-      conf.mult_folded = std::memcmp(&ep.multiplier[c], &ep.multiplier[0], sizeof(float)) == 0;
-    }
-    conf.mult = ep.multiplier[0];
-    conf.finite_mult = true;
-    for (int64_t c = 0; c < n && conf.finite_mult; ++c) conf.finite_mult = std::isfinite(ep.multiplier[c]);
-  }
+  const EpilogueConf e = epilogue_conf(ep, n);
+  conf.kind = e.kind;
+  conf.zero_point = e.zero_point;
+  conf.lo = e.lo;
+  conf.hi = e.hi;
+  conf.mult_folded = e.mult_folded;
+  conf.mult = e.mult;
+  conf.finite_mult = e.finite_mult;
   return conf;
 }
 

@@ -419,7 +419,12 @@ Status LutGemm::create(const LutGemmParams& p, LutGemm* gemm) {
 
 #if QKERN_HAVE_JIT
 bool LutGemm::Impl::prepare_jit(bool shared_table, std::string* why) {
-  x_row_sums = cfg->a_int16;
+  const int max_rows = std::min(cfg->mr, jit::lut_jit_max_rows(isa));
+  if (max_rows < cfg->mr) {
+    *why = "the config's rows exceed the generator's";
+    return false;
+  }
+  x_row_sums = cfg->a_int16;  // the madd kernels' row sums (a_stride() grows by them)
   if (a_stride() > static_cast<int64_t>(kQGemmWorkspaceBytes)) {
     x_row_sums = false;
     *why = "k: one packed row of X and its sum exceed the workspace";
@@ -436,31 +441,14 @@ bool LutGemm::Impl::prepare_jit(bool shared_table, std::string* why) {
   // Indices beyond the L2 stream once per row group: prefetched as the AOT
   // kernels do; within it the prefetches are only issue slots.
   conf.prefetch = n_pad * (k_pad / per_byte) > (int64_t{512} << 10);
-  // A call's panels are separate streams of panel_bytes each: up to 8 KiB of
+  // A call's panels are separate streams of panel_bytes each: up to 4 KiB of
   // them together (Zen 5, avx512_vnni GEMV, JIT / AOT: K = 768 with 4
-  // panels of 1.5 KiB 1.7-1.8x, K = 4096 with 4 of 8 KiB 0.8-0.9x, one 1.04-1.13x).
+  // panels of 1.5 KiB 1.7-1.8x; K = 4096 with 4 of 8 KiB 0.8-0.9x, 2 of 8 KiB
+  // 1.0-1.02x, one 1.04-1.13x).
   const int64_t panel_bytes = k_pad / kb * cfg->nr * cfg->bb;
   int max_panels = 1;
   while (max_panels < 4 && 2 * max_panels * panel_bytes <= (int64_t{4} << 10)) max_panels *= 2;
-  const internal::GemmEpilogue& ep = out.ep;
-  conf.ep.kind = ep.kind;
-  conf.ep.zero_point = ep.zero_point;
-  conf.ep.lo = ep.lo;
-  conf.ep.hi = ep.hi;
-  if (ep.multiplier != nullptr) {  // one multiplier for every channel (a per-tensor codebook scale): baked
-    conf.ep.mult_folded = true;
-    for (int64_t c = 1; c < n && conf.ep.mult_folded; ++c) {
-      conf.ep.mult_folded = std::memcmp(&ep.multiplier[c], &ep.multiplier[0], sizeof(float)) == 0;
-    }
-    conf.ep.mult = ep.multiplier[0];
-    conf.ep.finite_mult = true;
-    for (int64_t c = 0; c < n && conf.ep.finite_mult; ++c) conf.ep.finite_mult = std::isfinite(ep.multiplier[c]);
-  }
-  const int max_rows = std::min(cfg->mr, jit::lut_jit_max_rows(isa));
-  if (max_rows < cfg->mr) {
-    *why = "the config's rows exceed the generator's";
-    return false;
-  }
+  conf.ep = jit::epilogue_conf(out.ep, n);  // a per-tensor codebook scale: one multiplier, baked
   if (!jit::lut_jit_kernel_set(conf, max_rows, max_panels, n, &jit_kernels, &jit_fns, why)) {
     x_row_sums = false;
     return false;
