@@ -137,7 +137,9 @@ bool make_lut(int64_t m, int64_t k, int64_t n, int bits, bool jit, Lut* g) {
   for (size_t i = 0; i < g->idx.size(); ++i) g->idx[i] = static_cast<uint8_t>(i * 167 + 13);
   g->codebook.assign(static_cast<size_t>(n * entries), 0.0f);
   for (int64_t r = 0; r < n; ++r) {
-    for (int e = 0; e < entries; ++e) g->codebook[r * entries + e] = 0.01f * static_cast<float>(e - entries / 2) + 1e-4f * r;
+    for (int e = 0; e < entries; ++e) {
+      g->codebook[r * entries + e] = 0.01f * static_cast<float>(e - entries / 2) + 1e-4f * static_cast<float>(r);
+    }
   }
   g->x.assign(static_cast<size_t>(m * k), 0);
   for (size_t i = 0; i < g->x.size(); ++i) g->x[i] = static_cast<uint8_t>(i * 131 + 7);

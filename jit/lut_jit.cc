@@ -431,7 +431,9 @@ std::string lut_jit_unsupported(const LutJitConf& c) {
   if (c.panels < 1 || c.panels > lut_jit_group(c.isa, c.rows)) return "panels out of range";
   if (c.nr_valid <= kNR * (c.panels - 1) || c.nr_valid > kNR * c.panels) return "nr_valid out of range";
   if (c.blocks < 1) return "blocks must be >= 1";
-  if (c.a_stride < 0 || static_cast<int64_t>(c.rows) * c.a_stride > (int64_t{1} << 30)) return "a_stride out of range";
+  if (c.a_stride < 0 || static_cast<int64_t>(c.rows) * c.a_stride > (int64_t{1} << 30)) {
+    return "a_stride out of range";
+  }
   if (!c.dot && c.a_stride < static_cast<int64_t>(c.blocks) * (8 / c.bits) * c.bb * 2 + 4) {
     return "a_stride leaves no room for the row sums";
   }

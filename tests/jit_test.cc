@@ -202,8 +202,10 @@ TEST_P(JitGemmTest, LutAdversarialData) {
   for (LutData d : {LutData::kMaxPositive, LutData::kMaxNegative, LutData::kAlternating}) {
     for (int bits : {4, 2}) {
       for (int64_t k : {27, 64, 255, 1024, 4099}) {
-        LutGemmTester().m(mr + 1).n(21).k(k).bits(bits).data(d).activation(LutActivation::kU8).output(GemmOutput::kInt32).expect_kernel("_jit").Test();
-        LutGemmTester().m(mr).n(19).k(k).bits(bits).data(d).activation(LutActivation::kU8).za(0).per_row(true).expect_kernel("_jit").Test();
+        LutGemmTester().m(mr + 1).n(21).k(k).bits(bits).data(d).activation(LutActivation::kU8)
+            .output(GemmOutput::kInt32).expect_kernel("_jit").Test();
+        LutGemmTester().m(mr).n(19).k(k).bits(bits).data(d).activation(LutActivation::kU8).za(0).per_row(true)
+            .expect_kernel("_jit").Test();
         LutGemmTester().m(3).n(16).k(k).bits(bits).data(d).activation(LutActivation::kS8).za(-128)
             .output(GemmOutput::kFloat).expect_kernel("_jit").Test();
       }
@@ -215,9 +217,12 @@ TEST_P(JitGemmTest, LutAdversarialData) {
 // splits N in whole groups of panels.
 TEST_P(JitGemmTest, LutLargeAndThreaded) {
   ThreadPool pool(3);
-  LutGemmTester().m(1).n(1030).k(1500).bits(4).per_row(true).activation(LutActivation::kU8).expect_kernel("_jit").Test();
-  LutGemmTester().m(5).n(777).k(2049).bits(2).activation(LutActivation::kS8).pool(pool.parallel_for()).expect_kernel("_jit").Test();
-  LutGemmTester().m(9).n(250).k(300).bits(4).activation(LutActivation::kU8).pool(pool.parallel_for()).expect_kernel("_jit").Test();
+  LutGemmTester().m(1).n(1030).k(1500).bits(4).per_row(true).activation(LutActivation::kU8)
+      .expect_kernel("_jit").Test();
+  LutGemmTester().m(5).n(777).k(2049).bits(2).activation(LutActivation::kS8).pool(pool.parallel_for())
+      .expect_kernel("_jit").Test();
+  LutGemmTester().m(9).n(250).k(300).bits(4).activation(LutActivation::kU8).pool(pool.parallel_for())
+      .expect_kernel("_jit").Test();
 }
 
 // The 7-bit vpmaddubsw kernels and fixed-point outputs stay AOT; a failing

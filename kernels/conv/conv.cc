@@ -351,7 +351,8 @@ Status QConv2d::create(const QConv2dParams& p, QConv2d* conv) {
     c.kernel = "conv2d_depthwise_" + types + c.out.name + "_" + std::to_string(p.kernel_h) + "x" +
                std::to_string(p.kernel_w) + "_" + c.dw->name + (use_quad ? "+dpbusd_quads" : "") + "__" +
                isa_name(c.isa);
-    c.packed_bytes = static_cast<size_t>(taps * c_pad * 4 + (use_quad ? 4 * c_pad * 4 : 0) + c_pad + c_pad * 4 * c.out.arrays);
+    c.packed_bytes = static_cast<size_t>(taps * c_pad * 4 + (use_quad ? 4 * c_pad * 4 : 0) + c_pad +
+                                         c_pad * 4 * c.out.arrays);
   } else {
     // OHWI rows are the GEMM's K rows; OIHW is reordered into them once.
     std::vector<int8_t> ohwi;
