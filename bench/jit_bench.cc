@@ -77,11 +77,12 @@ bool make_gemm(int64_t m, int64_t k, int64_t n, bool jit, Gemm* g) {
   return ok;
 }
 
-double batch_ns(const Gemm& g, int64_t m, int64_t k, int64_t n, int reps) {
+// ns per run of op (a QGemm or LutGemm: run(x, m, ldx = k, y, ldy = n)) over a batch of reps.
+template <class Op>
+double batch_ns(const Op& op, const uint8_t* x, int64_t m, int64_t k, const std::vector<uint8_t>& y, int64_t n,
+                int reps) {
   const auto t0 = Clock::now();
-  for (int r = 0; r < reps; ++r) {
-    benchmark::DoNotOptimize(g.op.run(g.a.data(), m, k, const_cast<uint8_t*>(g.c.data()), n));
-  }
+  for (int r = 0; r < reps; ++r) benchmark::DoNotOptimize(op.run(x, m, k, const_cast<uint8_t*>(y.data()), n));
   return std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / reps;
 }
 
@@ -117,8 +118,8 @@ void BM_JitVsAot(benchmark::State& st, qkern::Isa isa, int64_t m, int64_t k, int
     st.SkipWithError("no JIT kernel for this shape");
     return;
   }
-  interleave(st, 2.0 * static_cast<double>(m * n * k), [&](int reps) { return batch_ns(aot, m, k, n, reps); },
-             [&](int reps) { return batch_ns(jit, m, k, n, reps); });
+  interleave(st, 2.0 * static_cast<double>(m * n * k), [&](int reps) { return batch_ns(aot.op, aot.a.data(), m, k, aot.c, n, reps); },
+             [&](int reps) { return batch_ns(jit.op, jit.a.data(), m, k, jit.c, n, reps); });
   qkern::reset_max_isa();
   st.SetLabel(jit.op.kernel());
 }
@@ -165,14 +166,6 @@ bool make_lut(int64_t m, int64_t k, int64_t n, int bits, bool jit, Lut* g) {
   return ok;
 }
 
-double lut_batch_ns(const Lut& g, int64_t m, int64_t k, int64_t n, int reps) {
-  const auto t0 = Clock::now();
-  for (int r = 0; r < reps; ++r) {
-    benchmark::DoNotOptimize(g.op.run(g.x.data(), m, k, const_cast<uint8_t*>(g.y.data()), n));
-  }
-  return std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / reps;
-}
-
 void BM_LutJitVsAot(benchmark::State& st, qkern::Isa isa, int64_t m, int64_t k, int64_t n, int bits) {
   if (!qkern::set_max_isa(isa).ok()) {
     st.SkipWithError("isa");
@@ -185,8 +178,8 @@ void BM_LutJitVsAot(benchmark::State& st, qkern::Isa isa, int64_t m, int64_t k, 
     st.SkipWithError("no JIT kernel for this shape");
     return;
   }
-  interleave(st, 2.0 * static_cast<double>(m * n * k), [&](int reps) { return lut_batch_ns(aot, m, k, n, reps); },
-             [&](int reps) { return lut_batch_ns(jit, m, k, n, reps); });
+  interleave(st, 2.0 * static_cast<double>(m * n * k), [&](int reps) { return batch_ns(aot.op, aot.x.data(), m, k, aot.y, n, reps); },
+             [&](int reps) { return batch_ns(jit.op, jit.x.data(), m, k, jit.y, n, reps); });
   qkern::reset_max_isa();
   st.SetLabel(jit.op.kernel());
 }
@@ -200,8 +193,8 @@ qkern::jit::GemmJitConf conf_for(qkern::Isa isa, uint32_t kb) {
   c.nrv = isa == qkern::Isa::kAvx512Vnni ? 4 : 2;
   c.nr_valid = c.nrv * (isa == qkern::Isa::kAvx2 ? 8 : 16);
   c.kb = kb;
-  c.kind = qkern::internal::GemmEpilogue::kFp32U8;
-  c.hi = 255;
+  c.ep.kind = qkern::internal::GemmEpilogue::kFp32U8;
+  c.ep.hi = 255;
   return c;
 }
 
@@ -210,7 +203,7 @@ void BM_Generate(benchmark::State& st, qkern::Isa isa) {
   std::vector<double> us;
   for (auto _ : st) {
     qkern::jit::GemmJitConf c = conf_for(isa, 200 / static_cast<uint32_t>(isa == qkern::Isa::kAvx512Vnni ? 4 : 2));
-    c.zero_point = static_cast<int32_t>(++salt);  // a new key every time
+    c.ep.zero_point = static_cast<int32_t>(++salt);  // a new key every time
     std::string why;
     const auto t0 = Clock::now();
     auto kernel = qkern::jit::gemm_jit_kernel(c, &why);

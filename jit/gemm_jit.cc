@@ -194,16 +194,8 @@ class GemmGenerator : public Generator {
   }
 
   void epilogue() {
-    EpilogueConf ec;
-    ec.kind = c_.kind;
-    ec.zero_point = c_.zero_point;
-    ec.lo = c_.lo;
-    ec.hi = c_.hi;
-    ec.mult_folded = c_.mult_folded;
-    ec.mult = c_.mult;
-    ec.finite_mult = c_.finite_mult;
     // Scratch after the (first set of) sums: the loop's registers are free.
-    EpilogueEmitter ep(*this, ec, avx512_, first_free());
+    EpilogueEmitter ep(*this, c_.ep, avx512_, first_free());
     const int full = c_.nr_valid / lanes_, rem = c_.nr_valid % lanes_;
     const int vecs = full + (rem ? 1 : 0);
     ep.setup(rem);
@@ -238,12 +230,12 @@ class GemmGenerator : public Generator {
 std::string GemmJitConf::key() const {
   std::string k = "gemm:";
   const auto put = [&k](const void* p, size_t n) { k.append(static_cast<const char*>(p), n); };
-  const int i[] = {static_cast<int>(isa), kr, mr, panel_mr, nrv, nr_valid, static_cast<int>(kind),
-                   zero_point, lo, hi, mult_folded ? 1 : 0, finite_mult ? 1 : 0,
+  const int i[] = {static_cast<int>(isa), kr, mr, panel_mr, nrv, nr_valid, static_cast<int>(ep.kind),
+                   ep.zero_point, ep.lo, ep.hi, ep.mult_folded ? 1 : 0, ep.finite_mult ? 1 : 0,
                    conv_g, conv_row_bytes, conv_pixel_bytes, a_flip ? 1 : 0};
   put(i, sizeof i);
   put(&kb, sizeof kb);
-  put(&mult, sizeof mult);
+  put(&ep.mult, sizeof ep.mult);
   return k;
 }
 
@@ -256,9 +248,9 @@ std::string GemmJitConf::name() const {
                  std::to_string(conv_pixel_bytes)
            : conv_g > 0 ? "_lda" + std::to_string(conv_pixel_bytes) : "";
   return (conv ? "qconv_" : "qgemm_") + std::to_string(panel_mr) + "x" + std::to_string(nrv * lanes_of(isa)) + "c" +
-         std::to_string(kr) + "_" + epilogue_kind_name(kind) + "_k" + std::to_string(kb * kr) + "_mr" +
-         std::to_string(mr) + "_nr" + std::to_string(nr_valid) + (mult_folded ? "_pt" : "") +
-         (finite_mult ? "" : "_nan") + gather + (a_flip ? "_xor80" : "") + "__" +
+         std::to_string(kr) + "_" + epilogue_kind_name(ep.kind) + "_k" + std::to_string(kb * kr) + "_mr" +
+         std::to_string(mr) + "_nr" + std::to_string(nr_valid) + (ep.mult_folded ? "_pt" : "") +
+         (ep.finite_mult ? "" : "_nan") + gather + (a_flip ? "_xor80" : "") + "__" +
          isa_name(isa);
 }
 
@@ -270,15 +262,7 @@ GemmJitConf gemm_jit_base_conf(Isa isa, const internal::GemmConfig& cf, int64_t 
   conf.panel_mr = cf.mr;
   conf.nrv = cf.nr / lanes_of(isa);
   conf.kb = static_cast<uint32_t>(k_pad / cf.kr);
-  // One multiplier for every channel (a per-tensor weight scale): baked.
-  const EpilogueConf e = epilogue_conf(ep, n);
-  conf.kind = e.kind;
-  conf.zero_point = e.zero_point;
-  conf.lo = e.lo;
-  conf.hi = e.hi;
-  conf.mult_folded = e.mult_folded;
-  conf.mult = e.mult;
-  conf.finite_mult = e.finite_mult;
+  conf.ep = epilogue_conf(ep, n);  // one multiplier for every channel (a per-tensor weight scale): baked
   return conf;
 }
 
@@ -289,7 +273,7 @@ std::string gemm_jit_unsupported(const GemmJitConf& c) {
   if (c.kr == 4 && c.isa != Isa::kAvx512Vnni) return "c4 only with vpdpbusd (avx512_vnni)";
   if (c.kr == 2 && c.isa == Isa::kAvx512Vnni) return "avx512_vnni runs c4 configs";
   if (c.kr != 2 && c.kr != 4) return "kr must be 2 or 4";
-  if (!epilogue_supported(c.kind)) {
+  if (!epilogue_supported(c.ep.kind)) {
     return "fixed-point requantization has no JIT epilogue";
   }
   const int regs = c.isa == Isa::kAvx2 ? 16 : 32;

@@ -41,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "jit/epilogue_jit.h"
 #include "jit/jit.h"
 #include "kernels/gemm/gemm_kernels.h"
 #include "qkern/isa.hpp"
@@ -65,13 +66,7 @@ struct GemmJitConf {
   int nrv = 0;       // column vectors: NR = nrv * lanes
   int nr_valid = 0;  // columns written, 1..NR
   uint32_t kb = 0;   // k steps of kr
-  internal::GemmEpilogue::Kind kind = internal::GemmEpilogue::kInt32;
-  int32_t zero_point = 0, lo = 0, hi = 0;  // requantized kinds
-  bool mult_folded = false;                // one multiplier for every channel, baked
-  float mult = 0.0f;
-  // Every multiplier finite: float(acc) * m cannot be NaN, so the requantized
-  // kinds skip the NaN -> zo select (an infinite multiplier keeps it).
-  bool finite_mult = false;
+  EpilogueConf ep;   // output kind, zero point, clamp, a baked per-tensor multiplier
   // Gather mode (above); 0: packed A panels. conv_g = kb, conv_row_bytes = 0,
   // conv_pixel_bytes = lda: A's rows as they are (QGemm's unpacked kernels).
   int conv_g = 0, conv_row_bytes = 0, conv_pixel_bytes = 0;

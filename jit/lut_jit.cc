@@ -61,7 +61,6 @@ struct Plan {
   bool planes_mode = false;  // dot: every X plane of the block in registers (columns outer)
   bool tables_in_regs = false;
   int x_base = 0, t_base = 0, v_base = 0, p = 0, mask = 0, flip = 0, wlo = 0, prod = 0, zero = 0;
-  int used = 0;
   bool fits = false;
 };
 
@@ -89,7 +88,6 @@ Plan plan_for(const LutJitConf& c) {
       q.prod = r++;
       q.zero = r++;
     }
-    q.used = r;
     q.fits = r <= regs;
     return q;
   };

@@ -250,7 +250,9 @@ TEST_P(JitGemmTest, LutAotWhereTheJitDoesNot) {
   p.scheme = RequantScheme::kFp32;
   p.activation_7bit = true;
   ASSERT_TRUE(LutGemm::create(p, &g).ok());
-  if (isa() != Isa::kAvx512Vnni) EXPECT_EQ(g.kernel().find("_jit"), std::string::npos) << g.kernel();
+  if (isa() != Isa::kAvx512Vnni) {
+    EXPECT_EQ(g.kernel().find("_jit"), std::string::npos) << g.kernel();
+  }
   p.activation_7bit = false;
   jit::global_cache().clear();
   jit::set_fail_for_test(true);
@@ -332,7 +334,7 @@ TEST_P(JitGemmTest, NoWritableExecutableMapping) {
       c.nrv = 2;
       c.nr_valid = 5;
       c.kb = 1000 + kb;  // keys no other test uses: every one generates
-      c.kind = internal::GemmEpilogue::kFp32U8;
+      c.ep.kind = internal::GemmEpilogue::kFp32U8;
       std::string why;
       if (jit::gemm_jit_kernel(c, &why) != nullptr) made.fetch_add(1);
     }
@@ -393,7 +395,7 @@ TEST_P(JitGemmTest, PerfMapNamesKernels) {
   c.nrv = 1;
   c.nr_valid = 3;
   c.kb = 777;
-  c.kind = internal::GemmEpilogue::kInt32;
+  c.ep.kind = internal::GemmEpilogue::kInt32;
   std::string why;
   auto kernel = jit::gemm_jit_kernel(c, &why);
   ASSERT_NE(kernel, nullptr) << why;

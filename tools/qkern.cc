@@ -2392,6 +2392,37 @@ void TourCases(const std::vector<TourOp>& ops, const std::vector<Isa>& isas, con
   qkern::reset_max_isa();
 }
 
+#if QKERN_HAVE_JIT
+// A tour section of operators that ask the JIT first (QGemm, LutGemm): the
+// problems on each ISA with a generator, first with the JIT off, then on;
+// `bytes(c)` is the weight bytes a run reads (the GB/s column).
+template <class Case, class Bytes>
+void TourAotThenJit(const char* title, const char* bytes_title, const std::vector<TourOp>& ops,
+                    const std::vector<Isa>& isas, const TimingPlan& plan, Bytes bytes, int* checks, int* failed,
+                    std::vector<std::string>* failures) {
+  std::printf("\n%-22s %-14s %-12s %-48s %12s %9s %11s  %s\n", title, "m x k x n", "isa", "kernel", "time (us)",
+              "Gop/s", bytes_title, "check");
+  for (Isa isa : isas) {
+    if (isa != Isa::kAvx2 && isa != Isa::kAvx512 && isa != Isa::kAvx512Vnni) continue;
+    for (bool jit_on : {false, true}) {
+      qkern::jit::set_enabled_for_test(jit_on);
+      TourCases<Case>(
+          ops, {isa}, plan, [](const Case& c) { return &c.gemm(); },
+          [jit_on, &bytes](const char* label, const Case& c, Isa row_isa, const std::string& kernel, double seconds,
+                           bool ok) {
+            std::printf("%-22s %-14s %-12s %-48s %12.3f %9.2f %11.2f  %s\n",
+                        (std::string(label) + (jit_on ? " jit" : " aot")).c_str(), c.Shape().c_str(),
+                        qkern::isa_name(row_isa), kernel.c_str(), seconds * 1e6,
+                        seconds > 0 ? c.Ops() / seconds / 1e9 : 0.0, seconds > 0 ? bytes(c) / seconds / 1e9 : 0.0,
+                        ok ? "\u2713" : "\u2717");
+          },
+          checks, failed, failures);
+    }
+  }
+  qkern::jit::reset_enabled_for_test();
+}
+#endif
+
 int Tour(const std::vector<std::string>& args) {
   bool quick = false;
   for (const std::string& a : args) {
@@ -2502,48 +2533,13 @@ int Tour(const std::vector<std::string>& args) {
 #if QKERN_HAVE_JIT
   // The JIT against the AOT kernels: the same problems on each ISA with a
   // generator, first with the JIT off, then on (QGemm::create asks it first).
-  std::printf("\n%-22s %-14s %-12s %-48s %12s %9s %11s  %s\n", "gemm: aot, then jit", "m x k x n", "isa",
-              "kernel", "time (us)", "Gop/s", "weight GB/s", "check");
-  for (Isa isa : isas) {
-    if (isa != Isa::kAvx2 && isa != Isa::kAvx512 && isa != Isa::kAvx512Vnni) continue;
-    for (bool jit_on : {false, true}) {
-      qkern::jit::set_enabled_for_test(jit_on);
-      TourCases<GemmCase>(
-          TourJitGemms(), {isa}, TourGemmPlan(quick), [](const GemmCase& c) { return &c.gemm(); },
-          [jit_on](const char* label, const GemmCase& c, Isa row_isa, const std::string& kernel, double seconds,
-                   bool ok) {
-            std::printf("%-22s %-14s %-12s %-48s %12.3f %9.2f %11.2f  %s\n",
-                        (std::string(label) + (jit_on ? " jit" : " aot")).c_str(), c.Shape().c_str(),
-                        qkern::isa_name(row_isa), kernel.c_str(), seconds * 1e6,
-                        seconds > 0 ? c.Ops() / seconds / 1e9 : 0.0,
-                        seconds > 0 ? static_cast<double>(c.gemm().packed_bytes()) / seconds / 1e9 : 0.0,
-                        ok ? "\u2713" : "\u2717");
-          },
-          &checks, &failed, &failures);
-    }
-  }
+  TourAotThenJit<GemmCase>(
+      "gemm: aot, then jit", "weight GB/s", TourJitGemms(), isas, TourGemmPlan(quick),
+      [](const GemmCase& c) { return static_cast<double>(c.gemm().packed_bytes()); }, &checks, &failed, &failures);
   // The lookup GEMM the same way (LutGemm::create asks the JIT first for
   // quantized activations).
-  std::printf("\n%-22s %-14s %-12s %-48s %12s %9s %11s  %s\n", "lut_gemm: aot, then jit", "m x k x n", "isa",
-              "kernel", "time (us)", "Gop/s", "index GB/s", "check");
-  for (Isa isa : isas) {
-    if (isa != Isa::kAvx2 && isa != Isa::kAvx512 && isa != Isa::kAvx512Vnni) continue;
-    for (bool jit_on : {false, true}) {
-      qkern::jit::set_enabled_for_test(jit_on);
-      TourCases<LutGemmCase>(
-          TourJitLuts(), {isa}, TourGemmPlan(quick), [](const LutGemmCase& c) { return &c.gemm(); },
-          [jit_on](const char* label, const LutGemmCase& c, Isa row_isa, const std::string& kernel, double seconds,
-                   bool ok) {
-            std::printf("%-22s %-14s %-12s %-48s %12.3f %9.2f %11.2f  %s\n",
-                        (std::string(label) + (jit_on ? " jit" : " aot")).c_str(), c.Shape().c_str(),
-                        qkern::isa_name(row_isa), kernel.c_str(), seconds * 1e6,
-                        seconds > 0 ? c.Ops() / seconds / 1e9 : 0.0,
-                        seconds > 0 ? c.IndexBytes() / seconds / 1e9 : 0.0, ok ? "\u2713" : "\u2717");
-          },
-          &checks, &failed, &failures);
-    }
-  }
-  qkern::jit::reset_enabled_for_test();
+  TourAotThenJit<LutGemmCase>("lut_gemm: aot, then jit", "index GB/s", TourJitLuts(), isas, TourGemmPlan(quick),
+                              [](const LutGemmCase& c) { return c.IndexBytes(); }, &checks, &failed, &failures);
 
   // First layers (3 input channels): the im2col path (GEMM JIT kernels), then
   // the direct path's gather kernels.
