@@ -213,6 +213,86 @@ TEST(KmeansFitOptimal, MatchesTextbookDpAcrossBlocks) {
   EXPECT_EQ(scalar.labels, f.labels);
 }
 
+// The DP's three scan paths (scalar; AVX2 and AVX-512 on x86: rows in lanes
+// for the blocks of seven rows between the scanned ones, candidates in lanes
+// for the scans of one row) give the same centroids and labels, bit for bit.
+// Sizes: fewer rows than one block, partial last blocks, a depth-first
+// split (more than 4096 points); data: distinct values (the reciprocal
+// table), duplicates and importances (the divide), evenly spaced values far
+// from 0 (exact ties: the leftmost argmin wins); k from 2 to 64.
+TEST(KmeansFitOptimal, SameAnswerOnEveryPath) {
+  std::mt19937_64 rng(4242);
+  const int64_t sizes[] = {5, 9, 17, 23, 64, 200, 1001, 4097, 6000};
+  int compared = 0;
+  for (int trial = 0; trial < 36; ++trial) {
+    const int64_t n = sizes[trial % 9];
+    const int bits = 1 + trial % 6;
+    std::vector<float> w(static_cast<size_t>(n)), imp;
+    for (size_t e = 0; e < w.size(); ++e) {
+      float& v = w[e];
+      switch (trial / 9) {
+        case 0:
+          v = std::normal_distribution<float>(0.0f, 0.05f)(rng);
+          break;
+        case 1:  // duplicates: 1/8 steps
+          v = static_cast<float>(static_cast<int>(rng() % 200)) * 0.125f;
+          break;
+        case 2:  // distinct, evenly spaced, far from 0: exactly equal costs (ties)
+          v = 4096.0f + static_cast<float>(e);
+          break;
+        default:
+          v = static_cast<float>(
+              std::tan(3.0 * (std::uniform_real_distribution<double>(0, 1)(rng) - 0.5)));
+          break;
+      }
+    }
+    std::shuffle(w.begin(), w.end(), rng);
+    if (trial % 4 == 3) {
+      imp.resize(w.size());
+      for (auto& v : imp) v = std::uniform_real_distribution<float>(0.0f, 3.0f)(rng);
+    }
+    Fit first;
+    for (Isa isa : available_isas()) {
+      if (isa == Isa::kNeon || isa == Isa::kNeonDotprod) continue;  // scalar DP there
+      ASSERT_TRUE(set_max_isa(isa).ok());
+      const Fit f = RunFit(w, 1, n, bits, false, Options(KmeansMethod::kOptimal1D, &imp));
+      reset_max_isa();
+      ASSERT_TRUE(f.status.ok()) << f.status.to_string();
+      if (first.centroids.empty()) {
+        first = f;
+        if (n > 1001) continue;  // the textbook DP is O(k n^2)
+        const float* ip = imp.empty() ? nullptr : imp.data();
+        const ref::Kmeans1D dp = ref::kmeans_1d_dp(w.data(), ip, n, 1 << bits);
+        EXPECT_NEAR(PartitionSse(w.data(), ip, n, f.labels.data()), dp.sse, 1e-9 * dp.sse + 1e-9)
+            << "trial " << trial;
+        continue;
+      }
+      ASSERT_EQ(f.centroids, first.centroids) << "trial " << trial << " isa " << isa_name(isa);
+      ASSERT_EQ(f.labels, first.labels) << "trial " << trial << " isa " << isa_name(isa);
+      ++compared;
+    }
+  }
+  // Per row too: many codebooks, one Workspace.
+  std::vector<float> w(64 * 300);
+  for (auto& v : w) v = std::normal_distribution<float>(0.0f, 0.02f)(rng);
+  Fit first;
+  for (Isa isa : available_isas()) {
+    if (isa == Isa::kNeon || isa == Isa::kNeonDotprod) continue;
+    ASSERT_TRUE(set_max_isa(isa).ok());
+    const Fit f = RunFit(w, 64, 300, 4, true, Options(KmeansMethod::kOptimal1D));
+    reset_max_isa();
+    if (first.centroids.empty()) {
+      first = f;
+      continue;
+    }
+    ASSERT_EQ(f.centroids, first.centroids) << isa_name(isa);
+    ASSERT_EQ(f.labels, first.labels) << isa_name(isa);
+  }
+#if defined(__x86_64__)
+  if (isa_available(Isa::kAvx2)) EXPECT_GT(compared, 36);
+#endif
+}
+
 // ---------------------------------------------------------------------------
 
 std::vector<float> Sample(const std::string& kind, int64_t n, uint64_t seed) {

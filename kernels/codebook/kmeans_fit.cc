@@ -50,6 +50,7 @@
 #include <immintrin.h>
 #endif
 
+#include "hwy/base.h"  // HWY_PUSH_ATTRIBUTES
 #include "kernels/common/validate.h"
 #include "kernels/common/verbose.h"
 #include "qkern/codebook.hpp"
@@ -144,6 +145,13 @@ struct Workspace {
   Buffer<double> x, wt;        // [n] points: value, weight
   Buffer<double> p1, p2, pw;   // [n + 1 + kPad] prefix sums of wt*(x-s), wt*(x-s)^2, wt
   Buffer<double> dprev, dcur;  // [n + kPad] two DP layers (Lloyd: dprev = D(x)^2)
+  // kOptimal1D's reciprocals (see Prefix): [n + 1 + 2 kInvPad]
+  // inv[kInvPad + m] = 1 / m for m in [1, n], zeros around. Filled by
+  // reciprocals() for the first codebook that needs them, so that a fit
+  // without one never touches those pages (16M values: 128 MiB).
+  static constexpr int64_t kInvPad = 8;
+  Buffer<double> inv;
+  bool inv_filled = false;
 
   Status init(int64_t size, bool optimal, bool importance) {
     n = size;
@@ -161,9 +169,12 @@ struct Workspace {
     p2 = allocate<double>(n + 1 + kPad);
     pw = allocate<double>(n + 1 + kPad);
     dprev = allocate<double>(n + kPad);
-    if (optimal) dcur = allocate<double>(n + kPad);
+    if (optimal) {
+      dcur = allocate<double>(n + kPad);
+      inv = allocate<double>(n + 1 + 2 * kInvPad);
+    }
     if ((importance ? !keys || !tmp : !keys32 || !tmp32) || !x || !wt || !p1 || !p2 || !pw ||
-        !dprev || (optimal && !dcur)) {
+        !dprev || (optimal && (!dcur || !inv))) {
       return out_of_memory("kmeans_fit workspace");
     }
     // What the scans read past the rows a layer wrote must be finite: zeros
@@ -172,6 +183,16 @@ struct Workspace {
       for (double* a : {dprev.get(), dcur.get()}) std::fill(a, a + n + kPad, 0.0);
     }
     return Status();
+  }
+
+  // inv + kInvPad, filled.
+  const double* reciprocals() {
+    if (!inv_filled) {
+      std::fill(inv.get(), inv.get() + n + 1 + 2 * kInvPad, 0.0);
+      for (int64_t m = 1; m <= n; ++m) inv[kInvPad + m] = 1.0 / static_cast<double>(m);
+      inv_filled = true;
+    }
+    return inv.get() + kInvPad;
   }
 };
 
@@ -252,20 +273,41 @@ void prefix_sums(int64_t d, Workspace& ws, double* shift) {
 // cost(j, i) = max(0, S2 - S1 * S1 / W) over points [j, i] from the prefix
 // sums. Every path computes each candidate with the same operations in the
 // same order (no contraction: -ffp-contract=off), so all pick the same j.
+//
+// Where every point of the codebook has weight 1 (distinct values, no
+// importances: the usual float weight row), W = i + 1 - j, and the scans
+// multiply by 1 / W from a table instead of dividing: the divider issues
+// one vector of quotients per ~5-10 cycles on Zen 4 and 5 at any width, so
+// it bounded every scan path at about the same speed. The product is within
+// an ulp of the quotient, and every path uses the same form.
 struct Prefix {
   const double* p1;
   const double* p2;
   const double* pw;
+  // Unit weights: inv[m] = 1 / m for m in [1, d], so 1 / W = inv[i + 1 - j]
+  // (descending in j: the scans of a row load a vector and reverse it;
+  // ascending in i: the scans of a block of rows load it as it is), and 0
+  // for m in [-kInvPad, 0] and past d, which the vector loads read for their
+  // idle lanes. Null otherwise: divide.
+  const double* inv;
 };
+
+// The Prefix of a codebook of d points (ws.wt) after prefix_sums.
+Prefix prefix_of(Workspace& ws, int64_t d) {
+  bool unit = true;
+  for (int64_t i = 0; i < d && unit; ++i) unit = ws.wt[i] == 1.0;
+  return Prefix{ws.p1.get(), ws.p2.get(), ws.pw.get(), unit ? ws.reciprocals() : nullptr};
+}
 
 int64_t scan_scalar(const Prefix& p, int64_t i, int64_t lo, int64_t hi, const double* dprev,
                     double* best_v) {
   const double wi = p.pw[i + 1], s1i = p.p1[i + 1], s2i = p.p2[i + 1];
   double best = kInf;
   int64_t bj = lo;
+  const double* r = p.inv ? p.inv + i + 1 : nullptr;  // r[-j] = 1 / (i + 1 - j)
   for (int64_t j = lo; j <= hi; ++j) {
     const double w = wi - p.pw[j], s1 = s1i - p.p1[j], s2 = s2i - p.p2[j];
-    const double c = s2 - s1 * s1 / w;
+    const double c = s2 - (r ? s1 * s1 * r[-j] : s1 * s1 / w);
     const double v = dprev[j - 1] + (c > 0 ? c : 0);
     const bool better = v < best;  // branch-free: which j wins is a coin flip for a predictor
     bj = better ? j : bj;
@@ -275,14 +317,67 @@ int64_t scan_scalar(const Prefix& p, int64_t i, int64_t lo, int64_t hi, const do
   return bj;
 }
 
+// What the scans of one layer read and write (kmeans_dp-inl.h): layer
+// q - 1's values (dprev) and argmins (lower, null for q = 1), rows up to
+// imax, and layer q's values and argmins.
+struct LayerIo {
+  int64_t imax;
+  const double* dprev;
+  const uint32_t* lower;
+  double* dcur;
+  uint32_t* arg;
+
+  // Row i's candidates [lo, hi], narrowed by layer q - 1's argmin (whose rows
+  // end at imax - 1; its argmins grow with i). min with hi: rounding must
+  // not empty the range.
+  int64_t narrow(int64_t i, int64_t lo, int64_t hi) const {
+    return lower ? std::min(hi, std::max<int64_t>(lo, lower[std::min(i, imax - 1)])) : lo;
+  }
+};
+
+// Rows [i0, i1] whose argmins all lie in [lo, hi]: row i's candidates are
+// [narrow(i, lo, min(hi, i)), min(hi, i)].
+void block_scalar(const Prefix& p, const LayerIo& io, int64_t i0, int64_t i1, int64_t lo,
+                  int64_t hi) {
+  for (int64_t i = i0; i <= i1; ++i) {
+    const int64_t h = std::min(hi, i);
+    io.arg[i] = static_cast<uint32_t>(scan_scalar(p, i, io.narrow(i, lo, h), h, io.dprev,
+                                                  &io.dcur[i]));
+  }
+}
+
+// The scalar layer.
+namespace dp_scalar {
+inline int64_t scan(const Prefix& p, int64_t i, int64_t lo, int64_t hi, const double* dprev,
+                    double* best_v) {
+  return scan_scalar(p, i, lo, hi, dprev, best_v);
+}
+inline void scan_block(const Prefix& p, const LayerIo& io, int64_t i0, int64_t i1, int64_t lo,
+                       int64_t hi) {
+  block_scalar(p, io, i0, i1, lo, hi);
+}
+#include "kernels/codebook/kmeans_dp-inl.h"  // NOLINT(build/include): once per scan
+}  // namespace dp_scalar
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define QKERN_KMEANS_AVX2 1
-// Four candidates per step, four running minima (lane l: j = lo + 4m + l),
-// the index kept as a double (exact below 2^53) so one blend moves both.
-// The divide dominates: vdivpd retires 4 quotients in ~the time divsd takes
-// for 1-2, and the running minimum's compare/blend chain is shared by 4.
-__attribute__((target("avx2"))) int64_t scan_avx2(const Prefix& p, int64_t i, int64_t lo,
-                                                  int64_t hi, const double* dprev, double* best_v) {
+#define QKERN_KMEANS_X86 1
+// GCC 12 warns inside its own AVX-512 intrinsics (their self-initialised
+// "undefined" operands) under a target pragma: a known false positive.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
+// The AVX2 layer. Four candidates per step, four running minima (lane l:
+// j = lo + 4m + l), the index kept as a double (exact below 2^53) so one
+// blend moves both. The divide dominates: vdivpd retires 4 quotients in ~the
+// time divsd takes for 1-2, and the running minimum's compare/blend chain is
+// shared by 4.
+HWY_PUSH_ATTRIBUTES("avx2")
+namespace dp_avx2 {
+inline int64_t scan(const Prefix& p, int64_t i, int64_t lo, int64_t hi, const double* dprev,
+                    double* best_v) {
   const __m256d vwi = _mm256_set1_pd(p.pw[i + 1]), vs1i = _mm256_set1_pd(p.p1[i + 1]),
                 vs2i = _mm256_set1_pd(p.p2[i + 1]);
   const __m256d zero = _mm256_setzero_pd(), four = _mm256_set1_pd(4.0);
@@ -290,14 +385,17 @@ __attribute__((target("avx2"))) int64_t scan_avx2(const Prefix& p, int64_t i, in
   __m256d vbest = inf;
   __m256d vj = _mm256_add_pd(_mm256_set1_pd(static_cast<double>(lo)), _mm256_setr_pd(0, 1, 2, 3));
   __m256d vbj = vj;
+  const double* r = p.inv ? p.inv + i + 1 : nullptr;  // r[-j] = 1 / (i + 1 - j)
   // The last step reads up to 3 candidates past hi (the workspace pads its
   // arrays): they are masked to +inf. No scalar tail, so the many short
   // scans of the deep levels are one or two steps of a predictable loop.
   for (int64_t j = lo; j <= hi; j += 4) {
-    const __m256d w = _mm256_sub_pd(vwi, _mm256_loadu_pd(p.pw + j));
     const __m256d s1 = _mm256_sub_pd(vs1i, _mm256_loadu_pd(p.p1 + j));
     const __m256d s2 = _mm256_sub_pd(vs2i, _mm256_loadu_pd(p.p2 + j));
-    __m256d c = _mm256_sub_pd(s2, _mm256_div_pd(_mm256_mul_pd(s1, s1), w));
+    const __m256d q = _mm256_mul_pd(s1, s1);
+    __m256d c = _mm256_sub_pd(
+        s2, r ? _mm256_mul_pd(q, _mm256_permute4x64_pd(_mm256_loadu_pd(r - j - 3), 0x1B))
+              : _mm256_div_pd(q, _mm256_sub_pd(vwi, _mm256_loadu_pd(p.pw + j))));
     c = _mm256_and_pd(c, _mm256_cmp_pd(c, zero, _CMP_GT_OQ));  // c > 0 ? c : +0
     __m256d v = _mm256_add_pd(_mm256_loadu_pd(dprev + j - 1), c);
     v = _mm256_blendv_pd(inf, v, _mm256_cmp_pd(vj, vhi, _CMP_LE_OQ));
@@ -316,12 +414,198 @@ __attribute__((target("avx2"))) int64_t scan_avx2(const Prefix& p, int64_t i, in
   *best_v = _mm256_cvtsd_f64(m);
   return static_cast<int64_t>(_mm256_cvtsd_f64(idx));
 }
-#endif
+// Rows [i0, i1] (at most 7), four per vector, one per lane; each lane keeps
+// its leftmost minimum as the scalar scan does.
+inline void scan_block(const Prefix& p, const LayerIo& io, int64_t i0, int64_t i1, int64_t lo,
+                       int64_t hi) {
+  for (; i0 <= i1; i0 += 4) {
+    const int64_t m = std::min<int64_t>(4, i1 - i0 + 1);
+    // Lanes past the rows get an empty range.
+    alignas(32) double los[4] = {kInf, kInf, kInf, kInf}, his[4] = {-1, -1, -1, -1};
+    int64_t jmin = hi, jmax = lo;
+    for (int64_t l = 0; l < m; ++l) {
+      const int64_t h = std::min(hi, i0 + l), a = io.narrow(i0 + l, lo, h);
+      los[l] = static_cast<double>(a);
+      his[l] = static_cast<double>(h);
+      jmin = std::min(jmin, a);
+      jmax = std::max(jmax, h);
+    }
+    const __m256d vlo = _mm256_load_pd(los), vhi = _mm256_load_pd(his);
+    // p1, p2, pw hold kPad entries past d: the lanes past i1 read those.
+    const __m256d vs1i = _mm256_loadu_pd(p.p1 + i0 + 1), vs2i = _mm256_loadu_pd(p.p2 + i0 + 1),
+                  vwi = _mm256_loadu_pd(p.pw + i0 + 1);
+    const __m256d zero = _mm256_setzero_pd(), inf = _mm256_set1_pd(kInf);
+    __m256d vbest = inf, vbj = vlo;
+    for (int64_t j = jmin; j <= jmax; ++j) {
+      const __m256d vj = _mm256_set1_pd(static_cast<double>(j));
+      const __m256d live = _mm256_and_pd(_mm256_cmp_pd(vlo, vj, _CMP_LE_OQ),
+                                         _mm256_cmp_pd(vj, vhi, _CMP_LE_OQ));
+      const __m256d s1 = _mm256_sub_pd(vs1i, _mm256_broadcast_sd(p.p1 + j));
+      const __m256d s2 = _mm256_sub_pd(vs2i, _mm256_broadcast_sd(p.p2 + j));
+      const __m256d q = _mm256_mul_pd(s1, s1);
+      // inv[i + 1 - j] for the lanes' rows i: ascending in the lane.
+      __m256d c = _mm256_sub_pd(
+          s2, p.inv ? _mm256_mul_pd(q, _mm256_loadu_pd(p.inv + i0 + 1 - j))
+                    : _mm256_div_pd(q, _mm256_sub_pd(vwi, _mm256_broadcast_sd(p.pw + j))));
+      c = _mm256_and_pd(c, _mm256_cmp_pd(c, zero, _CMP_GT_OQ));
+      __m256d v = _mm256_add_pd(_mm256_broadcast_sd(io.dprev + j - 1), c);
+      v = _mm256_blendv_pd(inf, v, live);
+      const __m256d better = _mm256_cmp_pd(v, vbest, _CMP_LT_OQ);
+      vbest = _mm256_blendv_pd(vbest, v, better);
+      vbj = _mm256_blendv_pd(vbj, vj, better);
+    }
+    alignas(32) double best[4], bj[4];
+    _mm256_store_pd(best, vbest);
+    _mm256_store_pd(bj, vbj);
+    for (int64_t l = 0; l < m; ++l) {
+      io.dcur[i0 + l] = best[l];
+      io.arg[i0 + l] = static_cast<uint32_t>(bj[l]);
+    }
+  }
+}
+#include "kernels/codebook/kmeans_dp-inl.h"  // NOLINT(build/include): once per scan
+}  // namespace dp_avx2
+HWY_POP_ATTRIBUTES
+
+// The AVX-512 layer. Eight candidates per step under masks: the lanes past
+// hi are neither loaded (masked loads) nor compared. Lane l holds the
+// candidates j = lo + 8m + l. A scan of at most 8 candidates (most rows of
+// the deep levels, whose neighbours' argmins are close) is one step without
+// a loop, and there lane order is j order: the leftmost minimum is the
+// lowest lane holding the least value, one compare and a tzcnt instead of
+// the index reduction.
+HWY_PUSH_ATTRIBUTES("avx512f,avx512dq,avx512vl,avx2,bmi,bmi2")
+namespace dp_avx512 {
+inline __mmask8 live_lanes(int64_t left) {  // the first min(left, 8) lanes
+  return static_cast<__mmask8>(_bzhi_u32(0xFFu, static_cast<uint32_t>(std::min<int64_t>(left, 8))));
+}
+// The 8 values dprev[j - 1] + max(cost(j, i), +0) of the live lanes (r: the
+// row's reciprocals, r[-j] = 1 / (i + 1 - j), or null; see Prefix).
+inline __m512d candidates(const Prefix& p, const double* r, __m512d vwi, __m512d vs1i,
+                          __m512d vs2i, const double* dprev, int64_t j, __mmask8 live) {
+  const __m512d s1 = _mm512_sub_pd(vs1i, _mm512_maskz_loadu_pd(live, p.p1 + j));
+  const __m512d s2 = _mm512_sub_pd(vs2i, _mm512_maskz_loadu_pd(live, p.p2 + j));
+  const __m512d q = _mm512_mul_pd(s1, s1);
+  __m512d c = _mm512_sub_pd(
+      s2, r ? _mm512_mul_pd(q, _mm512_permutexvar_pd(
+                                  _mm512_setr_epi64(7, 6, 5, 4, 3, 2, 1, 0),
+                                  _mm512_loadu_pd(r - j - 7)))
+            : _mm512_div_pd(q, _mm512_sub_pd(vwi, _mm512_maskz_loadu_pd(live, p.pw + j))));
+  c = _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(c, _mm512_setzero_pd(), _CMP_GT_OQ), c);
+  return _mm512_add_pd(_mm512_maskz_loadu_pd(live, dprev + j - 1), c);
+}
+// The least of 8 lanes, in every lane: swap halves, pairs, neighbours.
+inline __m512d lanes_min(__m512d v) {
+  __m512d m = _mm512_min_pd(v, _mm512_shuffle_f64x2(v, v, 0x4E));
+  m = _mm512_min_pd(m, _mm512_shuffle_f64x2(m, m, 0xB1));
+  return _mm512_min_pd(m, _mm512_permute_pd(m, 0x55));
+}
+inline int64_t scan(const Prefix& p, int64_t i, int64_t lo, int64_t hi, const double* dprev,
+                    double* best_v) {
+  const __m512d vwi = _mm512_set1_pd(p.pw[i + 1]), vs1i = _mm512_set1_pd(p.p1[i + 1]),
+                vs2i = _mm512_set1_pd(p.p2[i + 1]);
+  const __m512d inf = _mm512_set1_pd(kInf);
+  const double* r = p.inv ? p.inv + i + 1 : nullptr;
+  if (hi < lo) {  // as the scalar scan: no candidate
+    *best_v = kInf;
+    return lo;
+  }
+  if (hi - lo < 8) {
+    const __mmask8 live = live_lanes(hi - lo + 1);
+    const __m512d v = _mm512_mask_mov_pd(inf, live, candidates(p, r, vwi, vs1i, vs2i, dprev, lo, live));
+    const __m512d m = lanes_min(v);
+    *best_v = _mm512_cvtsd_f64(m);
+    return lo + static_cast<int64_t>(_tzcnt_u32(_mm512_mask_cmp_pd_mask(live, v, m, _CMP_EQ_OQ)));
+  }
+  __m512d vbest = inf;
+  __m512i vj = _mm512_add_epi64(_mm512_set1_epi64(lo), _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
+  __m512i vbj = vj;
+  for (int64_t j = lo; j <= hi; j += 8) {
+    const __mmask8 live = live_lanes(hi - j + 1);
+    const __m512d v = candidates(p, r, vwi, vs1i, vs2i, dprev, j, live);
+    const __mmask8 better = _mm512_mask_cmp_pd_mask(live, v, vbest, _CMP_LT_OQ);
+    vbest = _mm512_mask_mov_pd(vbest, better, v);
+    vbj = _mm512_mask_mov_epi64(vbj, better, vj);
+    vj = _mm512_add_epi64(vj, _mm512_set1_epi64(8));
+  }
+  // The least j among the lanes holding the least value (each kept its leftmost).
+  const __m512d m = lanes_min(vbest);
+  *best_v = _mm512_cvtsd_f64(m);
+  return _mm512_mask_reduce_min_epi64(_mm512_cmp_pd_mask(vbest, m, _CMP_EQ_OQ), vbj);
+}
+// Rows [i0, i1] (at most 8), one per lane; each lane keeps its leftmost
+// minimum as the scalar scan does.
+inline void scan_block(const Prefix& p, const LayerIo& io, int64_t i0, int64_t i1, int64_t lo,
+                       int64_t hi) {
+  const int64_t n = i1 - i0 + 1;
+  const __mmask8 rows = live_lanes(n);
+  const __m512i vi = _mm512_add_epi64(_mm512_set1_epi64(i0), _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
+  const __m512i vhi = _mm512_min_epi64(_mm512_set1_epi64(hi), vi);
+  __m512i vlo = _mm512_set1_epi64(lo);
+  if (io.lower != nullptr) {  // io.narrow in every lane: lower[min(i, imax - 1)]
+    const __mmask8 inside = rows & live_lanes(io.imax - i0);
+    __m256i l32 = _mm256_maskz_loadu_epi32(inside, io.lower + i0);
+    if (i1 == io.imax) {
+      l32 = _mm256_mask_set1_epi32(l32, static_cast<__mmask8>(1u << (n - 1)),
+                                   static_cast<int>(io.lower[io.imax - 1]));
+    }
+    vlo = _mm512_min_epi64(vhi, _mm512_max_epi64(vlo, _mm512_cvtepu32_epi64(l32)));
+  }
+  const int64_t jmin = _mm512_mask_reduce_min_epi64(rows, vlo);
+  const int64_t jmax = std::min(hi, i1);
+  const __m512d vs1i = _mm512_maskz_loadu_pd(rows, p.p1 + i0 + 1);
+  const __m512d vs2i = _mm512_maskz_loadu_pd(rows, p.p2 + i0 + 1);
+  const __m512d vwi = _mm512_maskz_loadu_pd(rows, p.pw + i0 + 1);
+  const __m512d zero = _mm512_setzero_pd();
+  // Candidate j into one of two running minima (even and odd steps: two
+  // dependency chains), each a lane's leftmost.
+  const auto step = [&](int64_t j, __m512d& best, __m512i& bj) {
+    const __m512i vj = _mm512_set1_epi64(j);
+    const __mmask8 live = _mm512_mask_cmp_epi64_mask(
+        _mm512_mask_cmp_epi64_mask(rows, vlo, vj, _MM_CMPINT_LE), vj, vhi, _MM_CMPINT_LE);
+    const __m512d s1 = _mm512_sub_pd(vs1i, _mm512_set1_pd(p.p1[j]));
+    const __m512d s2 = _mm512_sub_pd(vs2i, _mm512_set1_pd(p.p2[j]));
+    const __m512d q = _mm512_mul_pd(s1, s1);
+    // inv[i + 1 - j] for the lanes' rows i, ascending in the lane (inside
+    // the table's zero padding for the lanes where j > i).
+    __m512d c = _mm512_sub_pd(
+        s2, p.inv ? _mm512_mul_pd(q, _mm512_loadu_pd(p.inv + i0 + 1 - j))
+                  : _mm512_div_pd(q, _mm512_sub_pd(vwi, _mm512_set1_pd(p.pw[j]))));
+    c = _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(c, zero, _CMP_GT_OQ), c);
+    const __m512d v = _mm512_add_pd(_mm512_set1_pd(io.dprev[j - 1]), c);
+    const __mmask8 better = _mm512_mask_cmp_pd_mask(live, v, best, _CMP_LT_OQ);
+    best = _mm512_mask_mov_pd(best, better, v);
+    bj = _mm512_mask_mov_epi64(bj, better, vj);
+  };
+  __m512d vbest = _mm512_set1_pd(kInf), best2 = vbest;
+  __m512i vbj = vlo, bj2 = vlo;
+  int64_t j = jmin;
+  for (; j + 1 <= jmax; j += 2) {
+    step(j, vbest, vbj);
+    step(j + 1, best2, bj2);
+  }
+  if (j <= jmax) step(j, vbest, vbj);
+  // The second chain's where it is less, or equal at a lower j.
+  const __mmask8 take = _mm512_cmp_pd_mask(best2, vbest, _CMP_LT_OQ) |
+                        (_mm512_cmp_pd_mask(best2, vbest, _CMP_EQ_OQ) &
+                         _mm512_cmp_epi64_mask(bj2, vbj, _MM_CMPINT_LT));
+  vbest = _mm512_mask_mov_pd(vbest, take, best2);
+  vbj = _mm512_mask_mov_epi64(vbj, take, bj2);
+  _mm512_mask_storeu_pd(io.dcur + i0, rows, vbest);
+  _mm256_mask_storeu_epi32(io.arg + i0, rows, _mm512_cvtepi64_epi32(vbj));
+}
+#include "kernels/codebook/kmeans_dp-inl.h"  // NOLINT(build/include): once per scan
+}  // namespace dp_avx512
+HWY_POP_ATTRIBUTES
+#endif  // QKERN_KMEANS_X86
+
+// Which scan the DP runs: each computes every candidate with the same
+// operations in the same order, so all pick the same argmins.
+enum class DpPath { kScalar, kAvx2, kAvx512 };
 
 class Optimal1D {
  public:
-  Optimal1D(const Workspace& ws, bool avx2)
-      : p_{ws.p1.get(), ws.p2.get(), ws.pw.get()}, avx2_(avx2) {}
+  Optimal1D(Workspace& ws, int64_t d, DpPath path) : p_(prefix_of(ws, d)), path_(path) {}
 
   // The weighted SSE of points [j, i] around their mean (>= 0 despite rounding).
   double cost(int64_t j, int64_t i) const {
@@ -331,143 +615,72 @@ class Optimal1D {
     return c > 0 ? c : 0;
   }
 
+  // One scan (the last layer's single row): see scan_scalar.
   int64_t scan(int64_t i, int64_t lo, int64_t hi, const double* dprev, double* best_v) const {
-#ifdef QKERN_KMEANS_AVX2
-    if (avx2_) return scan_avx2(p_, i, lo, hi, dprev, best_v);
+#ifdef QKERN_KMEANS_X86
+    if (path_ == DpPath::kAvx512) return scan_avx512(p_, i, lo, hi, dprev, best_v);
+    if (path_ == DpPath::kAvx2) return scan_avx2(p_, i, lo, hi, dprev, best_v);
 #endif
     return scan_scalar(p_, i, lo, hi, dprev, best_v);
   }
 
-  // Fills layer q (see layer_rows) with the scan of the ISA.
+  // Fills layer q (kmeans_dp-inl.h) with the path's scan.
   void layer(int64_t q, int64_t imax, const double* dprev, const uint32_t* lower, double* dcur,
-             uint32_t* arg) const;
+             uint32_t* arg) const {
+#ifdef QKERN_KMEANS_X86
+    if (path_ == DpPath::kAvx512) return layer_avx512(p_, q, imax, dprev, lower, dcur, arg);
+    if (path_ == DpPath::kAvx2) return layer_avx2(p_, q, imax, dprev, lower, dcur, arg);
+#endif
+    dp_scalar::layer(p_, q, imax, dprev, lower, dcur, arg);
+  }
 
  private:
+#ifdef QKERN_KMEANS_X86
+  // Out of line, compiled for their targets.
+  static int64_t scan_avx2(const Prefix& p, int64_t i, int64_t lo, int64_t hi,
+                           const double* dprev, double* best_v);
+  static int64_t scan_avx512(const Prefix& p, int64_t i, int64_t lo, int64_t hi,
+                             const double* dprev, double* best_v);
+  static void layer_avx2(const Prefix& p, int64_t q, int64_t imax, const double* dprev,
+                         const uint32_t* lower, double* dcur, uint32_t* arg);
+  static void layer_avx512(const Prefix& p, int64_t q, int64_t imax, const double* dprev,
+                           const uint32_t* lower, double* dcur, uint32_t* arg);
+#endif
   Prefix p_;
-  bool avx2_;
+  DpPath path_;
 };
 
-// Fills layer q: dcur[i] and arg[i] for rows i in [q, imax], from dprev
-// (layer q - 1, valid on [q - 1, imax - 1]) and lower (layer q - 1's
-// argmins, a lower bound of layer q's; null: none). Columns j in [q, imax].
-//
-// Divide and conquer over the monotone argmin: a row's argmin lies between
-// those of any rows above and below it. O(d log d) evaluations per layer.
-// Depth first (split at the middle row) while a block of rows is larger than
-// kBlockRows, so that each block's rows and candidates (5 arrays of 8-byte
-// values, ~200 KiB) stay in L2 for all of its levels; within a block,
-// breadth first in flat loops: rows r in [1, R] (i = ilo - 1 + r), level by
-// level from the largest power of two b <= R down to 1, the rows
-// r = b, 3b, 5b, ..., each between rows r - b and r + b of earlier levels
-// (or the block's bounds). A level scans about R candidates in all, in
-// scans of about 2b, so half the rows scan 1 to 4 candidates: one vector
-// step, a well-predicted loop.
-constexpr int64_t kBlockRows = 4096;
-constexpr int64_t kSingleLevels = 2;
-
-template <class Scan>
-struct LayerRows {
-  const Scan& scan;
-  int64_t q, imax;
-  const double* dprev;
-  const uint32_t* lower;
-  double* dcur;
-  uint32_t* arg;
-
-  // Row i's candidates [lo, hi], narrowed by layer q - 1's argmin (whose rows
-  // end at imax - 1; its argmins grow with i). min with hi: rounding must
-  // not empty the range.
-  int64_t narrow(int64_t i, int64_t lo, int64_t hi) const {
-    return lower ? std::min(hi, std::max<int64_t>(lo, lower[std::min(i, imax - 1)])) : lo;
-  }
-  void row(int64_t i, int64_t lo, int64_t hi) const {
-    double best;
-    arg[i] = static_cast<uint32_t>(scan.one(i, narrow(i, lo, hi), hi, dprev, &best));
-    dcur[i] = best;
-  }
-
-  // Rows [ilo, ihi] with argmins in [jlo, jhi].
-  void solve(int64_t ilo, int64_t ihi, int64_t jlo, int64_t jhi) const {
-    if (ilo > ihi) return;
-    if (ihi - ilo + 1 > kBlockRows) {
-      const int64_t i = ilo + (ihi - ilo) / 2;
-      row(i, jlo, std::min(jhi, i));
-      solve(ilo, i - 1, jlo, arg[i]);
-      solve(i + 1, ihi, arg[i], jhi);
-      return;
-    }
-    const int64_t base = ilo - 1, rows = ihi - base;
-    int64_t b = 1;
-    while (b * 2 <= rows) b *= 2;
-    // The last two levels (3/4 of the rows) mostly have one candidate (the
-    // neighbours share an argmin): evaluated without a scan. Above them the
-    // branch would be a coin flip.
-    for (; b >= 1; b /= 2) {
-      for (int64_t r = b; r <= rows; r += 2 * b) {
-        const int64_t i = base + r;
-        const int64_t hi = std::min<int64_t>(r + b <= rows ? arg[i + b] : jhi, i);
-        const int64_t lo = narrow(i, r - b >= 1 ? arg[i - b] : jlo, hi);
-        if (b <= kSingleLevels && lo == hi) {
-          arg[i] = static_cast<uint32_t>(lo);
-          scan_scalar(scan.p, i, lo, lo, dprev, &dcur[i]);
-        } else {
-          double best;
-          arg[i] = static_cast<uint32_t>(scan.one(i, lo, hi, dprev, &best));
-          dcur[i] = best;
-        }
-      }
-    }
-  }
-};
-
-template <class Scan>
-inline void layer_rows(const Scan& scan, int64_t q, int64_t imax, const double* dprev,
-                       const uint32_t* lower, double* dcur, uint32_t* arg) {
-  const LayerRows<Scan> l{scan, q, imax, dprev, lower, dcur, arg};
-  l.solve(q, imax, q, imax);
+#ifdef QKERN_KMEANS_X86
+HWY_PUSH_ATTRIBUTES("avx2")
+int64_t Optimal1D::scan_avx2(const Prefix& p, int64_t i, int64_t lo, int64_t hi,
+                             const double* dprev, double* best_v) {
+  return dp_avx2::scan(p, i, lo, hi, dprev, best_v);
 }
-
-struct ScalarScan {
-  const Prefix& p;
-  int64_t one(int64_t i, int64_t lo, int64_t hi, const double* dprev, double* best) const {
-    return scan_scalar(p, i, lo, hi, dprev, best);
-  }
-};
-
-void layer_scalar(const Prefix& p, int64_t q, int64_t imax, const double* dprev,
-                  const uint32_t* lower, double* dcur, uint32_t* arg) {
-  layer_rows(ScalarScan{p}, q, imax, dprev, lower, dcur, arg);
+void Optimal1D::layer_avx2(const Prefix& p, int64_t q, int64_t imax, const double* dprev,
+                           const uint32_t* lower, double* dcur, uint32_t* arg) {
+  dp_avx2::layer(p, q, imax, dprev, lower, dcur, arg);
 }
-
-#ifdef QKERN_KMEANS_AVX2
-struct Avx2Scan {
-  const Prefix& p;
-  __attribute__((target("avx2"))) int64_t one(int64_t i, int64_t lo, int64_t hi,
-                                              const double* dprev, double* best) const {
-    return scan_avx2(p, i, lo, hi, dprev, best);
-  }
-};
-
-// The same loops compiled for AVX2, so the scans inline into them.
-__attribute__((target("avx2"))) void layer_avx2(const Prefix& p, int64_t q, int64_t imax,
-                                                const double* dprev, const uint32_t* lower,
-                                                double* dcur, uint32_t* arg) {
-  layer_rows(Avx2Scan{p}, q, imax, dprev, lower, dcur, arg);
+HWY_POP_ATTRIBUTES
+HWY_PUSH_ATTRIBUTES("avx512f,avx512dq,avx512vl,avx2,bmi,bmi2")
+int64_t Optimal1D::scan_avx512(const Prefix& p, int64_t i, int64_t lo, int64_t hi,
+                               const double* dprev, double* best_v) {
+  return dp_avx512::scan(p, i, lo, hi, dprev, best_v);
 }
+void Optimal1D::layer_avx512(const Prefix& p, int64_t q, int64_t imax, const double* dprev,
+                             const uint32_t* lower, double* dcur, uint32_t* arg) {
+  dp_avx512::layer(p, q, imax, dprev, lower, dcur, arg);
+}
+HWY_POP_ATTRIBUTES
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop  // -Wmaybe-uninitialized, -Wuninitialized (above)
 #endif
-
-void Optimal1D::layer(int64_t q, int64_t imax, const double* dprev, const uint32_t* lower,
-                      double* dcur, uint32_t* arg) const {
-#ifdef QKERN_KMEANS_AVX2
-  if (avx2_) return layer_avx2(p_, q, imax, dprev, lower, dcur, arg);
 #endif
-  layer_scalar(p_, q, imax, dprev, lower, dcur, arg);
-}
 
 // The optimal clustering of d > k points into k clusters; writes the k
 // weighted means (ascending). `args` has (k - 1) * d entries.
-void fit_optimal(int64_t d, int k, Workspace& ws, bool avx2, uint32_t* args, float* centroids) {
-  const Optimal1D dp(ws, avx2);
+void fit_optimal(int64_t d, int k, Workspace& ws, DpPath path, uint32_t* args,
+                 float* centroids) {
+  const Optimal1D dp(ws, d, path);
   double* dprev = ws.dprev.get();
   double* dcur = ws.dcur.get();
   // Layer q covers rows [q, d - k + q]: the clusters after it need a point each.
@@ -668,14 +881,20 @@ Status kmeans_fit(const float* w, const CodebookShape& shape, const KmeansOption
   const bool optimal = options.method == KmeansMethod::kOptimal1D;
   const int k = g.k;
   const int64_t n = g.row_len;
-  // The DP's candidate scans have an AVX2 path (same results, bit for bit);
-  // every x86 ISA above scalar has AVX2. The rest is scalar code.
-  bool avx2 = false;
-#ifdef QKERN_KMEANS_AVX2
+  // The DP's candidate scans have AVX2 and AVX-512 paths (same results, bit
+  // for bit). The rest is scalar code.
+  internal::DpPath path = internal::DpPath::kScalar;
+  Isa used = Isa::kScalar;
+#ifdef QKERN_KMEANS_X86
   const Isa isa = active_isa();
-  avx2 = optimal && (isa == Isa::kAvx2 || isa == Isa::kAvx512 || isa == Isa::kAvx512Vnni);
+  if (optimal && (isa == Isa::kAvx512 || isa == Isa::kAvx512Vnni)) {
+    path = internal::DpPath::kAvx512;
+    used = Isa::kAvx512;
+  } else if (optimal && isa == Isa::kAvx2) {
+    path = internal::DpPath::kAvx2;
+    used = Isa::kAvx2;
+  }
 #endif
-  const Isa used = avx2 ? Isa::kAvx2 : Isa::kScalar;
   // Everything is allocated before anything is written: a failed allocation
   // leaves the outputs untouched. The DP's argmins take (k - 1) * n * 4 bytes.
   internal::Workspace ws;
@@ -710,7 +929,7 @@ Status kmeans_fit(const float* w, const CodebookShape& shape, const KmeansOption
       double shift = 0;
       internal::prefix_sums(d, ws, &shift);
       if (optimal) {
-        internal::fit_optimal(d, k, ws, avx2, args.get(), c);
+        internal::fit_optimal(d, k, ws, path, args.get(), c);
       } else {
         internal::fit_lloyd(d, k, options, shift, ws, c);
       }
