@@ -1,16 +1,16 @@
 // bench/codebook_bench.cc: qkern::kmeans_fit wall time on the sizes that
 // matter for weight sharing, one iteration each, reported in seconds
-// (goals; measured on the 2-core development VM, avx2, one thread):
-//   optimal1d_per_row/4096x4096/bits:4    goal <= 3 s    measured 3.9 s
-//   optimal1d_per_tensor/16M/bits:4       goal <= 10 s   measured 7.6-9.1 s
-//   lloyd_per_tensor/16M/bits:4           goal <= 2 s    measured 0.8-1.4 s
+// (goals; measured on the 2-core development VM, Zen 5, avx512, one thread):
+//   optimal1d_per_row/4096x4096/bits:4    goal <= 3 s    measured 2.41-2.47 s
+//   optimal1d_per_tensor/16M/bits:4       goal <= 10 s   measured 6.4-8.5 s
+//   lloyd_per_tensor/16M/bits:4           goal <= 2 s    measured 0.60-0.64 s
 //                                         (max_iterations 1000, tolerance 1e-7)
 // A fresh process's first fit pays the page faults of ~1-2.5 GB of
 // workspace (huge pages when the kernel has them ready), hence the spread.
 // Inputs are Gaussian-ish (N(0, 0.02^2), as trained weights), generated once
 // from a fixed seed outside the timed region. Counters: sse (the fit's
 // weighted SSE) and Melem/s. The ISA matters for kOptimal1D's candidate
-// scans (AVX2 or scalar; QKERN_MAX_ISA=scalar for the latter) and for the
+// scans (AVX-512, AVX2 or scalar: QKERN_MAX_ISA=avx2 / scalar) and for the
 // labelling (qkern::assign); the rest is scalar.
 //
 // Run: build/release/bench/qkern_codebook_bench

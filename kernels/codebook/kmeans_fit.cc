@@ -22,10 +22,13 @@
 // S2 - S1^2 / W from prefix sums (around the middle value). The cost matrix
 // of sorted points is Monge, so the leftmost argmin grows with i, and it also
 // grows with q: each layer is a divide and conquer over the argmin
-// (O(d log d) candidate evaluations, about 9 per row on Gaussian data), the
-// candidates scanned 4 at a time with AVX2 where the ISA has it (bit-identical
-// to the scalar scan). O(k d) bytes of argmins (4 bytes each) backtrack the
-// clusters; the centroids are the clusters' weighted means summed directly.
+// (O(d log d) candidate evaluations, about 9 per row on Gaussian data;
+// kmeans_dp-inl.h). The scans run on scalar code, AVX2 (4 lanes) or AVX-512
+// (8 lanes), all bit-identical: the same operations per candidate, the
+// leftmost minimum. With unit weights (distinct values, no importances) 1/W
+// comes from a table instead of a divide. O(k d) bytes of argmins (4 bytes
+// each) backtrack the clusters; the centroids are the clusters' weighted
+// means summed directly.
 //
 // kLloyd: k-means++ seeding (splitmix64 from options.seed: the same on every
 // platform), then Lloyd rounds. On sorted points a cluster under the
