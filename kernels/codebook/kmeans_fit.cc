@@ -372,11 +372,11 @@ inline void scan_block(const Prefix& p, const LayerIo& io, int64_t i0, int64_t i
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
-// The AVX2 layer. Four candidates per step, four running minima (lane l:
-// j = lo + 4m + l), the index kept as a double (exact below 2^53) so one
-// blend moves both. The divide dominates: vdivpd retires 4 quotients in ~the
-// time divsd takes for 1-2, and the running minimum's compare/blend chain is
-// shared by 4.
+// The AVX2 layer. The scans of one row: four candidates per step, four
+// running minima (lane l: j = lo + 4m + l), the index kept as a double
+// (exact below 2^53) so one blend moves both; the blocks of rows: a row per
+// lane. The divide does not set the pace: on the Zen 5 VM vdivpd zmm issues
+// every ~4 cycles (measured), while a step's other work takes longer.
 HWY_PUSH_ATTRIBUTES("avx2")
 namespace dp_avx2 {
 inline int64_t scan(const Prefix& p, int64_t i, int64_t lo, int64_t hi, const double* dprev,
@@ -471,7 +471,8 @@ inline void scan_block(const Prefix& p, const LayerIo& io, int64_t i0, int64_t i
 HWY_POP_ATTRIBUTES
 
 // The AVX-512 layer. Eight candidates per step under masks: the lanes past
-// hi are neither loaded (masked loads) nor compared. Lane l holds the
+// hi are not compared, and loaded only from the reciprocal table (whose
+// padding covers them); the prefix sums' loads are masked. Lane l holds the
 // candidates j = lo + 8m + l. A scan of at most 8 candidates (most rows of
 // the deep levels, whose neighbours' argmins are close) is one step without
 // a loop, and there lane order is j order: the leftmost minimum is the
@@ -515,7 +516,8 @@ inline int64_t scan(const Prefix& p, int64_t i, int64_t lo, int64_t hi, const do
   }
   if (hi - lo < 8) {
     const __mmask8 live = live_lanes(hi - lo + 1);
-    const __m512d v = _mm512_mask_mov_pd(inf, live, candidates(p, r, vwi, vs1i, vs2i, dprev, lo, live));
+    const __m512d v =
+        _mm512_mask_mov_pd(inf, live, candidates(p, r, vwi, vs1i, vs2i, dprev, lo, live));
     const __m512d m = lanes_min(v);
     *best_v = _mm512_cvtsd_f64(m);
     return lo + static_cast<int64_t>(_tzcnt_u32(_mm512_mask_cmp_pd_mask(live, v, m, _CMP_EQ_OQ)));
@@ -542,7 +544,8 @@ inline void scan_block(const Prefix& p, const LayerIo& io, int64_t i0, int64_t i
                        int64_t hi) {
   const int64_t n = i1 - i0 + 1;
   const __mmask8 rows = live_lanes(n);
-  const __m512i vi = _mm512_add_epi64(_mm512_set1_epi64(i0), _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
+  const __m512i vi =
+      _mm512_add_epi64(_mm512_set1_epi64(i0), _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
   const __m512i vhi = _mm512_min_epi64(_mm512_set1_epi64(hi), vi);
   __m512i vlo = _mm512_set1_epi64(lo);
   if (io.lower != nullptr) {  // io.narrow in every lane: lower[min(i, imax - 1)]
