@@ -603,6 +603,9 @@ inline void scan_block(const Prefix& p, const LayerIo& io, int64_t i0, int64_t i
 #include "kernels/codebook/kmeans_dp-inl.h"  // NOLINT(build/include): once per scan
 }  // namespace dp_avx512
 HWY_POP_ATTRIBUTES
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop  // -Wmaybe-uninitialized, -Wuninitialized (above)
+#endif
 #endif  // QKERN_KMEANS_X86
 
 // Which scan the DP runs: each computes every candidate with the same
@@ -621,11 +624,13 @@ class Optimal1D {
     return c > 0 ? c : 0;
   }
 
-  // One scan (the last layer's single row): see scan_scalar.
+  // One scan (the last layer's single row): see scan_scalar. The target
+  // namespaces' functions are called out of line (a target function does
+  // not inline into this one).
   int64_t scan(int64_t i, int64_t lo, int64_t hi, const double* dprev, double* best_v) const {
 #ifdef QKERN_KMEANS_X86
-    if (path_ == DpPath::kAvx512) return scan_avx512(p_, i, lo, hi, dprev, best_v);
-    if (path_ == DpPath::kAvx2) return scan_avx2(p_, i, lo, hi, dprev, best_v);
+    if (path_ == DpPath::kAvx512) return dp_avx512::scan(p_, i, lo, hi, dprev, best_v);
+    if (path_ == DpPath::kAvx2) return dp_avx2::scan(p_, i, lo, hi, dprev, best_v);
 #endif
     return scan_scalar(p_, i, lo, hi, dprev, best_v);
   }
@@ -634,53 +639,17 @@ class Optimal1D {
   void layer(int64_t q, int64_t imax, const double* dprev, const uint32_t* lower, double* dcur,
              uint32_t* arg) const {
 #ifdef QKERN_KMEANS_X86
-    if (path_ == DpPath::kAvx512) return layer_avx512(p_, q, imax, dprev, lower, dcur, arg);
-    if (path_ == DpPath::kAvx2) return layer_avx2(p_, q, imax, dprev, lower, dcur, arg);
+    if (path_ == DpPath::kAvx512) return dp_avx512::layer(p_, q, imax, dprev, lower, dcur, arg);
+    if (path_ == DpPath::kAvx2) return dp_avx2::layer(p_, q, imax, dprev, lower, dcur, arg);
 #endif
     dp_scalar::layer(p_, q, imax, dprev, lower, dcur, arg);
   }
 
  private:
-#ifdef QKERN_KMEANS_X86
-  // Out of line, compiled for their targets.
-  static int64_t scan_avx2(const Prefix& p, int64_t i, int64_t lo, int64_t hi,
-                           const double* dprev, double* best_v);
-  static int64_t scan_avx512(const Prefix& p, int64_t i, int64_t lo, int64_t hi,
-                             const double* dprev, double* best_v);
-  static void layer_avx2(const Prefix& p, int64_t q, int64_t imax, const double* dprev,
-                         const uint32_t* lower, double* dcur, uint32_t* arg);
-  static void layer_avx512(const Prefix& p, int64_t q, int64_t imax, const double* dprev,
-                           const uint32_t* lower, double* dcur, uint32_t* arg);
-#endif
   Prefix p_;
   DpPath path_;
 };
 
-#ifdef QKERN_KMEANS_X86
-HWY_PUSH_ATTRIBUTES("avx2")
-int64_t Optimal1D::scan_avx2(const Prefix& p, int64_t i, int64_t lo, int64_t hi,
-                             const double* dprev, double* best_v) {
-  return dp_avx2::scan(p, i, lo, hi, dprev, best_v);
-}
-void Optimal1D::layer_avx2(const Prefix& p, int64_t q, int64_t imax, const double* dprev,
-                           const uint32_t* lower, double* dcur, uint32_t* arg) {
-  dp_avx2::layer(p, q, imax, dprev, lower, dcur, arg);
-}
-HWY_POP_ATTRIBUTES
-HWY_PUSH_ATTRIBUTES("avx512f,avx512dq,avx512vl,avx2,bmi,bmi2")
-int64_t Optimal1D::scan_avx512(const Prefix& p, int64_t i, int64_t lo, int64_t hi,
-                               const double* dprev, double* best_v) {
-  return dp_avx512::scan(p, i, lo, hi, dprev, best_v);
-}
-void Optimal1D::layer_avx512(const Prefix& p, int64_t q, int64_t imax, const double* dprev,
-                             const uint32_t* lower, double* dcur, uint32_t* arg) {
-  dp_avx512::layer(p, q, imax, dprev, lower, dcur, arg);
-}
-HWY_POP_ATTRIBUTES
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop  // -Wmaybe-uninitialized, -Wuninitialized (above)
-#endif
-#endif
 
 // The optimal clustering of d > k points into k clusters; writes the k
 // weighted means (ascending). `args` has (k - 1) * d entries.
