@@ -48,7 +48,6 @@ namespace {
 using namespace Xbyak;  // NOLINT: register names
 
 constexpr int kNR = 4;                   // columns per panel (the AOT configs')
-constexpr int kPrefetchBytes = 4096;     // as the AOT kernels (lut_hwy.cc)
 constexpr uint32_t kUnrollBlocks = 2;    // at most this many blocks: no loop
 
 bool is_avx512(Isa isa) { return isa == Isa::kAvx512 || isa == Isa::kAvx512Vnni; }
@@ -233,10 +232,10 @@ class LutGenerator : public Generator {
         }
       }
     }
-    if (c_.prefetch) {
+    if (c_.prefetch_bytes > 0) {
       for (int g = 0; g < c_.panels; ++g) {
         for (int line = 0; line < kNR * c_.bb; line += 64) {
-          prefetcht0(ptr[rsi + idx_offset(kNR * g) + kPrefetchBytes + line]);
+          prefetcht0(ptr[rsi + idx_offset(kNR * g) + c_.prefetch_bytes + line]);
         }
       }
     }
@@ -401,7 +400,7 @@ std::string LutJitConf::key() const {
   std::string k = "lut:";
   const auto put = [&k](const void* p, size_t n) { k.append(static_cast<const char*>(p), n); };
   const int i[] = {static_cast<int>(isa), bits, dot ? 1 : 0, bb, rows, panels, nr_valid, shared_table ? 1 : 0,
-                   prefetch ? 1 : 0, static_cast<int>(ep.kind), ep.zero_point, ep.lo, ep.hi,
+                   prefetch_bytes, static_cast<int>(ep.kind), ep.zero_point, ep.lo, ep.hi,
                    ep.mult_folded ? 1 : 0, ep.finite_mult ? 1 : 0};
   put(i, sizeof i);
   put(&blocks, sizeof blocks);
@@ -413,7 +412,8 @@ std::string LutJitConf::key() const {
 std::string LutJitConf::name() const {
   return "lutgemm_" + std::to_string(bits) + "bit_" + (dot ? "dot" : "madd") + "_r" + std::to_string(rows) + "x" +
          std::to_string(nr_valid) + "_b" + std::to_string(blocks) + "_s" + std::to_string(a_stride) +
-         (shared_table ? "_pt" : "") + (prefetch ? "_pf" : "") + "_" + epilogue_kind_name(ep.kind) +
+         (shared_table ? "_pt" : "") + (prefetch_bytes > 0 ? "_pf" + std::to_string(prefetch_bytes) : "") + "_" +
+         epilogue_kind_name(ep.kind) +
          (ep.mult_folded ? "_m" : "") + (ep.finite_mult ? "" : "_nan") + "__" + isa_name(isa);
 }
 
@@ -436,6 +436,7 @@ std::string lut_jit_unsupported(const LutJitConf& c) {
     return "a_stride leaves no room for the row sums";
   }
   if (static_cast<int64_t>(c.blocks) * kNR * c.bb * c.panels > (int64_t{1} << 30)) return "panels exceed 2^30 bytes";
+  if (c.prefetch_bytes < 0 || c.prefetch_bytes > (1 << 20)) return "prefetch_bytes out of range (0 to 1 MiB)";
   if (!plan_for(c).fits) return "the tile needs more vector registers than the ISA has";
   return "";
 }

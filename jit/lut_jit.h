@@ -13,7 +13,7 @@
 // (the label planes and their masks), the rows and the panels of a call, the
 // columns stored (a partial last group stores exactly its columns), the table
 // layout (one codebook for the tensor: one table register, loaded once; per
-// row: each column's table, in registers where they fit), whether the
+// row: each column's table, in registers where they fit), how far ahead the
 // indices are prefetched (only where they do not fit the L2), the output
 // kind, zero point, clamp and a per-tensor multiplier.
 //
@@ -56,7 +56,7 @@ struct LutJitConf {
   uint32_t blocks = 0;     // K_pad / (bb * 8 / bits)
   int64_t a_stride = 0;    // bytes between X rows
   bool shared_table = false;  // one codebook for every column
-  bool prefetch = false;      // software prefetch of the indices
+  int prefetch_bytes = 0;     // software prefetch distance on the indices (0: none)
   EpilogueConf ep;
 
   std::string key() const;

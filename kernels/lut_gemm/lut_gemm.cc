@@ -438,9 +438,19 @@ bool LutGemm::Impl::prepare_jit(bool shared_table, std::string* why) {
   conf.blocks = static_cast<uint32_t>(k_pad / kb);
   conf.a_stride = a_stride();
   conf.shared_table = shared_table;
-  // Indices beyond the L2 stream once per row group: prefetched as the AOT
-  // kernels do; within it the prefetches are only issue slots.
-  conf.prefetch = n_pad * (k_pad / per_byte) > (int64_t{512} << 10);
+  // Indices beyond the L2 stream once per row group; within it prefetches
+  // are only issue slots. How far ahead depends on how fast the kernel
+  // consumes them (Zen 5, M = 1, variants interleaved in one process): the
+  // avx2 madd kernel, slower than the DRAM, gains from 4 KiB ahead (the AOT
+  // kernels' distance; from DRAM 0.68x of the DRAM read, 0.60x without). The
+  // vpdpbusd kernels, faster, lose to it. From DRAM (512 MiB rotated), 4-bit:
+  // 0.69-0.78x with 4 KiB, 0.87-0.93x with 512 B or none; 2-bit: 0.69-0.71x,
+  // 0.80-0.87x with 512 B, 0.84-0.89x with none. From the L3, 4-bit
+  // (4096, 11008) runs 3-9% faster with 512 B than with 4 KiB, and 2-bit
+  // (4096, 4096) 5-7% faster with none.
+  if (n_pad * (k_pad / per_byte) > (int64_t{512} << 10)) {
+    conf.prefetch_bytes = !conf.dot ? 4096 : bits == 4 ? 512 : 0;
+  }
   // A call's panels are separate streams of panel_bytes each: up to 4 KiB of
   // them together (Zen 5, avx512_vnni GEMV, JIT / AOT: K = 768 with 4
   // panels of 1.5 KiB 1.7-1.8x; K = 4096 with 4 of 8 KiB 0.8-0.9x, 2 of 8 KiB
