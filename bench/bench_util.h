@@ -1,6 +1,7 @@
 // bench/bench_util.h: what the GEMM benchmarks share: shapes, medians of
 // finished entries (for ratios computed within one run), a wall-clock timed
-// loop and the one-core DRAM read figure.
+// loop, the one-core DRAM read figure and a loop that times a streaming
+// kernel against the DRAM read.
 #ifndef QKERN_BENCH_BENCH_UTIL_H_
 #define QKERN_BENCH_BENCH_UTIL_H_
 
@@ -55,34 +56,82 @@ double timed_loop(benchmark::State& st, F&& f) {
   return iters ? s / static_cast<double>(iters) : 0;
 }
 
-inline void BM_DramRead(benchmark::State& st) {
-  const size_t n = (size_t{512} << 20) / sizeof(uint64_t);
+// Sums n 64-bit words (n a multiple of 8) with 16-byte vector loads into
+// four independent sums (GCC vector extensions: SSE2 on x86-64, NEON on
+// aarch64): 64 bytes per iteration. The scalar 8-byte loop this replaces was
+// bound by its own adds on Zen 5 (30 GB/s, below what the GEMV streams from
+// DRAM).
+inline uint64_t sum_words(const uint64_t* p, size_t n) {
+  using V2 = uint64_t __attribute__((vector_size(16)));
+  V2 s0 = {0, 0}, s1 = s0, s2 = s0, s3 = s0;
+  for (size_t i = 0; i < n; i += 8) {
+    V2 v0, v1, v2, v3;
+    std::memcpy(&v0, p + i, 16);
+    std::memcpy(&v1, p + i + 2, 16);
+    std::memcpy(&v2, p + i + 4, 16);
+    std::memcpy(&v3, p + i + 6, 16);
+    s0 += v0;
+    s1 += v1;
+    s2 += v2;
+    s3 += v3;
+  }
+  const V2 t = s0 + s1 + s2 + s3;
+  return t[0] + t[1];
+}
+
+constexpr size_t kDramBytes = size_t{512} << 20;
+
+inline std::unique_ptr<uint64_t[]> dram_buffer() {
+  const size_t n = kDramBytes / sizeof(uint64_t);
   std::unique_ptr<uint64_t[]> buf(new uint64_t[n]);
   for (size_t i = 0; i < n; ++i) buf[i] = i;
-  // 16-byte vector loads into four independent sums (GCC vector extensions:
-  // SSE2 on x86-64, NEON on aarch64): 64 bytes per iteration. The scalar
-  // 8-byte loop this replaces was bound by its own adds on Zen 5 (30 GB/s,
-  // below what the GEMV streams from DRAM).
-  using V2 = uint64_t __attribute__((vector_size(16)));
-  const double s = timed_loop(st, [&](int64_t) {
-    V2 s0 = {0, 0}, s1 = s0, s2 = s0, s3 = s0;
-    for (size_t i = 0; i < n; i += 8) {
-      V2 v0, v1, v2, v3;
-      std::memcpy(&v0, buf.get() + i, 16);
-      std::memcpy(&v1, buf.get() + i + 2, 16);
-      std::memcpy(&v2, buf.get() + i + 4, 16);
-      std::memcpy(&v3, buf.get() + i + 6, 16);
-      s0 += v0;
-      s1 += v1;
-      s2 += v2;
-      s3 += v3;
-    }
-    const V2 t = s0 + s1 + s2 + s3;
-    benchmark::DoNotOptimize(t[0] + t[1]);
-  });
+  return buf;
+}
+
+inline void BM_DramRead(benchmark::State& st) {
+  const size_t n = kDramBytes / sizeof(uint64_t);
+  const std::unique_ptr<uint64_t[]> buf = dram_buffer();
+  const double s = timed_loop(st, [&](int64_t) { benchmark::DoNotOptimize(sum_words(buf.get(), n)); });
   const double gbs = static_cast<double>(n * sizeof(uint64_t)) / s * 1e-9;
   st.counters["GBs"] = gbs;
   record("dram_read", gbs);
+}
+
+// A kernel that streams rotated matrices from DRAM, timed against the DRAM
+// read in the same loop (the VM's bandwidth drifts with its neighbours
+// between entries): each iteration times one call of f(it) (manual time:
+// register the entry with UseManualTime), then sums the next slice of
+// `bytes` (the kernel's bytes per call) of a 512 MiB buffer, so that the
+// read, like the kernel's next matrix, comes from DRAM. Returns the median
+// seconds per call; *vs_dram = the median slice time / that (the kernel's
+// bandwidth over the read's on the same bytes).
+template <class F>
+double timed_against_dram(benchmark::State& st, size_t bytes, F&& f, double* vs_dram) {
+  const size_t slice = std::max<size_t>(64, std::min(bytes, kDramBytes) / 64 * 64) / sizeof(uint64_t);
+  const size_t slices = kDramBytes / sizeof(uint64_t) / slice;
+  const std::unique_ptr<uint64_t[]> buf = dram_buffer();
+  std::vector<double> tf, td;
+  int64_t it = 0;
+  for (auto _ : st) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f(it);
+    const auto t1 = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize(sum_words(buf.get() + static_cast<size_t>(it) % slices * slice, slice));
+    const auto t2 = std::chrono::steady_clock::now();
+    tf.push_back(std::chrono::duration<double>(t1 - t0).count());
+    td.push_back(std::chrono::duration<double>(t2 - t1).count() * static_cast<double>(bytes) /
+                 static_cast<double>(slice * sizeof(uint64_t)));
+    st.SetIterationTime(tf.back());
+    ++it;
+  }
+  const auto med = [](std::vector<double>& v) {
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v[v.size() / 2];
+  };
+  if (tf.empty()) return 0;
+  const double f_med = med(tf);
+  *vs_dram = med(td) / f_med;
+  return f_med;
 }
 
 // main(): the defaults (--benchmark_min_time=0.2 --benchmark_repetitions=3

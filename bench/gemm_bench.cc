@@ -25,7 +25,10 @@
 //
 // Counters: Gops = 2*M*N*K per second (1e9); pct_peak = Gops / peak;
 // vs_onednn = Gops / oneDNN's Gops at the same shape; weight_GBs (M = 1, 8:
-// packed weight bytes read per second) and vs_dram = weight_GBs / dram_read;
+// packed weight bytes read per second); vs_dram (_llc): each run is followed
+// by a timed read of as many bytes from another 512 MiB buffer, and vs_dram
+// is the ratio of their medians (bench_util.h, timed_against_dram; Gops and
+// weight_GBs from the median run there);
 // vs_1thread for the threaded entry. oneDNN's ISA follows ONEDNN_MAX_CPU_ISA:
 // run once more with ONEDNN_MAX_CPU_ISA=AVX2 for its AVX2 column (on an
 // AVX2-only machine both runs are the same).
@@ -183,9 +186,11 @@ void BM_QGemm(benchmark::State& st, Shape s, qkern::Isa isa, int matrices, int t
   qkern::reset_max_isa();
   qkern::ThreadPool pool(threads);
   const qkern::ParallelFor pf = threads > 1 ? pool.parallel_for() : qkern::ParallelFor();
-  const double sec = timed_loop(st, [&](int64_t it) {
+  const auto run = [&](int64_t it) {
     (void)g[static_cast<size_t>(it % matrices)].run(pr.a.data(), s.m, s.k, pr.c.data(), s.n, pf);
-  });
+  };
+  double vs_dram = 0;
+  const double sec = matrices > 1 ? timed_against_dram(st, g[0].packed_bytes(), run, &vs_dram) : timed_loop(st, run);
   const double gop = gops(s) / sec;
   st.SetLabel(g[0].kernel());
   st.counters["Gops"] = gop;
@@ -197,7 +202,7 @@ void BM_QGemm(benchmark::State& st, Shape s, qkern::Isa isa, int matrices, int t
   if (s.m <= 8) {
     const double gbs = static_cast<double>(g[0].packed_bytes()) / sec * 1e-9;
     st.counters["weight_GBs"] = gbs;
-    if (matrices > 1) ratio(st, "vs_dram", gbs, "dram_read");
+    if (matrices > 1) st.counters["vs_dram"] = vs_dram;
   }
   if (threads > 1) {
     ratio(st, "vs_1thread", gop,
@@ -276,7 +281,7 @@ void register_all() {
       benchmark::RegisterBenchmark(
           ("qgemm/" + shape_name(s) + "_llc/isa:" + qkern::isa_name(isa)).c_str(), BM_QGemm, s, isa,
           32, 1)
-          ->UseRealTime();
+          ->UseManualTime();  // the runs' own time: each is followed by a timed DRAM read
     }
   }
   const Shape cube{1024, 1024, 1024};

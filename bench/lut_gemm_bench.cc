@@ -17,7 +17,11 @@
 // 64 MiB at 4 bits, 16 of 32 MiB at 2 bits) so that the weights come from DRAM. scalar runs M = 1 on the first shape only.
 //
 // Counters: Gops = 2*M*N*K per second (1e9); index_GBs = packed index bytes
-// read per second; vs_dram = index_GBs / dram_read; vs_qgemm = Gops / QGemm's
+// read per second; vs_dram = index_GBs / dram_read, except from DRAM (the
+// rotated entries), where each run is followed by a timed read of as many
+// bytes from another 512 MiB buffer and vs_dram is the ratio of their
+// medians (bench_util.h, timed_against_dram; Gops and index_GBs from the
+// median run there); vs_qgemm = Gops / QGemm's
 // at the same shape and ISA; vs_onednn_f32 (act f32) = Gops / decode-then-oneDNN's;
 // time_vs_4bit (2-bit entries) = this entry's time / the 4-bit entry's.
 //
@@ -131,17 +135,22 @@ void BM_Lut(benchmark::State& st, Shape s, int bits, int act, qkern::Isa isa, in
   }
   qkern::reset_max_isa();
   const void* x = f32 ? static_cast<const void*>(pr.xf.data()) : act == 2 ? pr.x7.data() : pr.xq.data();
-  const double sec = timed_loop(st, [&](int64_t it) {
-    (void)g[static_cast<size_t>(it % matrices)].run(x, s.m, s.k, pr.y.data(), s.n);
-  });
+  const auto run = [&](int64_t it) { (void)g[static_cast<size_t>(it % matrices)].run(x, s.m, s.k, pr.y.data(), s.n); };
+  const size_t index_bytes = static_cast<size_t>(s.n * qkern::packed_row_bytes(s.k, bits));
+  double vs_dram = 0;
+  const double sec = matrices > 1 ? timed_against_dram(st, index_bytes, run, &vs_dram) : timed_loop(st, run);
   const double gop = gops(s) / sec;
   st.SetLabel(g[0].kernel());
   st.counters["Gops"] = gop;
   const std::string key = lut_key(s, bits, act, isa);
   record(key, gop);
-  const double gbs = static_cast<double>(s.n * qkern::packed_row_bytes(s.k, bits)) / sec * 1e-9;
+  const double gbs = static_cast<double>(index_bytes) / sec * 1e-9;
   st.counters["index_GBs"] = gbs;
-  ratio(st, "vs_dram", gbs, "dram_read");
+  if (matrices > 1) {
+    st.counters["vs_dram"] = vs_dram;
+  } else {
+    ratio(st, "vs_dram", gbs, "dram_read");
+  }
   ratio(st, "vs_qgemm", gop, "qgemm/" + shape_name(s) + "/isa:" + qkern::isa_name(isa));
   if (f32) ratio(st, "vs_onednn_f32", gop, "onednn_f32/" + shape_name(s));
   if (bits == 2) {
@@ -238,8 +247,13 @@ void register_all() {
         for (int bits : {4, 2}) {
           for (qkern::Isa isa : qkern::available_isas()) {
             if (isa == qkern::Isa::kScalar && (m > 1 || kn.first != 4096 || kn.second != 4096 || act == 2)) continue;
-            benchmark::RegisterBenchmark(lut_key(s, bits, act, isa).c_str(), BM_Lut, s, bits, act, isa, matrices(bits))
-                ->UseRealTime();
+            auto* b = benchmark::RegisterBenchmark(lut_key(s, bits, act, isa).c_str(), BM_Lut, s, bits, act, isa,
+                                                   matrices(bits));
+            if (matrices(bits) > 1) {
+              b->UseManualTime();  // the runs' own time: each is followed by a timed DRAM read
+            } else {
+              b->UseRealTime();
+            }
           }
         }
       }
