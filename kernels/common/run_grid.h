@@ -45,9 +45,12 @@ inline Status check_run(int64_t m, const RunOperand& in, const RunOperand& out, 
   for (const RunOperand* o : {&in, &out}) {
     if (o->data == nullptr) return Status(StatusCode::kInvalidArgument, std::string(o->name) + ": null");
   }
-  const int64_t max = std::numeric_limits<int64_t>::max();
   for (const RunOperand* o : {&in, &out}) {
-    if ((m - 1) > (max / o->elem_bytes - o->row) / o->ld) {
+    // The last byte, ((m - 1) * ld + row) * elem_bytes, within int64
+    // (overflow checks, not divisions: run() is called per inference step).
+    int64_t end = 0;
+    if (__builtin_mul_overflow(m - 1, o->ld, &end) || __builtin_add_overflow(end, o->row, &end) ||
+        __builtin_mul_overflow(end, o->elem_bytes, &end)) {
       return Status(StatusCode::kOverflow, std::string(o->ld_name) + ": m * " + o->ld_name + " overflows");
     }
   }
@@ -83,10 +86,17 @@ bool run_grid(const ParallelFor& pf, int64_t m, int64_t mc, int64_t panels, Body
   *tasks = static_cast<size_t>(m_blocks * n_blocks);
   if (pf.run) {
     pf.run(pf.ctx, *tasks, task, &job);
-  } else {
-    for (size_t t = 0; t < *tasks; ++t) task(&job, t);
+    return !job.failed;
   }
-  return !job.failed;
+  // Without a pool, the same tasks in the same order, their bounds stepped
+  // rather than divided out.
+  bool ok = true;
+  for (int64_t nb = 0; nb < n_blocks; ++nb) {
+    const int64_t p0 = n_blocks == 1 ? 0 : nb * panels / n_blocks;
+    const int64_t p1 = n_blocks == 1 ? panels : (nb + 1) * panels / n_blocks;
+    for (int64_t m0 = 0; m0 < m; m0 += mc) ok = body(m0, std::min(m, m0 + mc), p0, p1) && ok;
+  }
+  return ok;
 }
 
 }  // namespace internal

@@ -76,6 +76,10 @@ using internal::str;
 
 struct QGemm::Impl {
   int64_t n = 0, k = 0, n_pad = 0, k_pad = 0;
+  // run()'s grid, from create(): MR-row panels of A per row block (an A
+  // block of ~kABlockBytes within the workspace) and weight panels per
+  // chunk (kWeightChunkBytes).
+  int64_t max_row_panels = 1, chunk_panels = 1;
   bool a_signed = false;
   int a_shift = 0;  // added to every activation when packing (config's shift for the type)
   Isa isa = Isa::kScalar;
@@ -310,10 +314,14 @@ Status QGemm::create(const QGemmParams& p, QGemm* gemm) {
   g.k_pad = internal::round_up(p.k, cfg.kr);
   // run() needs one MR-row panel of A in the workspace; every config's MR is
   // chosen so that kQGemmMaxK fits (6 rows of int16, 8 of bytes).
-  if (g.k_pad * cfg.mr * (cfg.a_int16 ? 2 : 1) > static_cast<int64_t>(kQGemmWorkspaceBytes)) {
+  const int64_t a_panel_bytes = g.k_pad * cfg.mr * (cfg.a_int16 ? 2 : 1);
+  if (a_panel_bytes > static_cast<int64_t>(kQGemmWorkspaceBytes)) {
     return Status(StatusCode::kInternal, std::string("k: a ") + cfg.name +
                                              " panel of A exceeds the workspace");
   }
+  g.max_row_panels = std::max<int64_t>(
+      1, std::min<int64_t>(internal::kABlockBytes, kQGemmWorkspaceBytes) / a_panel_bytes);
+  g.chunk_panels = std::max<int64_t>(1, internal::kWeightChunkBytes / (g.k_pad * cfg.nr));
 
   // Packed weights: panel j = [K_pad / KR][NR][KR].
   const int64_t panels = g.n_pad / cfg.nr;
@@ -525,9 +533,9 @@ bool QGemm::Impl::run_task(const void* a, int64_t lda, int64_t m0, int64_t m1, i
     const int8_t* wp = w.get() + j * k_pad * cf.nr;
     const int64_t n0 = j * cf.nr;
     const size_t nr = static_cast<size_t>(std::min<int64_t>(cf.nr, n - n0));
-    for (int64_t r0 = m0; r0 < m1; r0 += rpp) {
+    const uint8_t* ap = ws;  // row panel (r0 - m0) / rpp
+    for (int64_t r0 = m0; r0 < m1; r0 += rpp, ap += panel_bytes) {
       const size_t mr = static_cast<size_t>(std::min<int64_t>(rpp, m1 - r0));
-      const uint8_t* ap = ws + (r0 - m0) / rpp * panel_bytes;
       uint8_t* cp = static_cast<uint8_t*>(c) + (r0 * ldc + n0) * static_cast<int64_t>(out.out_bytes);
       if (rows) {
         jit_rows_fns.at(nr < static_cast<size_t>(cf.nr), mr)(static_cast<const uint8_t*>(a) + r0 * lda, wp, cp,
@@ -579,18 +587,20 @@ Status QGemmAccess::run(const QGemm& gemm, const void* a, int64_t m, int64_t lda
   // panels, within the workspace) times ranges of weight panels (a GEMV is
   // all panels; run_grid splits N for a pool).
   const GemmConfig& cf = *g.cfg;
-  const int64_t panel_bytes = g.k_pad * cf.mr * (cf.a_int16 ? 2 : 1);
-  const int64_t max_panels = std::max<int64_t>(1, std::min<int64_t>(kABlockBytes, kQGemmWorkspaceBytes) / panel_bytes);
   // Blocks of equal height (64 rows in 60-row blocks run as 36 + 28, not 60 + 4,
   // whose second block re-reads every weight for 4 rows).
-  const int64_t mc_max = std::min(max_panels, (m + cf.mr - 1) / cf.mr) * cf.mr;
-  const int64_t m_blocks = (m + mc_max - 1) / mc_max;
-  const int64_t mc = round_up((m + m_blocks - 1) / m_blocks, cf.mr);
+  const int64_t m_panels = (m + cf.mr - 1) / cf.mr;
+  int64_t mc = m_panels * cf.mr;  // one block
+  if (m_panels > g.max_row_panels) {
+    const int64_t mc_max = g.max_row_panels * cf.mr;
+    const int64_t m_blocks = (m + mc_max - 1) / mc_max;
+    mc = round_up((m + m_blocks - 1) / m_blocks, cf.mr);
+  }
   if (thread_workspace() == nullptr) return workspace_error();
   const bool ran = run_grid(
       pf, m, mc, g.n_pad / cf.nr,
       [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) { return g.run_task(a, lda, m0, m1, p0, p1, c, ldc); },
-      tasks, std::max<int64_t>(1, kWeightChunkBytes / (g.k_pad * cf.nr)));
+      tasks, g.chunk_panels);
   if (!ran) return workspace_error();  // another thread's workspace
   return Status();
 }
