@@ -8,6 +8,9 @@
 //                           vpmaddwd ymm/zmm otherwise, counting its 16/32
 //                           multiply-adds as 2 ops each), 12 independent chains;
 //   dram_read               one core summing a 512 MiB buffer (GB/s);
+//   l3_read                 one core summing a warm 16 MiB buffer, 64-byte
+//                           loads where AVX-512 exists (GB/s): what a GEMV
+//                           on (4096, 4096) weights can read from the L3;
 //   onednn/m:M/k:K/n:N      oneDNN matmul u8 x s8 -> u8, per-channel output
 //                           scales, source and destination zero points, int32
 //                           bias, weights reordered once to its own layout
@@ -28,7 +31,8 @@
 // packed weight bytes read per second); vs_dram (_llc): each run is followed
 // by a timed read of as many bytes from another 512 MiB buffer, and vs_dram
 // is the ratio of their medians (bench_util.h, timed_against_dram; Gops and
-// weight_GBs from the median run there);
+// weight_GBs from the median run there); vs_l3 (M = 1, one matrix) =
+// weight_GBs / l3_read;
 // vs_1thread for the threaded entry. oneDNN's ISA follows ONEDNN_MAX_CPU_ISA:
 // run once more with ONEDNN_MAX_CPU_ISA=AVX2 for its AVX2 column (on an
 // AVX2-only machine both runs are the same).
@@ -203,6 +207,7 @@ void BM_QGemm(benchmark::State& st, Shape s, qkern::Isa isa, int matrices, int t
     const double gbs = static_cast<double>(g[0].packed_bytes()) / sec * 1e-9;
     st.counters["weight_GBs"] = gbs;
     if (matrices > 1) st.counters["vs_dram"] = vs_dram;
+    if (matrices == 1 && s.m == 1) ratio(st, "vs_l3", gbs, "l3_read");
   }
   if (threads > 1) {
     ratio(st, "vs_1thread", gop,
@@ -254,6 +259,7 @@ void register_all() {
         ->UseRealTime();
   }
   benchmark::RegisterBenchmark("dram_read", BM_DramRead)->UseRealTime()->Iterations(3);
+  benchmark::RegisterBenchmark("l3_read", BM_L3Read)->UseRealTime();
   std::vector<Shape> shapes;
   for (int64_t m : {1, 8, 64, 256}) {
     for (auto kn : {std::pair<int64_t, int64_t>{768, 3072}, {3072, 768}, {2048, 1000}, {4096, 4096},
