@@ -56,28 +56,37 @@ double timed_loop(benchmark::State& st, F&& f) {
   return iters ? s / static_cast<double>(iters) : 0;
 }
 
-// Sums n 64-bit words (n a multiple of 8) with 16-byte vector loads into
-// four independent sums (GCC vector extensions: SSE2 on x86-64, NEON on
-// aarch64): 64 bytes per iteration. The scalar 8-byte loop this replaces was
-// bound by its own adds on Zen 5 (30 GB/s, below what the GEMV streams from
-// DRAM).
-inline uint64_t sum_words(const uint64_t* p, size_t n) {
-  using V2 = uint64_t __attribute__((vector_size(16)));
-  V2 s0 = {0, 0}, s1 = s0, s2 = s0, s3 = s0;
-  for (size_t i = 0; i < n; i += 8) {
-    V2 v0, v1, v2, v3;
-    std::memcpy(&v0, p + i, 16);
-    std::memcpy(&v1, p + i + 2, 16);
-    std::memcpy(&v2, p + i + 4, 16);
-    std::memcpy(&v3, p + i + 6, 16);
+// GCC vector extensions: 16 bytes (SSE2 on x86-64, NEON on aarch64) and 64.
+typedef uint64_t U64x2 __attribute__((vector_size(16)));
+typedef uint64_t U64x8 __attribute__((vector_size(64)));
+
+// Sums n 64-bit words (n a multiple of 4 vectors) with vector loads into
+// four independent sums, four vectors per iteration; always inlined, so a
+// caller's target attribute decides the instructions.
+template <class V>
+__attribute__((always_inline)) inline uint64_t sum_vectors(const uint64_t* p, size_t n) {
+  constexpr size_t kWords = sizeof(V) / sizeof(uint64_t);
+  V s0 = {}, s1 = s0, s2 = s0, s3 = s0;
+  for (size_t i = 0; i + 4 * kWords <= n; i += 4 * kWords) {
+    V v0, v1, v2, v3;
+    std::memcpy(&v0, p + i, sizeof(V));
+    std::memcpy(&v1, p + i + kWords, sizeof(V));
+    std::memcpy(&v2, p + i + 2 * kWords, sizeof(V));
+    std::memcpy(&v3, p + i + 3 * kWords, sizeof(V));
     s0 += v0;
     s1 += v1;
     s2 += v2;
     s3 += v3;
   }
-  const V2 t = s0 + s1 + s2 + s3;
-  return t[0] + t[1];
+  const V t = s0 + s1 + s2 + s3;
+  uint64_t r = 0;
+  for (size_t i = 0; i < kWords; ++i) r += t[i];
+  return r;
 }
+
+// 16-byte loads. The scalar 8-byte loop this replaces was bound by its own
+// adds on Zen 5 (30 GB/s, below what the GEMV streams from DRAM).
+inline uint64_t sum_words(const uint64_t* p, size_t n) { return sum_vectors<U64x2>(p, n); }
 
 constexpr size_t kDramBytes = size_t{512} << 20;
 
@@ -98,26 +107,10 @@ inline void BM_DramRead(benchmark::State& st) {
 }
 
 #if defined(__x86_64__)
-// The same sum with 64-byte loads (AVX-512; one core reads its L3 faster
-// than 16-byte loads can: 90 against 53 GB/s on 16 MiB on Zen 5).
+// 64-byte loads (AVX-512; one core reads its L3 faster than with 16-byte
+// loads: 90 against 53 GB/s on 16 MiB on Zen 5).
 __attribute__((target("avx512f"))) inline uint64_t sum_words_avx512(const uint64_t* p, size_t n) {
-  using V8 = uint64_t __attribute__((vector_size(64)));
-  V8 s0 = {}, s1 = s0, s2 = s0, s3 = s0;
-  for (size_t i = 0; i + 32 <= n; i += 32) {
-    V8 v0, v1, v2, v3;
-    std::memcpy(&v0, p + i, 64);
-    std::memcpy(&v1, p + i + 8, 64);
-    std::memcpy(&v2, p + i + 16, 64);
-    std::memcpy(&v3, p + i + 24, 64);
-    s0 += v0;
-    s1 += v1;
-    s2 += v2;
-    s3 += v3;
-  }
-  const V8 t = s0 + s1 + s2 + s3;
-  uint64_t r = 0;
-  for (int i = 0; i < 8; ++i) r += t[i];
-  return r;
+  return sum_vectors<U64x8>(p, n);
 }
 #endif
 
