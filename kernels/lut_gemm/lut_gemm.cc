@@ -444,7 +444,7 @@ bool LutGemm::Impl::prepare_jit(bool shared_table, std::string* why) {
   // avx2 madd kernel, slower than the DRAM, gains from 4 KiB ahead (the AOT
   // kernels' distance; from DRAM 0.68x of the DRAM read, 0.60x without). The
   // vpdpbusd kernels, faster, lose to it. From DRAM (512 MiB rotated), 4-bit:
-  // 0.69-0.78x with 4 KiB, 0.87-0.93x with 512 B or none; 2-bit: 0.69-0.71x,
+  // 0.69-0.78x with 4 KiB, 0.87-1.02x with 512 B or none; 2-bit: 0.69-0.71x,
   // 0.80-0.87x with 512 B, 0.84-0.89x with none. From the L3, 4-bit
   // (4096, 11008) runs 3-9% faster with 512 B than with 4 KiB, and 2-bit
   // (4096, 4096) 5-7% faster with none.
