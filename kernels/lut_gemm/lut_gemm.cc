@@ -525,10 +525,16 @@ void LutGemm::Impl::pack_x(const void* x, int64_t ldx, int64_t rows, uint8_t* ou
       }
     }
   } else {
-    // The shift is +-128 or 0: on bytes it is an xor with 0x80.
+    // The shift is +-128 or 0: on bytes it is an xor with 0x80. Whole
+    // blocks through the config's vector packer, the partial one here.
     const uint8_t flip = a_shift ? 0x80 : 0;
-    pack_planes(static_cast<const uint8_t*>(x), ldx, rows, k, k_pad, log_p, log_bb, stride, byte_planes,
-                [flip](uint8_t v) { return static_cast<uint8_t>(v ^ flip); }, out);
+    const uint8_t* src = static_cast<const uint8_t*>(x);
+    const int64_t whole = cfg->pack_bytes ? k / kb * kb : 0;
+    for (int64_t r = 0; whole > 0 && r < rows; ++r) {
+      cfg->pack_bytes(src + r * ldx, static_cast<size_t>(whole / kb), bits, flip, out + r * stride);
+    }
+    pack_planes(src + whole, ldx, rows, k - whole, k_pad - whole, log_p, log_bb, stride, byte_planes,
+                [flip](uint8_t v) { return static_cast<uint8_t>(v ^ flip); }, out + whole);
   }
 }
 

@@ -53,6 +53,9 @@ using LutUkernelI8 = void (*)(size_t blocks, const void* a, size_t a_stride, con
 using LutUkernelF32 = void (*)(size_t blocks, const void* a, size_t a_stride, const uint8_t* idx,
                                const float* tables, float* tile);
 
+// X bytes -> the byte kernels' label planes (the layout above), `blocks`
+// whole blocks of BB * 8 / bits bytes from x, each byte xor flip.
+using LutPackBytesFn = void (*)(const uint8_t* x, size_t blocks, int bits, uint8_t flip, uint8_t* out);
 struct LutConfig {
   const char* name = nullptr;  // e.g. "3x4"
   int mr = 0, nr = 0;
@@ -65,6 +68,7 @@ struct LutConfig {
   // x <= 127): X packed as bytes, no shift. Null where i8 is already a dot.
   LutUkernelI8 i8_7bit[2][kLutMaxMR] = {};
   LutUkernelF32 f32[2][kLutMaxMR] = {};  // [bits == 4][rows - 1]
+  LutPackBytesFn pack_bytes = nullptr;   // byte planes, whole blocks (null: the portable loop)
   int f32_table = 0;            // floats per column table for 4-bit (2-bit: see f32_table2)
   int f32_table2 = 0;
   bool f32_byte_planes = false; // 4-bit fp32 tables as 4 x 16 byte planes (see above)
