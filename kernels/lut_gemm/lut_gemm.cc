@@ -503,13 +503,20 @@ void LutGemm::Impl::pack_x(const void* x, int64_t ldx, int64_t rows, uint8_t* ou
     pack_planes(static_cast<const float*>(x), ldx, rows, k, k_pad, log_p, log_bb, stride, byte_planes,
                 [](float v) { return v; }, reinterpret_cast<float*>(out));
   } else if (a_elem == 2) {
+    // Whole blocks through the config's vector packer, the partial one here.
     int16_t* dst = reinterpret_cast<int16_t*>(out);
-    if (act == LutActivation::kS8) {
-      pack_planes(static_cast<const int8_t*>(x), ldx, rows, k, k_pad, log_p, log_bb, stride, byte_planes,
-                  [](int8_t v) { return static_cast<int16_t>(v); }, dst);
+    const bool is_signed = act == LutActivation::kS8;
+    const int64_t whole = cfg->pack_int16 ? k / kb * kb : 0;
+    for (int64_t r = 0; whole > 0 && r < rows; ++r) {
+      cfg->pack_int16(static_cast<const uint8_t*>(x) + r * ldx, static_cast<size_t>(whole / kb), bits, is_signed,
+                      dst + r * stride);
+    }
+    if (is_signed) {
+      pack_planes(static_cast<const int8_t*>(x) + whole, ldx, rows, k - whole, k_pad - whole, log_p, log_bb, stride,
+                  byte_planes, [](int8_t v) { return static_cast<int16_t>(v); }, dst + whole);
     } else {
-      pack_planes(static_cast<const uint8_t*>(x), ldx, rows, k, k_pad, log_p, log_bb, stride, byte_planes,
-                  [](uint8_t v) { return static_cast<int16_t>(v); }, dst);
+      pack_planes(static_cast<const uint8_t*>(x) + whole, ldx, rows, k - whole, k_pad - whole, log_p, log_bb, stride,
+                  byte_planes, [](uint8_t v) { return static_cast<int16_t>(v); }, dst + whole);
     }
     if (x_row_sums) {  // after each row's K_pad elements (the JIT's madd kernels)
       for (int64_t r = 0; r < rows; ++r) {

@@ -442,6 +442,41 @@ void PackBytes(const uint8_t* HWY_RESTRICT x, size_t blocks, int bits, uint8_t f
   }
 }
 
+// int16 planes: each byte plane widened within 128-bit blocks (bytes 0-7 of
+// block q at 8q.., bytes 8-15 at BB/2 + 8q..: the order vpunpck[lh]bw
+// gives the weights), zero- or sign-extended.
+HWY_INLINE void StoreInt16Plane(VU8 p, bool is_signed, int16_t* HWY_RESTRICT out) {
+  const DU8 du8;
+  const D8 d8;
+  const D16 d16;
+  const hn::Repartition<uint16_t, DU8> du16;
+  const VU8 ext = is_signed ? hn::BitCast(du8, hn::VecFromMask(d8, hn::Lt(hn::BitCast(d8, p), hn::Zero(d8))))
+                            : hn::Zero(du8);
+  hn::StoreU(hn::BitCast(d16, hn::ZipLower(du16, p, ext)), d16, out);
+  hn::StoreU(hn::BitCast(d16, hn::ZipUpper(du16, p, ext)), d16, out + kBB / 2);
+}
+
+void PackInt16(const uint8_t* HWY_RESTRICT x, size_t blocks, int bits, bool is_signed, int16_t* HWY_RESTRICT out) {
+  const DU8 du8;
+  if (bits == 4) {
+    for (size_t b = 0; b < blocks; ++b, x += 2 * kBB, out += 2 * kBB) {
+      VU8 p0, p1;
+      hn::LoadInterleaved2(du8, x, p0, p1);
+      StoreInt16Plane(p0, is_signed, out);
+      StoreInt16Plane(p1, is_signed, out + kBB);
+    }
+    return;
+  }
+  for (size_t b = 0; b < blocks; ++b, x += 4 * kBB, out += 4 * kBB) {
+    VU8 p0, p1, p2, p3;
+    hn::LoadInterleaved4(du8, x, p0, p1, p2, p3);
+    StoreInt16Plane(p0, is_signed, out);
+    StoreInt16Plane(p1, is_signed, out + kBB);
+    StoreInt16Plane(p2, is_signed, out + 2 * kBB);
+    StoreInt16Plane(p3, is_signed, out + 3 * kBB);
+  }
+}
+
 // ------------------------------------------------------------------ tables
 // Constant-initialized (see gemm_hwy.cc: no target code may run while the
 // registry is filled).
@@ -475,6 +510,7 @@ constexpr LutConfig MakeConfig(std::index_sequence<kRows...>) {
   }
   c.f32_byte_planes = kF32BytePlanes;
   c.pack_bytes = &PackBytes;
+  c.pack_int16 = &PackInt16;
   // Zen 5, 4096 x 4096, 4-bit u8, against QGemm: avx512_vnni fused 0.76x at
   // M = 64 and 0.74x at 256, decode-to-panel 0.20x and 0.48x (the scalar
   // decode cannot keep up with the 6x64 vpdpbusd kernel); avx512 fused 0.58x

@@ -56,6 +56,8 @@ using LutUkernelF32 = void (*)(size_t blocks, const void* a, size_t a_stride, co
 // X bytes -> the byte kernels' label planes (the layout above), `blocks`
 // whole blocks of BB * 8 / bits bytes from x, each byte xor flip.
 using LutPackBytesFn = void (*)(const uint8_t* x, size_t blocks, int bits, uint8_t flip, uint8_t* out);
+// The same for the widening kernels' int16 planes (u8 or, is_signed, s8 X).
+using LutPackInt16Fn = void (*)(const uint8_t* x, size_t blocks, int bits, bool is_signed, int16_t* out);
 struct LutConfig {
   const char* name = nullptr;  // e.g. "3x4"
   int mr = 0, nr = 0;
@@ -69,6 +71,7 @@ struct LutConfig {
   LutUkernelI8 i8_7bit[2][kLutMaxMR] = {};
   LutUkernelF32 f32[2][kLutMaxMR] = {};  // [bits == 4][rows - 1]
   LutPackBytesFn pack_bytes = nullptr;   // byte planes, whole blocks (null: the portable loop)
+  LutPackInt16Fn pack_int16 = nullptr;   // int16 planes, whole blocks (null: the portable loop)
   int f32_table = 0;            // floats per column table for 4-bit (2-bit: see f32_table2)
   int f32_table2 = 0;
   bool f32_byte_planes = false; // 4-bit fp32 tables as 4 x 16 byte planes (see above)
