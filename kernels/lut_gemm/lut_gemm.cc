@@ -521,7 +521,7 @@ void LutGemm::Impl::pack_x(const void* x, int64_t ldx, int64_t rows, uint8_t* ou
     if (x_row_sums) {  // after each row's K_pad elements (the JIT's madd kernels)
       for (int64_t r = 0; r < rows; ++r) {
         int32_t sum = 0;
-        if (act == LutActivation::kS8) {
+        if (is_signed) {
           const int8_t* src = static_cast<const int8_t*>(x) + r * ldx;
           for (int64_t kk = 0; kk < k; ++kk) sum += src[kk];
         } else {
