@@ -32,12 +32,15 @@ inline std::map<std::string, std::vector<double>>& results() {
   return r;
 }
 inline void record(const std::string& key, double v) { results()[key].push_back(v); }
-inline double median(const std::string& key) {
-  auto it = results().find(key);
-  if (it == results().end() || it->second.empty()) return 0;
-  std::vector<double> v = it->second;
+// The median of v (0 when empty).
+inline double median_of(std::vector<double> v) {
+  if (v.empty()) return 0;
   std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
   return v[v.size() / 2];
+}
+inline double median(const std::string& key) {
+  auto it = results().find(key);
+  return it == results().end() ? 0 : median_of(it->second);
 }
 inline void ratio(benchmark::State& st, const char* name, double value, const std::string& base) {
   const double b = median(base);
@@ -90,8 +93,8 @@ inline uint64_t sum_words(const uint64_t* p, size_t n) { return sum_vectors<U64x
 
 constexpr size_t kDramBytes = size_t{512} << 20;
 
-inline std::unique_ptr<uint64_t[]> dram_buffer() {
-  const size_t n = kDramBytes / sizeof(uint64_t);
+// n words holding 0, 1, 2, ... (every page written).
+inline std::unique_ptr<uint64_t[]> word_buffer(size_t n) {
   std::unique_ptr<uint64_t[]> buf(new uint64_t[n]);
   for (size_t i = 0; i < n; ++i) buf[i] = i;
   return buf;
@@ -99,7 +102,7 @@ inline std::unique_ptr<uint64_t[]> dram_buffer() {
 
 inline void BM_DramRead(benchmark::State& st) {
   const size_t n = kDramBytes / sizeof(uint64_t);
-  const std::unique_ptr<uint64_t[]> buf = dram_buffer();
+  const std::unique_ptr<uint64_t[]> buf = word_buffer(n);
   const double s = timed_loop(st, [&](int64_t) { benchmark::DoNotOptimize(sum_words(buf.get(), n)); });
   const double gbs = static_cast<double>(n * sizeof(uint64_t)) / s * 1e-9;
   st.counters["GBs"] = gbs;
@@ -119,25 +122,15 @@ __attribute__((target("avx512f"))) inline uint64_t sum_words_avx512(const uint64
 // widest loads the machine has: the ceiling of a GEMV on those weights.
 inline void BM_L3Read(benchmark::State& st) {
   const size_t n = (size_t{16} << 20) / sizeof(uint64_t);
-  std::unique_ptr<uint64_t[]> buf(new uint64_t[n]);
-  for (size_t i = 0; i < n; ++i) buf[i] = i;
+  const std::unique_ptr<uint64_t[]> buf = word_buffer(n);
+  uint64_t (*sum)(const uint64_t*, size_t) = sum_words;
 #if defined(__x86_64__)
-  const bool wide = __builtin_cpu_supports("avx512f");
-#else
-  const bool wide = false;
+  if (__builtin_cpu_supports("avx512f")) sum = sum_words_avx512;
 #endif
-  const double s = timed_loop(st, [&](int64_t) {
-#if defined(__x86_64__)
-    if (wide) {
-      benchmark::DoNotOptimize(sum_words_avx512(buf.get(), n));
-      return;
-    }
-#endif
-    benchmark::DoNotOptimize(sum_words(buf.get(), n));
-  });
+  const double s = timed_loop(st, [&](int64_t) { benchmark::DoNotOptimize(sum(buf.get(), n)); });
   const double gbs = static_cast<double>(n * sizeof(uint64_t)) / s * 1e-9;
   st.counters["GBs"] = gbs;
-  st.SetLabel(wide ? "64-byte loads" : "16-byte loads");
+  st.SetLabel(sum == sum_words ? "16-byte loads" : "64-byte loads");
   record("l3_read", gbs);
 }
 
@@ -153,7 +146,7 @@ template <class F>
 double timed_against_dram(benchmark::State& st, size_t bytes, F&& f, double* vs_dram) {
   const size_t slice = std::max<size_t>(64, std::min(bytes, kDramBytes) / 64 * 64) / sizeof(uint64_t);
   const size_t slices = kDramBytes / sizeof(uint64_t) / slice;
-  const std::unique_ptr<uint64_t[]> buf = dram_buffer();
+  const std::unique_ptr<uint64_t[]> buf = word_buffer(kDramBytes / sizeof(uint64_t));
   std::vector<double> tf, td;
   int64_t it = 0;
   for (auto _ : st) {
@@ -168,13 +161,8 @@ double timed_against_dram(benchmark::State& st, size_t bytes, F&& f, double* vs_
     st.SetIterationTime(tf.back());
     ++it;
   }
-  const auto med = [](std::vector<double>& v) {
-    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-    return v[v.size() / 2];
-  };
-  if (tf.empty()) return 0;
-  const double f_med = med(tf);
-  *vs_dram = med(td) / f_med;
+  const double f_med = median_of(tf);
+  *vs_dram = f_med > 0 ? median_of(td) / f_med : 0;
   return f_med;
 }
 

@@ -43,12 +43,6 @@ namespace {
 #if QKERN_HAVE_JIT
 using Clock = std::chrono::steady_clock;
 
-double vmedian(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-  return v[v.size() / 2];
-}
-
 struct Gemm {
   std::vector<uint8_t> a, c;
   std::vector<int8_t> w;
@@ -100,7 +94,7 @@ void interleave(benchmark::State& st, double ops, Aot aot, Jit jit) {
     tj.push_back(j);
     st.SetIterationTime((a + j) * reps * 1e-9);
   }
-  const double ma = vmedian(ta), mj = vmedian(tj);
+  const double ma = median_of(ta), mj = median_of(tj);
   st.counters["aot_gops"] = ops / ma;
   st.counters["jit_gops"] = ops / mj;
   st.counters["ratio"] = ma / mj;
@@ -215,7 +209,7 @@ void BM_Generate(benchmark::State& st, qkern::Isa isa) {
     us.push_back(t);
     st.SetIterationTime(t * 1e-6);
   }
-  st.counters["median_us"] = vmedian(us);
+  st.counters["median_us"] = median_of(us);
   qkern::jit::global_cache().clear();
 }
 
@@ -299,7 +293,7 @@ void BM_ConvDirectVsIm2col(benchmark::State& st, qkern::Isa isa, ConvLayer l) {
     st.SetIterationTime((a + d) * 3 * 1e-9);
   }
   qkern::reset_max_isa();
-  const double mi = vmedian(ti), md = vmedian(td);
+  const double mi = median_of(ti), md = median_of(td);
   st.counters["im2col_us"] = mi * 1e-3;
   st.counters["direct_us"] = md * 1e-3;
   st.counters["ratio"] = mi / md;

@@ -416,65 +416,62 @@ constexpr bool kF32BytePlanes = true;
 #endif
 
 // ------------------------------------------------------------- X packing
-// Byte planes of whole blocks: plane t of a block = x[P * i + t] ^ flip, i <
-// BB (vld2/vld4 on NEON, shuffles on x86). The portable per-byte loop took
-// 3.7 cycles per byte on Zen 5: three quarters of a K = 256 GEMV on 16
-// columns.
-void PackBytes(const uint8_t* HWY_RESTRICT x, size_t blocks, int bits, uint8_t flip, uint8_t* HWY_RESTRICT out) {
+// X bytes -> label planes, whole blocks: plane t of a block = x[P * i + t],
+// i < BB (de-interleaved: vld2/vld4 on NEON, shuffles on x86), each handed
+// to store(plane, out + t * BB). The portable per-byte loop took 3.7 cycles
+// per byte on Zen 5: three quarters of a K = 256 GEMV on 16 columns.
+template <class T, class Store>
+HWY_INLINE void PackPlanes(const uint8_t* HWY_RESTRICT x, size_t blocks, int bits, T* HWY_RESTRICT out,
+                           const Store& store) {
   const DU8 du8;
-  const VU8 vf = hn::Set(du8, flip);
-  if (bits == 4) {
-    for (size_t b = 0; b < blocks; ++b, x += 2 * kBB, out += 2 * kBB) {
-      VU8 p0, p1;
-      hn::LoadInterleaved2(du8, x, p0, p1);
-      hn::StoreU(hn::Xor(p0, vf), du8, out);
-      hn::StoreU(hn::Xor(p1, vf), du8, out + kBB);
-    }
-    return;
-  }
-  for (size_t b = 0; b < blocks; ++b, x += 4 * kBB, out += 4 * kBB) {
+  const size_t planes = bits == 4 ? 2 : 4;
+  for (size_t b = 0; b < blocks; ++b, x += planes * kBB, out += planes * kBB) {
     VU8 p0, p1, p2, p3;
-    hn::LoadInterleaved4(du8, x, p0, p1, p2, p3);
-    hn::StoreU(hn::Xor(p0, vf), du8, out);
-    hn::StoreU(hn::Xor(p1, vf), du8, out + kBB);
-    hn::StoreU(hn::Xor(p2, vf), du8, out + 2 * kBB);
-    hn::StoreU(hn::Xor(p3, vf), du8, out + 3 * kBB);
+    if (planes == 2) {
+      hn::LoadInterleaved2(du8, x, p0, p1);
+    } else {
+      hn::LoadInterleaved4(du8, x, p0, p1, p2, p3);
+    }
+    store(p0, out);
+    store(p1, out + kBB);
+    if (planes == 4) {
+      store(p2, out + 2 * kBB);
+      store(p3, out + 3 * kBB);
+    }
   }
 }
 
-// int16 planes: each byte plane widened within 128-bit blocks (bytes 0-7 of
-// block q at 8q.., bytes 8-15 at BB/2 + 8q..: the order vpunpck[lh]bw
-// gives the weights), zero- or sign-extended.
-HWY_INLINE void StoreInt16Plane(VU8 p, bool is_signed, int16_t* HWY_RESTRICT out) {
-  const DU8 du8;
-  const D8 d8;
-  const D16 d16;
-  const hn::Repartition<uint16_t, DU8> du16;
-  const VU8 ext = is_signed ? hn::BitCast(du8, hn::VecFromMask(d8, hn::Lt(hn::BitCast(d8, p), hn::Zero(d8))))
-                            : hn::Zero(du8);
-  hn::StoreU(hn::BitCast(d16, hn::ZipLower(du16, p, ext)), d16, out);
-  hn::StoreU(hn::BitCast(d16, hn::ZipUpper(du16, p, ext)), d16, out + kBB / 2);
+// The byte kernels' planes: each byte xor flip.
+struct XorStore {
+  VU8 flip;
+  HWY_INLINE void operator()(VU8 p, uint8_t* HWY_RESTRICT out) const {
+    hn::StoreU(hn::Xor(p, flip), DU8(), out);
+  }
+};
+
+// The widening kernels' int16 planes: each plane widened within 128-bit
+// blocks (bytes 0-7 of block q at 8q.., bytes 8-15 at BB/2 + 8q..: the order
+// vpunpck[lh]bw gives the weights), zero- or sign-extended.
+struct Int16Store {
+  bool is_signed;
+  HWY_INLINE void operator()(VU8 p, int16_t* HWY_RESTRICT out) const {
+    const DU8 du8;
+    const D8 d8;
+    const D16 d16;
+    const hn::Repartition<uint16_t, DU8> du16;
+    const VU8 ext = is_signed ? hn::BitCast(du8, hn::VecFromMask(d8, hn::Lt(hn::BitCast(d8, p), hn::Zero(d8))))
+                              : hn::Zero(du8);
+    hn::StoreU(hn::BitCast(d16, hn::ZipLower(du16, p, ext)), d16, out);
+    hn::StoreU(hn::BitCast(d16, hn::ZipUpper(du16, p, ext)), d16, out + kBB / 2);
+  }
+};
+
+void PackBytes(const uint8_t* HWY_RESTRICT x, size_t blocks, int bits, uint8_t flip, uint8_t* HWY_RESTRICT out) {
+  PackPlanes(x, blocks, bits, out, XorStore{hn::Set(DU8(), flip)});
 }
 
 void PackInt16(const uint8_t* HWY_RESTRICT x, size_t blocks, int bits, bool is_signed, int16_t* HWY_RESTRICT out) {
-  const DU8 du8;
-  if (bits == 4) {
-    for (size_t b = 0; b < blocks; ++b, x += 2 * kBB, out += 2 * kBB) {
-      VU8 p0, p1;
-      hn::LoadInterleaved2(du8, x, p0, p1);
-      StoreInt16Plane(p0, is_signed, out);
-      StoreInt16Plane(p1, is_signed, out + kBB);
-    }
-    return;
-  }
-  for (size_t b = 0; b < blocks; ++b, x += 4 * kBB, out += 4 * kBB) {
-    VU8 p0, p1, p2, p3;
-    hn::LoadInterleaved4(du8, x, p0, p1, p2, p3);
-    StoreInt16Plane(p0, is_signed, out);
-    StoreInt16Plane(p1, is_signed, out + kBB);
-    StoreInt16Plane(p2, is_signed, out + 2 * kBB);
-    StoreInt16Plane(p3, is_signed, out + 3 * kBB);
-  }
+  PackPlanes(x, blocks, bits, out, Int16Store{is_signed});
 }
 
 // ------------------------------------------------------------------ tables
