@@ -7,6 +7,8 @@
 //                           the best kernel is built on (vpdpbusd zmm with VNNI;
 //                           vpmaddwd ymm/zmm otherwise, counting its 16/32
 //                           multiply-adds as 2 ops each), 12 independent chains;
+//   peak/tdpbusd            with avx512_amx: 4 independent tdpbusd chains
+//                           (16 x 16 x 64 multiply-adds each);
 //   dram_read               one core summing a 512 MiB buffer (GB/s);
 //   l3_read                 one core summing a warm 16 MiB buffer, 64-byte
 //                           loads where AVX-512 exists (GB/s): what a GEMV
@@ -26,7 +28,8 @@
 // (2048, 1000), (4096, 4096), (4096, 11008)}, plus 1024^3. scalar runs M = 1
 // only (it takes seconds per larger shape).
 //
-// Counters: Gops = 2*M*N*K per second (1e9); pct_peak = Gops / peak;
+// Counters: Gops = 2*M*N*K per second (1e9); pct_peak = Gops / peak
+// (vpdpbusd's or vpmaddwd's); pct_amx_peak (avx512_amx) = Gops / tdpbusd's;
 // vs_onednn = Gops / oneDNN's Gops at the same shape; weight_GBs (M = 1, 8:
 // packed weight bytes read per second); vs_dram (_llc): each run is followed
 // by a timed read of as many bytes from another 512 MiB buffer, and vs_dram
@@ -97,6 +100,32 @@ int64_t peak_vpdpbusd_zmm(int64_t iters) {
   QKERN_PEAK_LOOP("vpdpbusd", "zmm");  // EVEX: the only encoding of the zmm form
   return iters;
 }
+
+// AMX: 4 independent tdpbusd chains (tmm0-3 += tmm4/5 x tmm6/7, zeroed
+// tiles), 16 x 16 x 64 multiply-adds each. Runs only where qkern found the
+// avx512_amx ISA usable (which asked the kernel for the tile state).
+__attribute__((target("amx-tile,amx-int8"))) int64_t peak_tdpbusd(int64_t iters) {
+  struct alignas(64) {
+    uint8_t palette = 1, start_row = 0, reserved[14] = {};
+    uint16_t colsb[16] = {};
+    uint8_t rows[16] = {};
+  } cfg;
+  for (int t = 0; t < 8; ++t) {
+    cfg.rows[t] = 16;
+    cfg.colsb[t] = 64;
+  }
+  asm volatile("ldtilecfg %0" ::"m"(cfg));
+  _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+  _tile_zero(4); _tile_zero(5); _tile_zero(6); _tile_zero(7);
+  for (int64_t i = 0; i < iters; ++i) {
+    _tile_dpbusd(0, 4, 6);
+    _tile_dpbusd(1, 4, 7);
+    _tile_dpbusd(2, 5, 6);
+    _tile_dpbusd(3, 5, 7);
+  }
+  _tile_release();
+  return iters;
+}
 #endif
 
 struct Peak {
@@ -119,12 +148,12 @@ Peak best_peak() {
   return p;
 }
 
-void BM_Peak(benchmark::State& st, Peak p) {
+void BM_Peak(benchmark::State& st, Peak p, const char* key) {
   const int64_t n = 1 << 16;
   const double s = timed_loop(st, [&](int64_t) { benchmark::DoNotOptimize(p.fn(n)); });
   const double g = p.ops_per_iter * n / s * 1e-9;
   st.counters["Gops"] = g;
-  record("peak", g);
+  record(key, g);
 }
 
 
@@ -202,6 +231,7 @@ void BM_QGemm(benchmark::State& st, Shape s, qkern::Isa isa, int matrices, int t
                           "/isa:" + qkern::isa_name(isa) + "/t" + std::to_string(threads);
   record(key, gop);
   ratio(st, "pct_peak", 100 * gop, "peak");
+  if (isa == qkern::Isa::kAvx512Amx) ratio(st, "pct_amx_peak", 100 * gop, "peak_amx");
   if (matrices == 1) ratio(st, "vs_onednn", gop, "onednn/" + shape_name(s));
   if (s.m <= 8) {
     const double gbs = static_cast<double>(g[0].packed_bytes()) / sec * 1e-9;
@@ -255,9 +285,16 @@ void BM_OneDnn(benchmark::State& st, Shape s) {
 void register_all() {
   const Peak peak = best_peak();
   if (peak.fn) {
-    benchmark::RegisterBenchmark((std::string("peak/") + peak.name).c_str(), BM_Peak, peak)
+    benchmark::RegisterBenchmark((std::string("peak/") + peak.name).c_str(), BM_Peak, peak, "peak")
         ->UseRealTime();
   }
+#if defined(__x86_64__)
+  if (qkern::isa_available(qkern::Isa::kAvx512Amx)) {
+    benchmark::RegisterBenchmark("peak/tdpbusd", BM_Peak, Peak{"tdpbusd", 4.0 * 16 * 16 * 64 * 2, &peak_tdpbusd},
+                                 "peak_amx")
+        ->UseRealTime();
+  }
+#endif
   benchmark::RegisterBenchmark("dram_read", BM_DramRead)->UseRealTime()->Iterations(3);
   benchmark::RegisterBenchmark("l3_read", BM_L3Read)->UseRealTime();
   std::vector<Shape> shapes;

@@ -2035,8 +2035,7 @@ void AddIsaCases(std::vector<Case>& cs) {
                 {"environment_status"},
                 StatusCode::kInvalidArgument,
                 "QKERN_MAX_ISA: '<v>' is not an ISA name (expected one of scalar, avx2, avx512, "
-                "avx512_vnni, neon, "
-                "neon_dotprod); ignored",
+                "avx512_vnni, avx512_amx, neon, neon_dotprod); ignored",
                 [](Recorder& r) { RunEnvChild(r, "AVX2"); },
                 /*per_isa=*/false});
   cs.push_back({"E-ISA-04",

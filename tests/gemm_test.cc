@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/gemm/gemm_kernels.h"
 #include "qkern/gemm.hpp"
 #include "tests/gemm_tester.h"
 #include "tests/test_util.h"
@@ -15,7 +16,20 @@ namespace qkern {
 namespace test {
 namespace {
 
-using GemmTest = IsaTest;
+// On avx512_amx every run of an operator with the AMX kernel takes it (from
+// M = 1, not from gemm_amx_min_m()), so that every sweep here covers it;
+// AmxPanels checks the default split.
+class GemmTest : public IsaTest {
+ protected:
+  void SetUp() override {
+    IsaTest::SetUp();
+    if (isa() == Isa::kAvx512Amx) internal::set_gemm_amx_min_m_for_test(1);
+  }
+  void TearDown() override {
+    internal::set_gemm_amx_min_m_for_test(0);
+    IsaTest::TearDown();
+  }
+};
 
 // Rows around every MR (1..8) and columns around every NR (8, 16, 32, 64) and
 // vector width; k around every K group (2, 4) and unrolled length.
@@ -142,7 +156,34 @@ TEST_P(GemmTest, MaddubsOnlyWhenProven) {
   QGemm g;
   ASSERT_TRUE(QGemm::create(p, &g).ok());
   EXPECT_EQ(g.kernel().find("maddubs"), std::string::npos) << g.kernel();
-  EXPECT_NE(g.kernel().find(std::string("__") + isa_name(isa())), std::string::npos) << g.kernel();
+  // avx512_amx: this N takes the narrow avx512_vnni config, which the AMX kernel does not read.
+  EXPECT_EQ(g.isa(), isa() == Isa::kAvx512Amx ? Isa::kAvx512Vnni : isa());
+  EXPECT_NE(g.kernel().find(std::string("__") + isa_name(g.isa())), std::string::npos) << g.kernel();
+}
+
+// The AMX kernel: 32-row panels of two 16-row tiles, K in blocks of 64
+// (weight reads past the last panel's K land in the slack), 64-column panels
+// as two 32-column halves.
+TEST_P(GemmTest, AmxPanels) {
+  if (isa() != Isa::kAvx512Amx) GTEST_SKIP() << "the AMX kernel runs on avx512_amx only";
+  for (int64_t m : {1, 15, 16, 17, 31, 32, 33, 48, 65, 100}) {
+    for (int64_t n : {33, 64, 65, 130}) {
+      for (int64_t k : {1, 4, 63, 64, 65, 127, 128, 300}) {
+        SCOPED_TRACE(testing::Message() << "m " << m << " n " << n << " k " << k);
+        GemmTester().m(m).n(n).k(k).seed(static_cast<uint32_t>(m * 1000 + n * 10 + k))
+            .a_signed(k % 2 == 1).expect_kernel("32x64c4_amx").Test();
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+  // K whose 32 rows of A no longer fit the workspace: the avx512_vnni kernels.
+  GemmTester().m(40).n(64).k(40000).output(GemmOutput::kInt32).expect_kernel("__avx512_vnni").Test();
+  // The default split: the avx512_vnni kernels below gemm_amx_min_m(), AMX from it.
+  internal::set_gemm_amx_min_m_for_test(0);
+  for (int64_t m : {int64_t{1}, internal::gemm_amx_min_m() - 1, internal::gemm_amx_min_m(), int64_t{70}}) {
+    SCOPED_TRACE(testing::Message() << "m " << m);
+    GemmTester().m(m).n(100).k(200).expect_kernel("32x64c4_amx").Test();
+  }
 }
 
 // qemu-user (cross builds' test runner) hangs on guest thread creation.

@@ -35,7 +35,7 @@ TEST(Isa, AvailableStartsWithScalarAndIsAscending) {
 TEST(Isa, ArchitectureListsEveryLevel) {
   const auto arch = architecture_isas();
 #if defined(__x86_64__)
-  EXPECT_EQ(arch, (std::vector<Isa>{Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAvx512Vnni}));
+  EXPECT_EQ(arch, (std::vector<Isa>{Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAvx512Vnni, Isa::kAvx512Amx}));
 #elif defined(__aarch64__)
   EXPECT_EQ(arch, (std::vector<Isa>{Isa::kScalar, Isa::kNeon, Isa::kNeonDotprod}));
 #endif

@@ -40,6 +40,11 @@ class IsaTest : public ::testing::TestWithParam<Isa> {
   Isa isa() const { return GetParam(); }
 };
 
+// The ISA an operator of a family without avx512_amx kernels reports under
+// `active`: avx512_amx falls back to avx512_vnni (only QGemm, and QConv2d
+// through it, have an AMX kernel); every other ISA is its own.
+inline Isa FamilyIsa(Isa active) { return active == Isa::kAvx512Amx ? Isa::kAvx512Vnni : active; }
+
 inline std::string IsaParamName(const ::testing::TestParamInfo<Isa>& info) {
   return isa_name(info.param);
 }

@@ -141,7 +141,7 @@ constexpr const char* kUsage =
     "  help      this text (also --help, -h)\n"
     "\n"
     "environment:\n"
-    "  QKERN_MAX_ISA=<scalar|avx2|avx512|avx512_vnni|neon|neon_dotprod>\n"
+    "  QKERN_MAX_ISA=<scalar|avx2|avx512|avx512_vnni|avx512_amx|neon|neon_dotprod>\n"
     "            caps dispatch for the whole process (read once, at first use)\n"
     "  QKERN_VERBOSE=1\n"
     "            one line per library call on stderr:\n"
@@ -424,7 +424,7 @@ std::string KernelName(Op op, bool is_signed, RequantScheme scheme, Isa isa) {
 // mirrors it).
 Isa KmeansKernelIsa(KmeansMethod method, Isa isa) {
   const bool avx2 = method == KmeansMethod::kOptimal1D &&
-                    (isa == Isa::kAvx2 || isa == Isa::kAvx512 || isa == Isa::kAvx512Vnni);
+                    (isa == Isa::kAvx2 || isa == Isa::kAvx512 || isa == Isa::kAvx512Vnni || isa == Isa::kAvx512Amx);
   return avx2 ? Isa::kAvx2 : Isa::kScalar;
 }
 std::string KmeansKernelName(KmeansMethod method, Isa isa) {

@@ -1,12 +1,14 @@
 // qkern/isa.hpp: which instruction sets a kernel may use, and how to cap them.
 //
-// Levels, lowest first: x86 scalar < avx2 < avx512 (F/BW/DQ/VL) < avx512_vnni;
+// Levels, lowest first: x86 scalar < avx2 < avx512 (F/BW/DQ/VL) < avx512_vnni
+// < avx512_amx;
 // Arm scalar < neon < neon_dotprod. Every call dispatches to the highest ISA
 // that (a) the CPU supports, (b) this build compiled, and (c) no cap excludes.
 // Caps: the environment variable QKERN_MAX_ISA=<name> (read once, at first use)
 // and set_max_isa() at run time (tests and benchmarks); the lower one wins.
 // A kernel family without a kernel for the chosen ISA falls back down the
-// chain (avx512_vnni -> avx512 -> avx2 -> scalar; neon_dotprod -> neon -> scalar).
+// chain (avx512_amx -> avx512_vnni -> avx512 -> avx2 -> scalar; neon_dotprod ->
+// neon -> scalar).
 #ifndef QKERN_ISA_HPP_
 #define QKERN_ISA_HPP_
 
@@ -26,10 +28,14 @@ enum class Isa : int {
   kAvx512Vnni = 3,  // AVX-512 + VNNI, VBMI, VBMI2 (Highway's AVX3_DL: Ice Lake, Zen 4)
   kNeon = 4,
   kNeonDotprod = 5,  // NEON + sdot/udot (HWCAP_ASIMDDP)
+  // avx512_vnni + AMX-TILE and AMX-INT8 (tdpbusd; Sapphire Rapids and later),
+  // with the kernel's permission for the tile state (arch_prctl on Linux).
+  // After the Arm levels in the enum; within x86 it is the highest.
+  kAvx512Amx = 6,
 };
-constexpr int kIsaCount = 6;
+constexpr int kIsaCount = 7;
 
-// "scalar", "avx2", "avx512", "avx512_vnni", "neon", "neon_dotprod".
+// "scalar", "avx2", "avx512", "avx512_vnni", "neon", "neon_dotprod", "avx512_amx".
 const char* isa_name(Isa isa);
 // Parses one of the names above (exact, lower case). False for anything else.
 bool isa_from_name(const std::string& name, Isa* isa);

@@ -70,6 +70,7 @@ typedef enum qkern_isa {
   QKERN_ISA_AVX512_VNNI = 3,
   QKERN_ISA_NEON = 4,
   QKERN_ISA_NEON_DOTPROD = 5,
+  QKERN_ISA_AVX512_AMX = 6,
   QKERN_ENUM_RANGE_(QKERN_ISA)
 } qkern_isa;
 

@@ -32,7 +32,7 @@ static_assert(static_cast<int>(Isa::kScalar) == QKERN_ISA_SCALAR &&
                   static_cast<int>(Isa::kAvx512Vnni) == QKERN_ISA_AVX512_VNNI &&
                   static_cast<int>(Isa::kNeon) == QKERN_ISA_NEON &&
                   static_cast<int>(Isa::kNeonDotprod) == QKERN_ISA_NEON_DOTPROD &&
-                  kIsaCount == 6,
+                  static_cast<int>(Isa::kAvx512Amx) == QKERN_ISA_AVX512_AMX && kIsaCount == 7,
               "qkern_isa mirrors Isa");
 static_assert(static_cast<int>(ConvPath::kGemm1x1) == QKERN_CONV_GEMM_1X1 &&
                   static_cast<int>(ConvPath::kIm2col) == QKERN_CONV_IM2COL &&

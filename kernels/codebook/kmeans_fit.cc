@@ -862,7 +862,7 @@ Status kmeans_fit(const float* w, const CodebookShape& shape, const KmeansOption
   Isa used = Isa::kScalar;
 #ifdef QKERN_KMEANS_X86
   const Isa isa = active_isa();
-  if (optimal && (isa == Isa::kAvx512 || isa == Isa::kAvx512Vnni)) {
+  if (optimal && (isa == Isa::kAvx512 || isa == Isa::kAvx512Vnni || isa == Isa::kAvx512Amx)) {
     path = internal::DpPath::kAvx512;
     used = Isa::kAvx512;
   } else if (optimal && isa == Isa::kAvx2) {

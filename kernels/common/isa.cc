@@ -26,8 +26,8 @@
 namespace qkern {
 namespace {
 
-constexpr const char* kIsaNames[kIsaCount] = {"scalar", "avx2",     "avx512",
-                                              "avx512_vnni", "neon", "neon_dotprod"};
+constexpr const char* kIsaNames[kIsaCount] = {"scalar", "avx2",         "avx512",    "avx512_vnni",
+                                              "neon",   "neon_dotprod", "avx512_amx"};
 
 struct IsaState {
   bool supported[kIsaCount] = {};
@@ -38,7 +38,8 @@ struct IsaState {
 
 bool same_architecture(Isa isa) {
 #if HWY_ARCH_X86
-  return isa == Isa::kScalar || isa == Isa::kAvx2 || isa == Isa::kAvx512 || isa == Isa::kAvx512Vnni;
+  return isa == Isa::kScalar || isa == Isa::kAvx2 || isa == Isa::kAvx512 || isa == Isa::kAvx512Vnni ||
+         isa == Isa::kAvx512Amx;
 #elif HWY_ARCH_ARM_A64
   return isa == Isa::kScalar || isa == Isa::kNeon || isa == Isa::kNeonDotprod;
 #else
@@ -54,6 +55,8 @@ IsaState detect() {
   s.supported[static_cast<int>(Isa::kAvx2)] = (targets & HWY_AVX2) != 0;
   s.supported[static_cast<int>(Isa::kAvx512)] = (targets & HWY_AVX3) != 0;
   s.supported[static_cast<int>(Isa::kAvx512Vnni)] = (targets & HWY_AVX3_DL) != 0;
+  s.supported[static_cast<int>(Isa::kAvx512Amx)] =
+      (targets & HWY_AVX3_DL) != 0 && internal::amx_int8_usable();
 #elif HWY_ARCH_ARM_A64
   s.supported[static_cast<int>(Isa::kNeon)] = (targets & HWY_NEON) != 0;
 #if defined(__linux__)
@@ -64,6 +67,7 @@ IsaState detect() {
   (void)targets;
 #endif
   for (int i = 0; i < kIsaCount; ++i) {
+    // Within one architecture the enum order is the level order.
     if (s.supported[i] && same_architecture(static_cast<Isa>(i))) s.best = static_cast<Isa>(i);
   }
 
@@ -73,7 +77,7 @@ IsaState detect() {
       s.env_status = Status(StatusCode::kInvalidArgument,
                             std::string("QKERN_MAX_ISA: '") + env +
                                 "' is not an ISA name (expected one of scalar, avx2, avx512, "
-                                "avx512_vnni, neon, neon_dotprod); ignored");
+                                "avx512_vnni, avx512_amx, neon, neon_dotprod); ignored");
     } else if (!same_architecture(cap)) {
       s.env_status = Status(StatusCode::kInvalidArgument,
                             std::string("QKERN_MAX_ISA: '") + env +
@@ -98,6 +102,7 @@ std::atomic<int> g_api_cap{-1};
 namespace internal {
 Isa fallback_isa(Isa isa) {
   switch (isa) {
+    case Isa::kAvx512Amx: return Isa::kAvx512Vnni;
     case Isa::kAvx512Vnni: return Isa::kAvx512;
     case Isa::kAvx512: return Isa::kAvx2;
     case Isa::kNeonDotprod: return Isa::kNeon;
@@ -188,6 +193,7 @@ CpuInfo cpu_info() {
   if (t & HWY_AVX2) info.features.push_back("avx2+fma+bmi2+f16c");
   if (t & HWY_AVX3) info.features.push_back("avx512f+bw+dq+vl");
   if (t & HWY_AVX3_DL) info.features.push_back("avx512_vnni+vbmi+vbmi2+bitalg+vpopcntdq+vaes");
+  if (internal::amx_int8_usable()) info.features.push_back("amx_tile+amx_int8");
 #elif HWY_ARCH_ARM_A64
   info.features.push_back("neon");
 #if defined(__linux__)

@@ -14,16 +14,22 @@ namespace internal {
 
 // The next ISA down the chain; scalar for scalar.
 Isa fallback_isa(Isa isa);
+// x86: the CPU has AMX-TILE and AMX-INT8, the OS saves the tile state
+// (XCR0 bits 17-18) and granted this process its use (Linux
+// ARCH_REQ_XCOMP_PERM); asked once (kernels/gemm/gemm_amx.cc). False elsewhere.
+bool amx_int8_usable();
 
 template <class Kernels>
 struct Registry {
   const Kernels* slot[kIsaCount] = {};
 
   // One table per ISA, in the order of qkern::Isa; null where the family (or
-  // this build) has none.
+  // this build) has none. No family has an avx512_amx table (QGemm runs its
+  // AMX kernel beside its avx512_vnni one, kernels/gemm/gemm_amx.cc): that
+  // slot falls back to avx512_vnni.
   Registry(const Kernels* scalar, const Kernels* avx2, const Kernels* avx512,
            const Kernels* avx512_vnni, const Kernels* neon, const Kernels* neon_dotprod)
-      : slot{scalar, avx2, avx512, avx512_vnni, neon, neon_dotprod} {}
+      : slot{scalar, avx2, avx512, avx512_vnni, neon, neon_dotprod, nullptr} {}
 
   struct Selection {
     const Kernels* kernels;

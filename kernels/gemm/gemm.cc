@@ -15,6 +15,7 @@
 // element is computed by one microkernel call over the whole K, so results do
 // not depend on the task split or the thread count.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -62,8 +63,17 @@ constexpr int64_t kABlockBytes = 256 << 10;
 // MiB on Zen 5) while the row blocks reuse it. (4096 x 11008 at M = 256 read
 // its 45 MB from DRAM five times without it: 0.83x oneDNN.)
 constexpr int64_t kWeightChunkBytes = 8 << 20;
+// avx512_amx: QGemm runs the AMX kernel from this M up (gemm_amx_min_m()).
+constexpr int64_t kAmxMinM = 16;
+std::atomic<int64_t> g_amx_min_m{0};  // a test's value; 0: kAmxMinM
 
 }  // namespace
+
+int64_t gemm_amx_min_m() {
+  const int64_t m = g_amx_min_m.load(std::memory_order_relaxed);
+  return m > 0 ? m : kAmxMinM;
+}
+void set_gemm_amx_min_m_for_test(int64_t m) { g_amx_min_m.store(m > 0 ? m : 0, std::memory_order_relaxed); }
 }  // namespace internal
 
 using internal::Buffer;
@@ -82,9 +92,15 @@ struct QGemm::Impl {
   int64_t max_row_panels = 1, chunk_panels = 1;
   bool a_signed = false;
   int a_shift = 0;  // added to every activation when packing (config's shift for the type)
-  Isa isa = Isa::kScalar;
+  Isa isa = Isa::kScalar;  // avx512_amx where `amx` is set
+  Isa cfg_isa = Isa::kScalar;  // cfg's (and the JIT kernels') ISA
   std::string kernel;
   const GemmConfig* cfg = nullptr;
+  // avx512_amx: the AMX kernel, for runs of M >= gemm_amx_min_m(); it reads
+  // cfg's weight panels (the avx512_vnni c4 config's) and A panels of
+  // kGemmAmxMR rows of amx_k64 bytes (K rounded up to 64). Null otherwise.
+  const internal::GemmAmxKernel* amx = nullptr;
+  int64_t amx_k64 = 0, amx_max_row_panels = 1;
   internal::GemmEpilogueFn epilogue = nullptr;
   internal::GemmOutputPlan out;
   Buffer<int8_t> w;
@@ -106,6 +122,8 @@ struct QGemm::Impl {
   // False when the thread's workspace cannot be allocated (nothing written).
   bool run_task(const void* a, int64_t lda, int64_t m0, int64_t m1, int64_t p0, int64_t p1,
                 void* c, int64_t ldc) const;
+  bool run_task_amx(const void* a, int64_t lda, int64_t m0, int64_t m1, int64_t p0, int64_t p1,
+                    void* c, int64_t ldc) const;
 };
 
 QGemm::QGemm() = default;
@@ -278,7 +296,8 @@ Status QGemm::create(const QGemmParams& p, QGemm* gemm) {
 
   auto impl = std::make_unique<Impl>();
   Impl& g = *impl;
-  const auto sel = internal::registry().select(active_isa());
+  const Isa want = active_isa();
+  const auto sel = internal::registry().select(want);
   const internal::GemmKernels& kernels = *sel.kernels;
   g.n = p.n;
   g.k = p.k;
@@ -307,8 +326,20 @@ Status QGemm::create(const QGemmParams& p, QGemm* gemm) {
   g.cfg = maddubs ? &kernels.maddubs : &kernels.exact;
   if (!maddubs && kernels.narrow.name != nullptr && p.n <= kernels.narrow.nr) g.cfg = &kernels.narrow;
   g.epilogue = kernels.epilogue;
-  g.isa = sel.isa;
+  g.isa = g.cfg_isa = sel.isa;
   const GemmConfig& cfg = *g.cfg;
+  // avx512_amx has no table of its own: the avx512_vnni one serves, and its
+  // exact c4 config's panels are what the AMX kernel reads (the narrow one's
+  // and vpmaddubsw's are not), where 32 rows of A fit the workspace.
+  if (want == Isa::kAvx512Amx && sel.isa == Isa::kAvx512Vnni && g.cfg == &kernels.exact && cfg.kr == 4 &&
+      cfg.nr == 64 && internal::round_up(p.k, 64) * internal::kGemmAmxMR <= static_cast<int64_t>(kQGemmWorkspaceBytes)) {
+    g.amx = internal::gemm_amx_kernel();
+  }
+  if (g.amx != nullptr) {
+    g.isa = Isa::kAvx512Amx;
+    g.amx_k64 = internal::round_up(p.k, 64);
+    g.amx_max_row_panels = std::max<int64_t>(1, internal::kABlockBytes / (g.amx_k64 * internal::kGemmAmxMR));
+  }
   g.a_shift = p.activation_signed ? cfg.shift_s8 : cfg.shift_u8;
   g.n_pad = internal::round_up(p.n, cfg.nr);
   g.k_pad = internal::round_up(p.k, cfg.kr);
@@ -325,7 +356,8 @@ Status QGemm::create(const QGemmParams& p, QGemm* gemm) {
 
   // Packed weights: panel j = [K_pad / KR][NR][KR].
   const int64_t panels = g.n_pad / cfg.nr;
-  g.w = internal::alloc_zeroed<int8_t>(static_cast<size_t>(g.n_pad * g.k_pad));
+  const int64_t slack = g.amx != nullptr ? internal::kGemmAmxWeightSlack : 0;
+  g.w = internal::alloc_zeroed<int8_t>(static_cast<size_t>(g.n_pad * g.k_pad + slack));
   if (!g.w) return Status(StatusCode::kOutOfMemory, "weights: cannot allocate the packed copy");
   std::vector<int64_t> wsum(static_cast<size_t>(p.n));
   for (int64_t j = 0; j < panels; ++j) {
@@ -346,8 +378,10 @@ Status QGemm::create(const QGemmParams& p, QGemm* gemm) {
   }
   s = internal::plan_gemm_output(p, g.n_pad, wsum.data(), g.a_shift, &g.out);
   if (!s.ok()) return s;
-  g.kernel = std::string("qgemm_") + internal::type_name(p.activation_signed) + "s8_" + g.out.name +
-             "_" + cfg.name + "__" + isa_name(g.isa);
+  // avx512_amx: "..._32x64c4_amx+<the avx512_vnni kernel's tile>[_k<K>_jit]__avx512_amx".
+  const std::string prefix = std::string("qgemm_") + internal::type_name(p.activation_signed) + "s8_" +
+                             g.out.name + "_" + (g.amx != nullptr ? "32x64c4_amx+" : "");
+  g.kernel = prefix + cfg.name + "__" + isa_name(g.isa);
 #if QKERN_HAVE_JIT
   // The JIT first (x86): kernels with K, the tile and the epilogue baked,
   // where they pay (kGemmJitMaxK); the vpmaddubsw configs and fixed-point
@@ -355,15 +389,14 @@ Status QGemm::create(const QGemmParams& p, QGemm* gemm) {
   if (jit::enabled() && !maddubs && p.k <= internal::kGemmJitMaxK) {
     std::string why;
     if (g.prepare_jit(&why)) {
-      g.kernel = std::string("qgemm_") + internal::type_name(p.activation_signed) + "s8_" + g.out.name +
-                 "_" + cfg.name + "_k" + std::to_string(p.k) + "_jit__" + isa_name(g.isa);
+      g.kernel = prefix + cfg.name + "_k" + std::to_string(p.k) + "_jit__" + isa_name(g.isa);
     } else if (verbose.active() && why.find("fixed-point") == std::string::npos &&
                why.find("no GEMM generator") == std::string::npos) {
       verbose.record(g.isa, g.kernel, "jit_fallback:" + why);
     }
   }
 #endif
-  g.packed_bytes = static_cast<size_t>(g.n_pad * (g.k_pad + 4 * g.out.arrays));
+  g.packed_bytes = static_cast<size_t>(g.n_pad * (g.k_pad + 4 * g.out.arrays) + slack);
   if (verbose.active()) {
     verbose.record(g.isa, g.kernel,
                    "n" + std::to_string(p.n) + "k" + std::to_string(p.k) + " packed_bytes:" +
@@ -499,12 +532,12 @@ void QGemm::Impl::pack_a(const void* a, int64_t lda, int64_t rows, int64_t rpp, 
 #if QKERN_HAVE_JIT
 bool QGemm::Impl::prepare_jit(std::string* why) {
   const GemmConfig& cf = *cfg;
-  jit::GemmJitConf conf = jit::gemm_jit_base_conf(isa, cf, k_pad, n, out.ep);
+  jit::GemmJitConf conf = jit::gemm_jit_base_conf(cfg_isa, cf, k_pad, n, out.ep);
   jit::GemmJitConf rows_conf = conf;
   // Measured (qkern bench --op gemm, with and without them): MobileNetV2's
   // 1x1 projections 1.1-1.9x (A packing was 38% of a K = 32 one), 1024^3
   // and M = 64 1.01-1.08x, M = 3136, K = 64, N = 256 0.93-1.03x.
-  bool rows = cf.kr == 4 && isa == Isa::kAvx512Vnni && k % 4 == 0;
+  bool rows = cf.kr == 4 && cfg_isa == Isa::kAvx512Vnni && k % 4 == 0;
   rows_conf.conv_g = static_cast<int>(k_pad / cf.kr);
   rows_conf.conv_pixel_bytes = static_cast<int>(k);
   rows_conf.a_flip = a_shift == 128;
@@ -555,6 +588,41 @@ bool QGemm::Impl::run_task(const void* a, int64_t lda, int64_t m0, int64_t m1, i
   return true;
 }
 
+// The AMX path: row panels of kGemmAmxMR rows packed by rows, then per
+// weight panel and row panel one AMX tile and the avx512_vnni epilogue.
+bool QGemm::Impl::run_task_amx(const void* a, int64_t lda, int64_t m0, int64_t m1, int64_t p0,
+                               int64_t p1, void* c, int64_t ldc) const {
+  constexpr int64_t kMR = internal::kGemmAmxMR;
+  uint8_t* ws = internal::thread_workspace();
+  if (ws == nullptr) return false;
+  const size_t width = static_cast<size_t>(amx_k64), kblocks = width / 64;
+  const int64_t panel_bytes = kMR * amx_k64;
+  const uint8_t flip = a_shift != 0 ? 0x80 : 0;
+  const uint8_t* a8 = static_cast<const uint8_t*>(a);
+  uint8_t* ap = ws;
+  for (int64_t r0 = m0; r0 < m1; r0 += kMR, ap += panel_bytes) {
+    amx->pack_a(a8 + r0 * lda, static_cast<size_t>(lda), static_cast<size_t>(std::min(kMR, m1 - r0)),
+                static_cast<size_t>(k), width, flip, ap);
+  }
+  alignas(64) int32_t tile[kMR * 64];
+  amx->begin();
+  for (int64_t j = p0; j < p1; ++j) {
+    const int8_t* wp = w.get() + j * k_pad * cfg->nr;
+    const int64_t n0 = j * cfg->nr;
+    const size_t nr = static_cast<size_t>(std::min<int64_t>(cfg->nr, n - n0));
+    ap = ws;
+    for (int64_t r0 = m0; r0 < m1; r0 += kMR, ap += panel_bytes) {
+      const size_t mr = static_cast<size_t>(std::min(kMR, m1 - r0));
+      (mr <= 16 ? amx->ukernel16 : amx->ukernel)(kblocks, ap, width, wp, tile);
+      epilogue(tile, mr, static_cast<size_t>(cfg->nr), nr, static_cast<size_t>(n0), out.ep,
+               static_cast<uint8_t*>(c) + (r0 * ldc + n0) * static_cast<int64_t>(out.out_bytes),
+               static_cast<size_t>(ldc));
+    }
+  }
+  amx->end();
+  return true;
+}
+
 namespace internal {
 
 QGemmView QGemmAccess::view(const QGemm& gemm) {
@@ -564,7 +632,7 @@ QGemmView QGemmAccess::view(const QGemm& gemm) {
   const GemmKernels* table = gemm_kernels_for(g.isa);
   v.cfg = g.cfg;
   v.exact = table != nullptr && g.cfg != &table->maddubs;
-  v.isa = g.isa;
+  v.isa = g.cfg_isa;  // the AMX kernel is QGemm's own
   v.a_shift = g.a_shift;
   v.n = g.n;
   v.k_pad = g.k_pad;
@@ -587,19 +655,23 @@ Status QGemmAccess::run(const QGemm& gemm, const void* a, int64_t m, int64_t lda
   // panels, within the workspace) times ranges of weight panels (a GEMV is
   // all panels; run_grid splits N for a pool).
   const GemmConfig& cf = *g.cfg;
+  const bool amx = g.amx != nullptr && m >= gemm_amx_min_m();
+  const int64_t mr = amx ? kGemmAmxMR : cf.mr, max_row_panels = amx ? g.amx_max_row_panels : g.max_row_panels;
   // Blocks of equal height (64 rows in 60-row blocks run as 36 + 28, not 60 + 4,
   // whose second block re-reads every weight for 4 rows).
-  const int64_t m_panels = (m + cf.mr - 1) / cf.mr;
-  int64_t mc = m_panels * cf.mr;  // one block
-  if (m_panels > g.max_row_panels) {
-    const int64_t mc_max = g.max_row_panels * cf.mr;
+  const int64_t m_panels = (m + mr - 1) / mr;
+  int64_t mc = m_panels * mr;  // one block
+  if (m_panels > max_row_panels) {
+    const int64_t mc_max = max_row_panels * mr;
     const int64_t m_blocks = (m + mc_max - 1) / mc_max;
-    mc = round_up((m + m_blocks - 1) / m_blocks, cf.mr);
+    mc = round_up((m + m_blocks - 1) / m_blocks, mr);
   }
   if (thread_workspace() == nullptr) return workspace_error();
   const bool ran = run_grid(
       pf, m, mc, g.n_pad / cf.nr,
-      [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) { return g.run_task(a, lda, m0, m1, p0, p1, c, ldc); },
+      [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+        return amx ? g.run_task_amx(a, lda, m0, m1, p0, p1, c, ldc) : g.run_task(a, lda, m0, m1, p0, p1, c, ldc);
+      },
       tasks, g.chunk_panels);
   if (!ran) return workspace_error();  // another thread's workspace
   return Status();
@@ -616,7 +688,8 @@ Status QGemm::run(const void* a, int64_t m, int64_t lda, void* c, int64_t ldc,
     const Impl& g = *impl_;
     verbose.record(g.isa, g.kernel,
                    "m" + std::to_string(m) + "n" + std::to_string(g.n) + "k" + std::to_string(g.k) +
-                       " tasks:" + std::to_string(tasks));
+                       " tasks:" + std::to_string(tasks) +
+                       (g.amx != nullptr ? (m >= internal::gemm_amx_min_m() ? " ran:amx" : " ran:avx512_vnni") : ""));
   }
   return s;
 }

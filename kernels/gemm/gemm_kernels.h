@@ -113,6 +113,37 @@ const GemmKernels* gemm_kernels_neon_dotprod();
 // The portable C++ config (the `scalar` ISA): gemm_scalar.cc.
 const GemmKernels* gemm_kernels_scalar();
 
+// The AMX-INT8 kernel (the avx512_amx ISA; kernels/gemm/gemm_amx.cc). It
+// reads the avx512_vnni c4 config's weight panels as they are (NR = 64,
+// KR = 4) and an A panel of kGemmAmxMR rows packed by rows: [MR][kblocks * 64]
+// bytes, A + shift (the c4 xor), zero past K and past the panel's rows. It
+// writes the whole int32 tile (row stride 64) that the avx512_vnni epilogue
+// reads. K is taken in blocks of 64, so the weight reads of the last block
+// run up to kGemmAmxWeightSlack bytes past the last panel's K_pad rows (their
+// products with A's zero padding are 0): QGemm allocates them.
+constexpr int kGemmAmxMR = 32;
+constexpr int64_t kGemmAmxWeightSlack = 4096;
+struct GemmAmxKernel {
+  // The calling thread's tile configuration: begin() before a series of
+  // ukernel calls, end() after (releases the tile state).
+  void (*begin)();
+  // tile[m][c] = sum_k a[m][k] * W[c][k], m < 32, c < 64; ukernel16: m < 16 only
+  // (a panel of at most 16 rows; the panel still has 32 rows of storage).
+  void (*ukernel)(size_t kblocks, const uint8_t* a, size_t lda, const int8_t* w, int32_t* tile);
+  void (*ukernel16)(size_t kblocks, const uint8_t* a, size_t lda, const int8_t* w, int32_t* tile);
+  void (*end)();
+  // Rows [0, rows) of A (row stride lda, k bytes) into a panel of 32 rows of
+  // `width` bytes, each byte xor flip, zero past k and past rows.
+  void (*pack_a)(const uint8_t* a, size_t lda, size_t rows, size_t k, size_t width, uint8_t flip,
+                 uint8_t* panel);
+};
+// Null unless the CPU has AMX-INT8 and this process may use it.
+const GemmAmxKernel* gemm_amx_kernel();
+// run() takes the AMX kernel from this M up (measured: bench/gemm_bench.cc),
+// the avx512_vnni kernels below it. Tests lower it to 1 to run every shape.
+int64_t gemm_amx_min_m();
+void set_gemm_amx_min_m_for_test(int64_t m);  // <= 0: back to the default
+
 // Runs a created QGemm like QGemm::run, without its verbose line (for the
 // families built on it: a convolution runs it once per tile). *tasks: how
 // many grid tasks ran (0 for m == 0 or an error).

@@ -1,0 +1,166 @@
+// kernels/gemm/gemm_amx.cc: QGemm's AMX-INT8 kernel (the avx512_amx ISA) and
+// the check that this process may use the tile registers.
+//
+// The kernel multiplies a 32-row panel of A by one packed weight panel of the
+// avx512_vnni c4 config, unchanged: panel = [K_pad / 4][64][4] int8, so the 16
+// columns c0..c0+15 of 16 consecutive k groups are a 16 x 64-byte tdpbusd B
+// tile at stride 256 bytes. A is packed by rows (AMX A tiles are 16 rows of 64
+// k bytes): [32][kb * 64] bytes, A + shift (xor 0x80 for s8, as vpdpbusd),
+// zero past K and past the panel's rows. A k block past K_pad therefore
+// multiplies whatever the weight buffer holds there by zero: QGemm leaves
+// kGemmAmxWeightSlack zero bytes after the last panel so those reads stay
+// inside it.
+//
+// Tiles: tmm0-3 the int32 sums of a 32 x 32 block (2 x 2 tiles of 16 x 16),
+// tmm4-5 two A tiles (rows 0-15, 16-31), tmm6-7 two B tiles. A 64-column
+// panel is two such blocks, one after the other; each tdpbusd is 16 x 16 x 64
+// multiply-adds. Panels of at most 16 rows use tmm0-1, tmm4 and tmm6-7.
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/common/registry.h"
+#include "kernels/gemm/gemm_kernels.h"
+
+#if defined(__x86_64__) && defined(__linux__)
+#include <cpuid.h>
+#include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define QKERN_AMX 1
+#else
+#define QKERN_AMX 0
+#endif
+
+namespace qkern {
+namespace internal {
+
+#if QKERN_AMX
+namespace {
+
+// Linux's arch_prctl codes for the dynamically enabled tile data state.
+constexpr int kArchReqXcompPerm = 0x1023;
+constexpr int kXfeatureXtiledata = 18;
+
+bool detect_amx() {
+  unsigned eax, ebx, ecx, edx;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  const bool tile = (edx >> 24) & 1, int8 = (edx >> 25) & 1;
+  const bool osxsave = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && ((ecx >> 27) & 1);
+  if (!tile || !int8 || !osxsave) return false;
+  // XCR0 bits 17 (XTILECFG) and 18 (XTILEDATA): the OS manages the state.
+  uint32_t lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  if (((lo >> 17) & 3) != 3) return false;
+  // The permission is the process's (every thread, present and future).
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+}
+
+struct alignas(64) TileConfig {
+  uint8_t palette = 1, start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+#define QKERN_AMX_TARGET __attribute__((target("amx-tile,amx-int8")))
+
+QKERN_AMX_TARGET void amx_begin() {
+  TileConfig cfg;
+  for (int t = 0; t < 8; ++t) {
+    cfg.rows[t] = 16;
+    cfg.colsb[t] = 64;
+  }
+  // Not _tile_loadconfig: GCC 12's operand is the first 8 bytes of the
+  // configuration, so the stores of the rest were dropped as dead.
+  __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
+}
+
+QKERN_AMX_TARGET void amx_end() { _tile_release(); }
+
+constexpr size_t kWStride = 256;          // bytes between k groups of a c4 panel (NR = 64)
+constexpr size_t kWBlock = 16 * kWStride;  // one k block of 64: 16 k groups
+
+// tile[m][c] (row stride 64 int32) for m < 32 (m < 16 when rows16), c < 64.
+template <bool kRows16>
+QKERN_AMX_TARGET void amx_ukernel(size_t kblocks, const uint8_t* a, size_t lda, const int8_t* w,
+                                  int32_t* tile) {
+  __asm__ volatile("" ::: "memory");  // tileloadd has no memory operand the compiler sees
+  const long sa = static_cast<long>(lda), sw = static_cast<long>(kWStride), sc = 64 * 4;
+  for (int half = 0; half < 2; ++half) {
+    const int8_t* wh = w + half * 32 * 4;
+    _tile_zero(0);
+    _tile_zero(1);
+    if (!kRows16) {
+      _tile_zero(2);
+      _tile_zero(3);
+    }
+    for (size_t kb = 0; kb < kblocks; ++kb) {
+      const uint8_t* ak = a + kb * 64;
+      const int8_t* wk = wh + kb * kWBlock;
+      _tile_loadd(4, ak, sa);
+      _tile_loadd(6, wk, sw);
+      _tile_dpbusd(0, 4, 6);
+      _tile_loadd(7, wk + 64, sw);
+      _tile_dpbusd(1, 4, 7);
+      if (!kRows16) {
+        _tile_loadd(5, ak + 16 * lda, sa);
+        _tile_dpbusd(2, 5, 6);
+        _tile_dpbusd(3, 5, 7);
+      }
+    }
+    int32_t* th = tile + half * 32;
+    _tile_stored(0, th, sc);
+    _tile_stored(1, th + 16, sc);
+    if (!kRows16) {
+      _tile_stored(2, th + 16 * 64, sc);
+      _tile_stored(3, th + 16 * 64 + 16, sc);
+    }
+  }
+}
+
+// Rows [0, rows) of A (row stride lda, k bytes each) into a panel of 32 rows
+// of `width` bytes: the bytes xor `flip`, zero past k and past `rows`.
+__attribute__((target("avx512f,avx512bw,bmi2"))) void amx_pack_a(const uint8_t* a, size_t lda, size_t rows,
+                                                            size_t k, size_t width, uint8_t flip,
+                                                            uint8_t* panel) {
+  const __m512i vf = _mm512_set1_epi8(static_cast<char>(flip));
+  for (size_t r = 0; r < static_cast<size_t>(kGemmAmxMR); ++r) {
+    uint8_t* d = panel + r * width;
+    if (r >= rows) {
+      std::memset(d, 0, width);
+      continue;
+    }
+    const uint8_t* s = a + r * lda;
+    size_t j = 0;
+    for (; j + 64 <= k; j += 64) {
+      _mm512_storeu_si512(d + j, _mm512_xor_si512(_mm512_loadu_si512(s + j), vf));
+    }
+    if (j < k) {  // the partial last block: masked, never past A's row
+      const __mmask64 m = _bzhi_u64(~uint64_t{0}, static_cast<unsigned>(k - j));
+      _mm512_storeu_si512(d + j, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, s + j), _mm512_maskz_mov_epi8(m, vf)));
+      j += 64;
+    }
+    if (j < width) std::memset(d + j, 0, width - j);
+  }
+}
+
+const GemmAmxKernel kAmx = {amx_begin, amx_ukernel<false>, amx_ukernel<true>, amx_end, amx_pack_a};
+
+}  // namespace
+
+bool amx_int8_usable() {
+  static const bool usable = detect_amx();
+  return usable;
+}
+
+const GemmAmxKernel* gemm_amx_kernel() { return amx_int8_usable() ? &kAmx : nullptr; }
+
+#else
+
+bool amx_int8_usable() { return false; }
+const GemmAmxKernel* gemm_amx_kernel() { return nullptr; }
+
+#endif
+
+}  // namespace internal
+}  // namespace qkern
