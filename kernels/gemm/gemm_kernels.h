@@ -117,20 +117,24 @@ const GemmKernels* gemm_kernels_scalar();
 // reads the avx512_vnni c4 config's weight panels as they are (NR = 64,
 // KR = 4) and an A panel of kGemmAmxMR rows packed by rows: [MR][kblocks * 64]
 // bytes, A + shift (the c4 xor), zero past K and past the panel's rows. It
-// writes the whole int32 tile (row stride 64) that the avx512_vnni epilogue
-// reads. K is taken in blocks of 64, so the weight reads of the last block
+// computes a panel's 64 columns as two blocks of 32, each an int32 tile (row
+// stride 32) that the avx512_vnni epilogue reads. K is taken in blocks of 64, so the weight reads of the last block
 // run up to kGemmAmxWeightSlack bytes past the last panel's K_pad rows (their
 // products with A's zero padding are 0): QGemm allocates them.
 constexpr int kGemmAmxMR = 32;
 constexpr int64_t kGemmAmxWeightSlack = 4096;
 struct GemmAmxKernel {
-  // The calling thread's tile configuration: begin() before a series of
-  // ukernel calls, end() after (releases the tile state).
-  void (*begin)();
-  // tile[m][c] = sum_k a[m][k] * W[c][k], m < 32, c < 64; ukernel16: m < 16 only
-  // (a panel of at most 16 rows; the panel still has 32 rows of storage).
-  void (*ukernel)(size_t kblocks, const uint8_t* a, size_t lda, const int8_t* w, int32_t* tile);
-  void (*ukernel16)(size_t kblocks, const uint8_t* a, size_t lda, const int8_t* w, int32_t* tile);
+  // The calling thread's tile configuration: begin(rows) before a series of
+  // ukernel calls on panels of at most `rows` (1..32) valid rows, end() after
+  // (releases the tile state).
+  void (*begin)(int rows);
+  // Columns c0..c0+31 of a weight panel (w = panel + 4 * c0, c0 = 0 or 32),
+  // over kblocks k blocks of 64:
+  //   tile[m][c] = sum_k a[m][k] * W[c0 + c][k], m < rows, c < 32
+  // (row stride 32; rows of begin(), the tile's other rows are not written).
+  // block16: rows <= 16 (the A panel still has 32 rows of storage).
+  void (*block)(size_t kblocks, const uint8_t* a, size_t lda, const int8_t* w, int32_t* tile);
+  void (*block16)(size_t kblocks, const uint8_t* a, size_t lda, const int8_t* w, int32_t* tile);
   void (*end)();
   // Rows [0, rows) of A (row stride lda, k bytes) into a panel of 32 rows of
   // `width` bytes, each byte xor flip, zero past k and past rows.
