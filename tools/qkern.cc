@@ -381,11 +381,12 @@ struct Problem {
 };
 
 // The ISA whose kernel runs when dispatch is at `isa`. The quantize family fills every SIMD slot
-// Highway compiles (avx2, avx512, avx512_vnni, neon) and has no neon_dotprod kernel, so that
-// falls back to neon (kernels/quantize/quantize.cc). There is no public query for the registry,
-// so this mirrors it.
+// Highway compiles (avx2, avx512, avx512_vnni, neon) and has no neon_dotprod or avx512_amx
+// kernel, so those fall back to neon and avx512_vnni (kernels/quantize/quantize.cc). There is no
+// public query for the registry, so this mirrors it.
 Isa KernelIsa(Op op, Isa isa) {
   (void)op;  // every op of the quantize family has the same slots
+  if (isa == Isa::kAvx512Amx) return Isa::kAvx512Vnni;
   return isa == Isa::kNeonDotprod ? Isa::kNeon : isa;
 }
 
@@ -419,13 +420,13 @@ std::string KernelName(Op op, bool is_signed, RequantScheme scheme, Isa isa) {
 }
 
 // The name kmeans_fit logs (QKERN_VERBOSE) at dispatch `isa`: the exact method's candidate scans
-// have an AVX2 path on x86-64, which every x86 ISA above scalar runs; Lloyd's iterations and
-// everything else are scalar code (kernels/codebook/kmeans_fit.cc; no public query, so this
-// mirrors it).
+// have an AVX2 path and an AVX-512 one, which avx512, avx512_vnni and avx512_amx run; Lloyd's
+// iterations and everything else are scalar code (kernels/codebook/kmeans_fit.cc; no public
+// query, so this mirrors it).
 Isa KmeansKernelIsa(KmeansMethod method, Isa isa) {
-  const bool avx2 = method == KmeansMethod::kOptimal1D &&
-                    (isa == Isa::kAvx2 || isa == Isa::kAvx512 || isa == Isa::kAvx512Vnni || isa == Isa::kAvx512Amx);
-  return avx2 ? Isa::kAvx2 : Isa::kScalar;
+  if (method != KmeansMethod::kOptimal1D) return Isa::kScalar;
+  if (isa == Isa::kAvx512 || isa == Isa::kAvx512Vnni || isa == Isa::kAvx512Amx) return Isa::kAvx512;
+  return isa == Isa::kAvx2 ? Isa::kAvx2 : Isa::kScalar;
 }
 std::string KmeansKernelName(KmeansMethod method, Isa isa) {
   return std::string(method == KmeansMethod::kOptimal1D ? "kmeans_fit_optimal1d__"
