@@ -62,13 +62,17 @@ inline Status check_run(int64_t m, const RunOperand& in, const RunOperand& out, 
 // panels so that threads have work (about 16 tasks). Ranges hold at most
 // `chunk` panels, and tasks run range by range (every row block of a range,
 // then the next range): weights larger than the last-level cache are then read
-// from DRAM once, not once per row block. The body returns false when its
-// thread's workspace could not be allocated; so does run_grid. *tasks: how many ran.
+// from DRAM once, not once per row block. The pool's split keeps at least
+// `min_range` panels per range where there are that many (a task that packs
+// its rows of A for few panels spends its time packing). The body returns
+// false when its thread's workspace could not be allocated; so does run_grid.
+// *tasks: how many ran.
 template <class Body>
 bool run_grid(const ParallelFor& pf, int64_t m, int64_t mc, int64_t panels, Body&& body, size_t* tasks,
-              int64_t chunk = std::numeric_limits<int64_t>::max()) {
+              int64_t chunk = std::numeric_limits<int64_t>::max(), int64_t min_range = 1) {
   const int64_t m_blocks = (m + mc - 1) / mc;
   int64_t n_blocks = pf.run ? std::min(panels, std::max<int64_t>(1, 16 / m_blocks)) : 1;
+  n_blocks = std::min(n_blocks, std::max<int64_t>(1, panels / min_range));
   if (m_blocks > 1 && panels > 0) n_blocks = std::max(n_blocks, (panels - 1) / chunk + 1);  // no overflow at the default chunk
   struct Job {
     Body* body;
