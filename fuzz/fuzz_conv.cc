@@ -257,7 +257,7 @@ void Run(Input& in) {
       return;
     }
     if (bad != Bad::kNotCreated) {
-      if (conv.isa() != isa) Fail(isa, Str("create() picked ", conv.kernel(), " (isa ", isa_name(conv.isa()), ")"), c);
+      if (!OwnIsa(isa, conv.isa())) Fail(isa, Str("create() picked ", conv.kernel(), " (isa ", isa_name(conv.isa()), ")"), c);
       if (conv.path() != path && !(jit_on && direct_ok && conv.path() == ConvPath::kDirect)) {
         Fail(isa, Str("create() picked the ", conv_path_name(conv.path()), " path (", conv.kernel(), "), not ",
                       conv_path_name(path)),

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "jit/jit.h"
+#include "kernels/gemm/gemm_kernels.h"
 #include "qkern/gemm.hpp"
 #include "qkern/isa.hpp"
 #include "qkern/parallel.hpp"
@@ -205,6 +206,14 @@ inline const std::vector<Isa>& Isas() {
   return isas;
 }
 
+// Whether an operator created at dispatch `isa` that reports `got` ran the
+// ISA's own kernels: avx512_amx has AMX kernels for QGemm only (and QConv2d
+// through it), so the others, and QGemm where it cannot use them (N <= 32,
+// K > 32768), report avx512_vnni there.
+inline bool OwnIsa(Isa isa, Isa got) {
+  return got == isa || (isa == Isa::kAvx512Amx && got == Isa::kAvx512Vnni);
+}
+
 // f(isa) with dispatch capped at isa, for every ISA; the cap is removed afterwards.
 template <class F>
 void ForEachIsa(F&& f) {
@@ -216,8 +225,9 @@ void ForEachIsa(F&& f) {
 }
 
 // Whether this build's JIT has generators for `isa` (jit::generator_descriptions()
-// names them: "gemm avx2: ...").
+// names them: "gemm avx2: ..."); avx512_amx runs avx512_vnni's.
 inline bool JitHas(Isa isa) {
+  if (isa == Isa::kAvx512Amx) isa = Isa::kAvx512Vnni;
   static const std::vector<std::string> d = jit::generator_descriptions();
   const std::string prefix = std::string(" ") + isa_name(isa) + ":";
   for (const std::string& line : d) {
@@ -229,11 +239,14 @@ inline bool JitHas(Isa isa) {
 // f(isa, jit) for every ISA, with the JIT off (the AOT kernels), and again
 // with it on where the JIT has generators for the ISA (QGemm::create asks it
 // first: the GEMM, and the GEMMs inside QConv2d). The JIT is left as the
-// environment set it.
+// environment set it. On avx512_amx every QGemm run of M >= 1 takes the AMX
+// kernel where the operator has it (not from M = 8), so that every case
+// reaches it (the smaller M run avx512_vnni's kernels, fuzzed there).
 template <class F>
 void ForEachIsaAndJit(F&& f) {
   for (Isa isa : Isas()) {
     if (!set_max_isa(isa).ok()) std::abort();
+    internal::set_gemm_amx_min_m_for_test(isa == Isa::kAvx512Amx ? 1 : 0);
     for (bool jit_on : {false, true}) {
       if (jit_on && !JitHas(isa)) continue;
       jit::set_enabled_for_test(jit_on);
@@ -242,6 +255,7 @@ void ForEachIsaAndJit(F&& f) {
     }
   }
   jit::reset_enabled_for_test();
+  internal::set_gemm_amx_min_m_for_test(0);
   VariantLabel().clear();
   reset_max_isa();
 }
