@@ -336,6 +336,9 @@ Status QGemm::create(const QGemmParams& p, QGemm* gemm) {
   g.epilogue = kernels.epilogue;
   g.isa = g.cfg_isa = sel.isa;
   const GemmConfig& cfg = *g.cfg;
+  g.a_shift = p.activation_signed ? cfg.shift_s8 : cfg.shift_u8;
+  g.n_pad = internal::round_up(p.n, cfg.nr);
+  g.k_pad = internal::round_up(p.k, cfg.kr);
   // avx512_amx has no table of its own: the avx512_vnni one serves, and its
   // exact c4 config's panels are what the AMX kernel reads (the narrow one's
   // and vpmaddubsw's are not), where 32 rows of A fit the workspace.
@@ -355,9 +358,6 @@ Status QGemm::create(const QGemmParams& p, QGemm* gemm) {
                                                                     : static_cast<int64_t>(kQGemmWorkspaceBytes);
     g.amx_max_row_panels = std::max<int64_t>(1, a_block / (g.amx_k64 * internal::kGemmAmxMR));
   }
-  g.a_shift = p.activation_signed ? cfg.shift_s8 : cfg.shift_u8;
-  g.n_pad = internal::round_up(p.n, cfg.nr);
-  g.k_pad = internal::round_up(p.k, cfg.kr);
   // run() needs one MR-row panel of A in the workspace; every config's MR is
   // chosen so that kQGemmMaxK fits (6 rows of int16, 8 of bytes).
   const int64_t a_panel_bytes = g.k_pad * cfg.mr * (cfg.a_int16 ? 2 : 1);
