@@ -91,6 +91,9 @@ TEST_P(ConvTest, PathsAreChosen) {
   ConvTester().hw(5, 6).channels(16, 24).kernel(1, 1).stride(2, 2).expect_path(ConvPath::kIm2col).Test();
   ConvTester().hw(5, 6).channels(16, 24).kernel(1, 1).pad(1, 0, 0, 0).expect_path(ConvPath::kIm2col).Test();
   ConvTester().hw(5, 6).channels(16, 24).kernel(3, 3).expect_path(wide).Test();  // runs im2col: rows < 24
+  // avx512_amx: wide channels run im2col into the AMX GEMM where it has one (N > 32).
+  ConvTester().hw(5, 6).channels(16, 40).kernel(3, 3)
+      .expect_path(isa() == Isa::kAvx512Amx ? ConvPath::kIm2col : wide).Test();
   ConvTester().hw(5, 6).channels(18, 24).kernel(3, 3).expect_path(ConvPath::kIm2col).Test();  // IC % 4 != 0
   ConvTester().hw(5, 6).channels(16, 24).kernel(3, 3).dilation(1, 2).expect_path(ConvPath::kIm2col).Test();
   ConvTester().hw(5, 6).channels(1024, 8).kernel(3, 3).expect_path(ConvPath::kIm2col).Test();  // K x NR > 128 KiB
@@ -305,23 +308,25 @@ TEST_P(ConvTest, DirectPath) {
   }
   // Wide channels (IC % 4 == 0, not 1x1): rows of >= 24 output pixels run
   // the direct kernels (the K loops over rows and, past 24 k steps a row,
-  // within them), narrower ones im2col on the same packed weights.
+  // within them), narrower ones im2col on the same packed weights. On
+  // avx512_amx, OC > 32 (a GEMM with the AMX kernel) runs im2col.
+  const auto wide = [&](int64_t oc) { return isa() == Isa::kAvx512Amx && oc > 32 ? ConvPath::kIm2col : want; };
   for (int64_t ic : {8, 16, 64, 128}) {
     for (int64_t oc : {8, 64, 72}) {
       for (int64_t s = 1; s <= 2; ++s) {
         SCOPED_TRACE(testing::Message() << "ic " << ic << " oc " << oc << " s " << s);
         ConvTester().hw(5, 24 * s + 3).channels(ic, oc).kernel(3, 3).stride(s, s).pad(1, 1, 1, 1)
-            .za(static_cast<int32_t>(ic + oc) % 256).expect_path(want).seed(static_cast<uint32_t>(ic + oc + s)).Test();
+            .za(static_cast<int32_t>(ic + oc) % 256).expect_path(wide(oc)).seed(static_cast<uint32_t>(ic + oc + s)).Test();
         if (HasFatalFailure()) return;
-        ConvTester().hw(4, 23).channels(ic, oc).kernel(3, 3).stride(s, 1).pad(1, 1, 1, 1).expect_path(want).Test();
+        ConvTester().hw(4, 23).channels(ic, oc).kernel(3, 3).stride(s, 1).pad(1, 1, 1, 1).expect_path(wide(oc)).Test();
         if (HasFatalFailure()) return;
       }
     }
   }
   ConvTester().batch(2).hw(6, 150).channels(32, 48).kernel(5, 3).pad(2, 1, 2, 1).a_signed(true).za(-9)
-      .output(GemmOutput::kInt32).x_pixel_stride(36).y_pixel_stride(50).expect_path(want).Test();
+      .output(GemmOutput::kInt32).x_pixel_stride(36).y_pixel_stride(50).expect_path(wide(48)).Test();
   ConvTester().hw(7, 40).channels(64, 64).kernel(3, 3).pad(1, 1, 1, 1).data(ConvData::kMaxNegative).za(255)
-      .output(GemmOutput::kInt32).expect_path(want).Test();
+      .output(GemmOutput::kInt32).expect_path(wide(64)).Test();
   // Full-range data and zero points at both ends, clamps.
   for (ConvData d : {ConvData::kMaxPositive, ConvData::kMaxNegative, ConvData::kAlternating}) {
     for (int32_t za : {0, 255}) {

@@ -25,8 +25,10 @@
 //              in the same per-thread buffer and JIT kernels gather the taps at
 //              baked offsets into the GEMM's tiles and epilogue (no im2col
 //              rows, no packing); with more than 4 channels, rows of fewer
-//              than 24 output pixels run im2col. Elsewhere, or when
-//              QKERN_JIT=0, these convolutions run im2col.
+//              than 24 output pixels run im2col. On avx512_amx (first
+//              layers only; wide channels run im2col into the AMX GEMM where
+//              N > 32) the direct kernels are avx512_vnni's. Elsewhere, or
+//              when QKERN_JIT=0, these convolutions run im2col.
 #ifndef QKERN_CONV_HPP_
 #define QKERN_CONV_HPP_
 
