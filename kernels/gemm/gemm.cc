@@ -65,9 +65,9 @@ constexpr int64_t kABlockBytes = 256 << 10;
 constexpr int64_t kWeightChunkBytes = 8 << 20;
 // avx512_amx: QGemm runs the AMX kernel from this M up (gemm_amx_min_m()).
 // Measured on (4096, 4096), (768, 3072), (3072, 768), (2048, 1000): at M = 8
-// AMX 1.23-1.37x the avx512_vnni kernels, at M = 6 0.85-0.92x (1.08x on
-// 4096 x 4096), at M = 1-4 0.65-0.86x (a tdpbusd costs about the same on 1
-// to 4 rows as on 8).
+// AMX 1.23-1.37x the avx512_vnni kernels, at M = 1-6 0.66-0.92x except on
+// (4096, 4096) at M = 4 and 6 (1.08-1.09x); a tdpbusd costs about the same
+// on 1 to 4 rows as on 8.
 constexpr int64_t kAmxMinM = 8;
 // The AMX path packs a task's rows of A in about the time it multiplies them
 // by one 64-column weight panel, so a pool's tasks get at least this many
