@@ -626,11 +626,13 @@ bool QGemm::Impl::run_task_amx(const void* a, int64_t lda, int64_t m0, int64_t m
     const int8_t* wp = w.get() + j * k_pad * cfg->nr;
     const int64_t n0 = j * cfg->nr;
     const size_t nr = static_cast<size_t>(std::min<int64_t>(cfg->nr, n - n0));
-    // A block's K x 32 weight bytes stay in L1 while the row panels pass.
-    for (size_t c0 = 0; c0 < nr; c0 += 32) {  // a last panel's padding block is skipped
-      ap = ws;
-      for (int64_t r0 = m0; r0 < m1; r0 += kMR, ap += panel_bytes) {
-        const size_t mr = static_cast<size_t>(std::min(kMR, m1 - r0));
+    // Both 32-column blocks of a row panel in turn, so that each 64-byte line
+    // of a u8 C row is written whole (1.00-1.08x at M = 256 and 1024^3 over
+    // sweeping each block's weights down all the row panels first).
+    ap = ws;
+    for (int64_t r0 = m0; r0 < m1; r0 += kMR, ap += panel_bytes) {
+      const size_t mr = static_cast<size_t>(std::min(kMR, m1 - r0));
+      for (size_t c0 = 0; c0 < nr; c0 += 32) {  // a last panel's padding block is skipped
         (mr <= 16 ? amx->block16 : amx->block)(kblocks, ap, width, wp + 4 * c0, tile);
         epilogue(tile, mr, 32, std::min<size_t>(32, nr - c0), static_cast<size_t>(n0) + c0, out.ep,
                  static_cast<uint8_t*>(c) + (r0 * ldc + n0 + static_cast<int64_t>(c0)) *
