@@ -55,6 +55,7 @@
 
 #include "benchmark/benchmark.h"
 #include "bench/bench_util.h"
+#include "kernels/gemm/gemm_kernels.h"
 #include "qkern/qkern.hpp"
 
 #if defined(__x86_64__)
@@ -102,19 +103,12 @@ int64_t peak_vpdpbusd_zmm(int64_t iters) {
 }
 
 // AMX: 4 independent tdpbusd chains (tmm0-3 += tmm4/5 x tmm6/7, zeroed
-// tiles), 16 x 16 x 64 multiply-adds each. Runs only where qkern found the
-// avx512_amx ISA usable (which asked the kernel for the tile state).
+// tiles), 16 x 16 x 64 multiply-adds each, in the AMX kernel's tile
+// configuration (32 rows: every tile 16 x 64 bytes). Runs only where the
+// avx512_amx ISA is available (which asked the kernel for the tile state).
 __attribute__((target("amx-tile,amx-int8"))) int64_t peak_tdpbusd(int64_t iters) {
-  struct alignas(64) {
-    uint8_t palette = 1, start_row = 0, reserved[14] = {};
-    uint16_t colsb[16] = {};
-    uint8_t rows[16] = {};
-  } cfg;
-  for (int t = 0; t < 8; ++t) {
-    cfg.rows[t] = 16;
-    cfg.colsb[t] = 64;
-  }
-  asm volatile("ldtilecfg %0" ::"m"(cfg));
+  const qkern::internal::GemmAmxKernel* amx = qkern::internal::gemm_amx_kernel();
+  amx->begin(qkern::internal::kGemmAmxMR);
   _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
   _tile_zero(4); _tile_zero(5); _tile_zero(6); _tile_zero(7);
   for (int64_t i = 0; i < iters; ++i) {
@@ -123,7 +117,7 @@ __attribute__((target("amx-tile,amx-int8"))) int64_t peak_tdpbusd(int64_t iters)
     _tile_dpbusd(2, 5, 6);
     _tile_dpbusd(3, 5, 7);
   }
-  _tile_release();
+  amx->end();
   return iters;
 }
 #endif

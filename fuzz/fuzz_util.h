@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "jit/jit.h"
+#include "kernels/common/registry.h"
 #include "kernels/gemm/gemm_kernels.h"
 #include "qkern/gemm.hpp"
 #include "qkern/isa.hpp"
@@ -211,7 +212,7 @@ inline const std::vector<Isa>& Isas() {
 // through it), so the others, and QGemm where it cannot use them (N <= 32,
 // K > 32768), report avx512_vnni there.
 inline bool OwnIsa(Isa isa, Isa got) {
-  return got == isa || (isa == Isa::kAvx512Amx && got == Isa::kAvx512Vnni);
+  return got == isa || (isa == Isa::kAvx512Amx && got == internal::fallback_isa(isa));
 }
 
 // f(isa) with dispatch capped at isa, for every ISA; the cap is removed afterwards.
@@ -227,7 +228,7 @@ void ForEachIsa(F&& f) {
 // Whether this build's JIT has generators for `isa` (jit::generator_descriptions()
 // names them: "gemm avx2: ..."); avx512_amx runs avx512_vnni's.
 inline bool JitHas(Isa isa) {
-  if (isa == Isa::kAvx512Amx) isa = Isa::kAvx512Vnni;
+  if (isa == Isa::kAvx512Amx) isa = internal::fallback_isa(isa);
   static const std::vector<std::string> d = jit::generator_descriptions();
   const std::string prefix = std::string(" ") + isa_name(isa) + ":";
   for (const std::string& line : d) {

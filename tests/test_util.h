@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/common/registry.h"
 #include "qkern/isa.hpp"
 #include "qkern/quantize.hpp"
 
@@ -41,9 +42,11 @@ class IsaTest : public ::testing::TestWithParam<Isa> {
 };
 
 // The ISA an operator of a family without avx512_amx kernels reports under
-// `active`: avx512_amx falls back to avx512_vnni (only QGemm, and QConv2d
-// through it, have an AMX kernel); every other ISA is its own.
-inline Isa FamilyIsa(Isa active) { return active == Isa::kAvx512Amx ? Isa::kAvx512Vnni : active; }
+// `active`: avx512_amx falls back down the registry's chain (only QGemm, and
+// QConv2d through it, have an AMX kernel); every other ISA is its own.
+inline Isa FamilyIsa(Isa active) {
+  return active == Isa::kAvx512Amx ? internal::fallback_isa(active) : active;
+}
 
 inline std::string IsaParamName(const ::testing::TestParamInfo<Isa>& info) {
   return isa_name(info.param);

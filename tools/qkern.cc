@@ -45,6 +45,7 @@
 #if QKERN_HAVE_JIT
 #include "jit/code_cache.h"
 #include "jit/jit.h"
+#include "kernels/common/registry.h"
 #include "kernels/conv/conv_kernels.h"
 #endif
 
@@ -386,8 +387,7 @@ struct Problem {
 // public query for the registry, so this mirrors it.
 Isa KernelIsa(Op op, Isa isa) {
   (void)op;  // every op of the quantize family has the same slots
-  if (isa == Isa::kAvx512Amx) return Isa::kAvx512Vnni;
-  return isa == Isa::kNeonDotprod ? Isa::kNeon : isa;
+  return isa == Isa::kNeonDotprod || isa == Isa::kAvx512Amx ? qkern::internal::fallback_isa(isa) : isa;
 }
 
 // The library's kernel names (the ones QKERN_VERBOSE prints): <op>_<types>__<isa>.

@@ -16,6 +16,11 @@
 #include "kernels/common/registry.h"
 #include "qkern/isa.hpp"
 
+#if HWY_ARCH_X86 && defined(__linux__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #if HWY_ARCH_ARM_A64 && defined(__linux__)
 #include <sys/auxv.h>
 #ifndef HWCAP_ASIMDDP
@@ -47,6 +52,27 @@ bool same_architecture(Isa isa) {
 #endif
 }
 
+// avx512_amx beyond avx512_vnni: the CPU has AMX-TILE and AMX-INT8 (cpuid
+// leaf 7), the OS saves the tile state (XCR0 bits 17-18), and Linux grants
+// this process its use (ARCH_REQ_XCOMP_PERM; the permission is the
+// process's, for every thread, present and future). Asked once, here.
+bool detect_amx() {
+#if HWY_ARCH_X86 && defined(__linux__)
+  constexpr int kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  unsigned eax, ebx, ecx, edx;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  const bool tile = (edx >> 24) & 1, int8 = (edx >> 25) & 1;
+  const bool osxsave = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && ((ecx >> 27) & 1);
+  if (!tile || !int8 || !osxsave) return false;
+  uint32_t lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  if (((lo >> 17) & 3) != 3) return false;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
+
 IsaState detect() {
   IsaState s;
   s.supported[static_cast<int>(Isa::kScalar)] = true;
@@ -56,7 +82,7 @@ IsaState detect() {
   s.supported[static_cast<int>(Isa::kAvx512)] = (targets & HWY_AVX3) != 0;
   s.supported[static_cast<int>(Isa::kAvx512Vnni)] = (targets & HWY_AVX3_DL) != 0;
   s.supported[static_cast<int>(Isa::kAvx512Amx)] =
-      (targets & HWY_AVX3_DL) != 0 && internal::amx_int8_usable();
+      (targets & HWY_AVX3_DL) != 0 && detect_amx();
 #elif HWY_ARCH_ARM_A64
   s.supported[static_cast<int>(Isa::kNeon)] = (targets & HWY_NEON) != 0;
 #if defined(__linux__)
@@ -193,7 +219,7 @@ CpuInfo cpu_info() {
   if (t & HWY_AVX2) info.features.push_back("avx2+fma+bmi2+f16c");
   if (t & HWY_AVX3) info.features.push_back("avx512f+bw+dq+vl");
   if (t & HWY_AVX3_DL) info.features.push_back("avx512_vnni+vbmi+vbmi2+bitalg+vpopcntdq+vaes");
-  if (internal::amx_int8_usable()) info.features.push_back("amx_tile+amx_int8");
+  if (isa_available(Isa::kAvx512Amx)) info.features.push_back("amx_tile+amx_int8");
 #elif HWY_ARCH_ARM_A64
   info.features.push_back("neon");
 #if defined(__linux__)

@@ -14,10 +14,6 @@ namespace internal {
 
 // The next ISA down the chain; scalar for scalar.
 Isa fallback_isa(Isa isa);
-// x86: the CPU has AMX-TILE and AMX-INT8, the OS saves the tile state
-// (XCR0 bits 17-18) and granted this process its use (Linux
-// ARCH_REQ_XCOMP_PERM); asked once (kernels/gemm/gemm_amx.cc). False elsewhere.
-bool amx_int8_usable();
 
 template <class Kernels>
 struct Registry {

@@ -109,6 +109,7 @@ struct QGemm::Impl {
   // kGemmAmxMR rows of amx_k64 bytes (K rounded up to 64). Null otherwise.
   const internal::GemmAmxKernel* amx = nullptr;
   int64_t amx_k64 = 0, amx_max_row_panels = 1;
+  bool runs_amx(int64_t m) const { return amx != nullptr && m >= internal::gemm_amx_min_m(); }
   internal::GemmEpilogueFn epilogue = nullptr;
   internal::GemmOutputPlan out;
   Buffer<int8_t> w;
@@ -342,13 +343,14 @@ Status QGemm::create(const QGemmParams& p, QGemm* gemm) {
   // avx512_amx has no table of its own: the avx512_vnni one serves, and its
   // exact c4 config's panels are what the AMX kernel reads (the narrow one's
   // and vpmaddubsw's are not), where 32 rows of A fit the workspace.
+  const int64_t k64 = internal::round_up(p.k, 64);
   if (want == Isa::kAvx512Amx && sel.isa == Isa::kAvx512Vnni && g.cfg == &kernels.exact && cfg.kr == 4 &&
-      cfg.nr == 64 && internal::round_up(p.k, 64) * internal::kGemmAmxMR <= static_cast<int64_t>(kQGemmWorkspaceBytes)) {
+      cfg.nr == 64 && k64 * internal::kGemmAmxMR <= static_cast<int64_t>(kQGemmWorkspaceBytes)) {
     g.amx = internal::gemm_amx_kernel();
   }
   if (g.amx != nullptr) {
     g.isa = Isa::kAvx512Amx;
-    g.amx_k64 = internal::round_up(p.k, 64);
+    g.amx_k64 = k64;
     // A blocks of 512 KiB where the packed weights fit beside them in a 2 MiB
     // L2, else of the whole workspace, so that the weights (from the L3) are
     // swept fewer times. Measured at M = 256: (3072, 768) and (4096, 4096)
@@ -677,7 +679,7 @@ Status QGemmAccess::run(const QGemm& gemm, const void* a, int64_t m, int64_t lda
   // panels, within the workspace) times ranges of weight panels (a GEMV is
   // all panels; run_grid splits N for a pool).
   const GemmConfig& cf = *g.cfg;
-  const bool amx = g.amx != nullptr && m >= gemm_amx_min_m();
+  const bool amx = g.runs_amx(m);
   const int64_t mr = amx ? kGemmAmxMR : cf.mr, max_row_panels = amx ? g.amx_max_row_panels : g.max_row_panels;
   // Blocks of equal height (64 rows in 60-row blocks run as 36 + 28, not 60 + 4,
   // whose second block re-reads every weight for 4 rows).
@@ -711,7 +713,7 @@ Status QGemm::run(const void* a, int64_t m, int64_t lda, void* c, int64_t ldc,
     verbose.record(g.isa, g.kernel,
                    "m" + std::to_string(m) + "n" + std::to_string(g.n) + "k" + std::to_string(g.k) +
                        " tasks:" + std::to_string(tasks) +
-                       (g.amx != nullptr ? (m >= internal::gemm_amx_min_m() ? " ran:amx" : " ran:avx512_vnni") : ""));
+                       (g.amx != nullptr ? (g.runs_amx(m) ? " ran:amx" : " ran:avx512_vnni") : ""));
   }
   return s;
 }

@@ -1,5 +1,5 @@
-// kernels/gemm/gemm_amx.cc: QGemm's AMX-INT8 kernel (the avx512_amx ISA) and
-// the check that this process may use the tile registers.
+// kernels/gemm/gemm_amx.cc: QGemm's AMX-INT8 kernel (the avx512_amx ISA;
+// kernels/common/isa.cc checks that this process may use the tile registers).
 //
 // The kernel multiplies a 32-row panel of A by one packed weight panel of the
 // avx512_vnni c4 config, unchanged: panel = [K_pad / 4][64][4] int8, so the 16
@@ -21,14 +21,11 @@
 #include <cstdint>
 #include <cstring>
 
-#include "kernels/common/registry.h"
 #include "kernels/gemm/gemm_kernels.h"
+#include "qkern/isa.hpp"
 
 #if defined(__x86_64__) && defined(__linux__)
-#include <cpuid.h>
 #include <immintrin.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #define QKERN_AMX 1
 #else
 #define QKERN_AMX 0
@@ -39,24 +36,6 @@ namespace internal {
 
 #if QKERN_AMX
 namespace {
-
-// Linux's arch_prctl codes for the dynamically enabled tile data state.
-constexpr int kArchReqXcompPerm = 0x1023;
-constexpr int kXfeatureXtiledata = 18;
-
-bool detect_amx() {
-  unsigned eax, ebx, ecx, edx;
-  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
-  const bool tile = (edx >> 24) & 1, int8 = (edx >> 25) & 1;
-  const bool osxsave = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && ((ecx >> 27) & 1);
-  if (!tile || !int8 || !osxsave) return false;
-  // XCR0 bits 17 (XTILECFG) and 18 (XTILEDATA): the OS manages the state.
-  uint32_t lo, hi;
-  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-  if (((lo >> 17) & 3) != 3) return false;
-  // The permission is the process's (every thread, present and future).
-  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
-}
 
 struct alignas(64) TileConfig {
   uint8_t palette = 1, start_row = 0;
@@ -132,12 +111,8 @@ __attribute__((target("avx512f,avx512bw,bmi2"))) void amx_pack_a(const uint8_t* 
                                                             size_t k, size_t width, uint8_t flip,
                                                             uint8_t* panel) {
   const __m512i vf = _mm512_set1_epi8(static_cast<char>(flip));
-  for (size_t r = 0; r < static_cast<size_t>(kGemmAmxMR); ++r) {
+  for (size_t r = 0; r < rows; ++r) {
     uint8_t* d = panel + r * width;
-    if (r >= rows) {
-      std::memset(d, 0, width);
-      continue;
-    }
     const uint8_t* s = a + r * lda;
     size_t j = 0;
     for (; j + 64 <= k; j += 64) {
@@ -150,22 +125,17 @@ __attribute__((target("avx512f,avx512bw,bmi2"))) void amx_pack_a(const uint8_t* 
     }
     if (j < width) std::memset(d + j, 0, width - j);
   }
+  std::memset(panel + rows * width, 0, (static_cast<size_t>(kGemmAmxMR) - rows) * width);
 }
 
 const GemmAmxKernel kAmx = {amx_begin, amx_block<false>, amx_block<true>, amx_end, amx_pack_a};
 
 }  // namespace
 
-bool amx_int8_usable() {
-  static const bool usable = detect_amx();
-  return usable;
-}
-
-const GemmAmxKernel* gemm_amx_kernel() { return amx_int8_usable() ? &kAmx : nullptr; }
+const GemmAmxKernel* gemm_amx_kernel() { return isa_available(Isa::kAvx512Amx) ? &kAmx : nullptr; }
 
 #else
 
-bool amx_int8_usable() { return false; }
 const GemmAmxKernel* gemm_amx_kernel() { return nullptr; }
 
 #endif
