@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "bench/conv_layers.h"
+#include "kernels/common/registry.h"
 #include "qkern/conv.hpp"
 #include "reference/codebook_ref.h"
 #include "reference/conv_ref.h"
@@ -45,7 +46,6 @@
 #if QKERN_HAVE_JIT
 #include "jit/code_cache.h"
 #include "jit/jit.h"
-#include "kernels/common/registry.h"
 #include "kernels/conv/conv_kernels.h"
 #endif
 
