@@ -4,7 +4,7 @@
 // tasks balance. Between runs a worker spins for up to kSpin before it sleeps
 // on a condition variable, and the caller spins as long for the workers to
 // finish before it sleeps: waking a sleeping thread costs 55-75 us on a VM
-// (an IPI through the hypervisor), a third of a 1024^3 GEMM's share per thread.
+// (an IPI through the hypervisor), an eighth of a two-thread 1024^3 GEMM.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
