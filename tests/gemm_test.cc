@@ -2,14 +2,20 @@
 // for byte (GemmTester), and every bad argument.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "kernels/gemm/gemm_kernels.h"
 #include "qkern/gemm.hpp"
+#include "reference/gemm_ref.h"
 #include "tests/gemm_tester.h"
+#if QKERN_HAVE_JIT
+#include "jit/jit.h"
+#endif
 #include "tests/test_util.h"
 
 namespace qkern {
@@ -17,7 +23,7 @@ namespace test {
 namespace {
 
 // On avx512_amx every run of an operator with the AMX kernel takes it (from
-// M = 1, not from gemm_amx_min_m()), so that every sweep here covers it;
+// M = 1, not from gemm_amx_min_m(k)), so that every sweep here covers it;
 // AmxPanels checks the default split.
 class GemmTest : public IsaTest {
  protected:
@@ -124,6 +130,59 @@ TEST_P(GemmTest, AdversarialFullRange) {
 }
 
 // The largest K: sums reach 65793 * 255 * 128 = 2^31 - 8832 in magnitude.
+// Requantization multipliers (sa * sw / so) at the ends of float: finite
+// ones whose products leave int32 or reach +-inf, 1 and its neighbours on
+// sums that wrap next to INT32_MAX / INT32_MIN through the bias, tiny ones;
+// and an infinite one (0 * inf = NaN -> zo), which takes the NaN-guarded
+// epilogue. AOT and (on x86) JIT epilogues, u8 and s8, byte for byte.
+TEST_P(GemmTest, ExtremeMultipliers) {
+  const int64_t n = 40, k = 70;
+  const float mults[] = {1e30f, 3e38f, 1.0f, 0.99999994f, 1.0000001f, 2.0f, 0.5f, 1e-30f, 4e9f, 1e-9f};
+  std::vector<int8_t> w(static_cast<size_t>(n * k));
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<int8_t>((i * 89 + 3) % 256 - 128);
+  std::vector<float> ws(n);
+  std::vector<int32_t> bias(n);
+  for (int64_t j = 0; j < n; ++j) {
+    ws[j] = mults[j % 10];
+    const int32_t big[] = {std::numeric_limits<int32_t>::max() - 1000, std::numeric_limits<int32_t>::min() + 1000,
+                           0, 1 << 24};
+    bias[j] = big[(j / 10) % 4];
+  }
+  for (int64_t m : {int64_t{5}, int64_t{40}}) {
+    std::vector<uint8_t> a(static_cast<size_t>(m * k));
+    for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<uint8_t>(i < static_cast<size_t>(k) ? 9 : (i * 37) % 256);
+    for (bool infinite : {false, true}) {
+      for (bool s8 : {false, true}) {
+#if QKERN_HAVE_JIT
+        for (bool jit_on : {true, false}) {
+          jit::set_enabled_for_test(jit_on);
+#endif
+          QGemmParams p;
+          p.n = n;
+          p.k = k;
+          p.activation_zero_point = 9;  // row 0 sums to the bias alone
+          p.activation_scale = infinite ? 1e30f : 1.0f;
+          p.weights = w.data();
+          p.weight_scale = ws.data();
+          p.bias = bias.data();
+          p.output_scale = 1.0f;
+          p.output_range.is_signed = s8;
+          p.output_zero_point = s8 ? -7 : 77;
+          QGemm g;
+          ASSERT_TRUE(QGemm::create(p, &g).ok());
+          std::vector<uint8_t> c(static_cast<size_t>(m * n), 0xcd), want(static_cast<size_t>(m * n));
+          ASSERT_TRUE(g.run(a.data(), m, k, c.data(), n).ok());
+          ref::gemm(p, a.data(), m, k, want.data(), n);
+          ASSERT_EQ(c, want) << g.kernel() << " m " << m << " infinite " << infinite << " s8 " << s8;
+#if QKERN_HAVE_JIT
+        }
+        jit::reset_enabled_for_test();
+#endif
+      }
+    }
+  }
+}
+
 TEST_P(GemmTest, LargestK) {
   for (GemmData data : {GemmData::kMaxPositive, GemmData::kMaxNegative, GemmData::kAlternating}) {
     GemmTester().m(2).n(3).k(kQGemmMaxK).data(data).za(0).output(GemmOutput::kInt32).bias(false).Test();
@@ -183,11 +242,32 @@ TEST_P(GemmTest, AmxPanels) {
   GemmTester().m(300).n(1024).k(1100).a_signed(true).pool(pool.parallel_for()).expect_kernel("32x64c4_amx").Test();
   // K whose 32 rows of A no longer fit the workspace: the avx512_vnni kernels.
   GemmTester().m(40).n(64).k(40000).output(GemmOutput::kInt32).expect_kernel("__avx512_vnni").Test();
-  // The default split: the avx512_vnni kernels below gemm_amx_min_m(), AMX from it.
+  // The default split: the avx512_vnni kernels below gemm_amx_min_m(k), AMX
+  // from it; for K <= 32 never, and create() leaves the AMX kernel out.
   internal::set_gemm_amx_min_m_for_test(0);
-  for (int64_t m : {int64_t{1}, internal::gemm_amx_min_m() - 1, internal::gemm_amx_min_m(), int64_t{70}}) {
-    SCOPED_TRACE(testing::Message() << "m " << m);
-    GemmTester().m(m).n(100).k(200).expect_kernel("32x64c4_amx").Test();
+  EXPECT_EQ(std::numeric_limits<int64_t>::max(), internal::gemm_amx_min_m(32));
+  EXPECT_LT(internal::gemm_amx_min_m(33), std::numeric_limits<int64_t>::max());
+  GemmTester().m(90).n(100).k(32).expect_kernel("6x64c4").Test();
+  {
+    std::vector<int8_t> w(100 * 32, 1);
+    std::vector<float> ws(100, 0.01f);
+    QGemmParams p;
+    p.n = 100;
+    p.k = 32;
+    p.weights = w.data();
+    p.weight_scale = ws.data();
+    QGemm g;
+    ASSERT_TRUE(QGemm::create(p, &g).ok());
+    EXPECT_EQ(Isa::kAvx512Vnni, g.isa());
+    EXPECT_EQ(std::string::npos, g.kernel().find("amx")) << g.kernel();
+  }
+  for (int64_t k : {int64_t{48}, int64_t{64}, int64_t{200}}) {
+    const int64_t min_m = internal::gemm_amx_min_m(k);
+    for (int64_t m : {int64_t{1}, min_m - 1, min_m, int64_t{90}}) {
+      SCOPED_TRACE(testing::Message() << "m " << m << " k " << k);
+      GemmTester().m(m).n(100).k(k).expect_kernel("32x64c4_amx").Test();
+      if (HasFatalFailure()) return;
+    }
   }
 }
 

@@ -17,10 +17,11 @@
 // widened 16-bit operands (vpmaddwd), never with the saturating vpmaddubsw,
 // unless create() proved vpmaddubsw exact for these weights (every adjacent
 // K pair has |w0| + |w1| <= 128) or the caller declared 7-bit activations.
-// On avx512_amx, runs of M >= 8 take an AMX-INT8 kernel (tdpbusd, exact int32
-// sums) on the avx512_vnni config's packed weights, and smaller M its
-// avx512_vnni kernels; an operator that cannot use it (N <= 32, K > 32768)
-// runs avx512_vnni's alone, and isa() says avx512_vnni.
+// On avx512_amx, runs of M >= 8 (K >= 96; M >= 16 for K = 64, M >= 24 for
+// other K in 33..95) take an AMX-INT8 kernel (tdpbusd, exact int32 sums) on
+// the avx512_vnni config's packed weights, and smaller M its avx512_vnni
+// kernels; an operator that cannot use it (N <= 32, K <= 32, K > 32768) runs
+// avx512_vnni's alone, and isa() says avx512_vnni.
 #ifndef QKERN_GEMM_HPP_
 #define QKERN_GEMM_HPP_
 

@@ -17,7 +17,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -63,23 +62,33 @@ constexpr int64_t kABlockBytes = 256 << 10;
 // MiB on Zen 5) while the row blocks reuse it. (4096 x 11008 at M = 256 read
 // its 45 MB from DRAM five times without it: 0.83x oneDNN.)
 constexpr int64_t kWeightChunkBytes = 8 << 20;
-// avx512_amx: QGemm runs the AMX kernel from this M up (gemm_amx_min_m()).
-// Measured on (4096, 4096), (768, 3072), (3072, 768), (2048, 1000): at M = 8
-// AMX 1.23-1.37x the avx512_vnni kernels, at M = 1-6 0.66-0.92x except on
-// (4096, 4096) at M = 4 and 6 (1.08-1.09x); a tdpbusd costs about the same
-// on 1 to 4 rows as on 8.
+// avx512_amx: QGemm runs the AMX kernel from M = kAmxMinM up where K >= 96
+// (gemm_amx_min_m(k)). Measured on (4096, 4096), (768, 3072), (3072, 768),
+// (2048, 1000): at M = 8 AMX 1.23-1.37x the avx512_vnni kernels, at M = 1-6
+// 0.66-0.92x except on (4096, 4096) at M = 4 and 6 (1.08-1.09x); a tdpbusd
+// costs about the same on 1 to 4 rows as on 8. Small K (N = 1024, against
+// the avx512_vnni JIT kernels): every run pads K to 64 and requantizes a
+// stored tile, so K <= 32 never gains (0.52-1.01x at M = 8-3136), K = 48
+// from M = 24 (1.07-1.21x; 0.75-0.99x below), K = 64 from M = 16 (1.15-1.40x;
+// M = 12 1.00x), K = 96 from M = 8 (1.03x, 1.19x at M = 12).
 constexpr int64_t kAmxMinM = 8;
+constexpr int64_t kAmxNever = std::numeric_limits<int64_t>::max();
+int64_t amx_min_m_for_k(int64_t k) {
+  if (k <= 32) return kAmxNever;
+  if (k < 96) return k == 64 ? 16 : 24;
+  return kAmxMinM;
+}
 // The AMX path packs a task's rows of A in about the time it multiplies them
 // by one 64-column weight panel, so a pool's tasks get at least this many
 // panels (two threads at 1024^3: 16 tasks of 2 panels ran 1.51x one thread).
 constexpr int64_t kAmxMinTaskPanels = 8;
-std::atomic<int64_t> g_amx_min_m{0};  // a test's value; 0: kAmxMinM
+std::atomic<int64_t> g_amx_min_m{0};  // a test's value; 0: amx_min_m_for_k
 
 }  // namespace
 
-int64_t gemm_amx_min_m() {
+int64_t gemm_amx_min_m(int64_t k) {
   const int64_t m = g_amx_min_m.load(std::memory_order_relaxed);
-  return m > 0 ? m : kAmxMinM;
+  return m > 0 ? m : amx_min_m_for_k(k);
 }
 void set_gemm_amx_min_m_for_test(int64_t m) { g_amx_min_m.store(m > 0 ? m : 0, std::memory_order_relaxed); }
 }  // namespace internal
@@ -104,12 +113,12 @@ struct QGemm::Impl {
   Isa cfg_isa = Isa::kScalar;  // cfg's (and the JIT kernels') ISA
   std::string kernel;
   const GemmConfig* cfg = nullptr;
-  // avx512_amx: the AMX kernel, for runs of M >= gemm_amx_min_m(); it reads
+  // avx512_amx: the AMX kernel, for runs of M >= gemm_amx_min_m(k); it reads
   // cfg's weight panels (the avx512_vnni c4 config's) and A panels of
   // kGemmAmxMR rows of amx_k64 bytes (K rounded up to 64). Null otherwise.
   const internal::GemmAmxKernel* amx = nullptr;
   int64_t amx_k64 = 0, amx_max_row_panels = 1;
-  bool runs_amx(int64_t m) const { return amx != nullptr && m >= internal::gemm_amx_min_m(); }
+  bool runs_amx(int64_t m) const { return amx != nullptr && m >= internal::gemm_amx_min_m(k); }
   internal::GemmEpilogueFn epilogue = nullptr;
   internal::GemmOutputPlan out;
   Buffer<int8_t> w;
@@ -283,6 +292,10 @@ Status plan_gemm_output(const QGemmParams& p, int64_t n_pad, const int64_t* wsum
       ep.zero_point = p.output_zero_point;
       ep.lo = std::max(p.lo, qmin(p.output_range));
       ep.hi = std::min(p.hi, qmax(p.output_range));
+      if (fp32) {
+        ep.finite_mult = true;
+        for (int64_t n = 0; n < p.n && ep.finite_mult; ++n) ep.finite_mult = std::isfinite(g.mult[n]);
+      }
       g.out_bytes = 1;
       g.name = std::string(type_name(s8)) + (fp32 ? "_fp32" : "_fixed");
       break;
@@ -342,23 +355,29 @@ Status QGemm::create(const QGemmParams& p, QGemm* gemm) {
   g.k_pad = internal::round_up(p.k, cfg.kr);
   // avx512_amx has no table of its own: the avx512_vnni one serves, and its
   // exact c4 config's panels are what the AMX kernel reads (the narrow one's
-  // and vpmaddubsw's are not), where 32 rows of A fit the workspace.
+  // and vpmaddubsw's are not), where 32 rows of A fit the workspace and K is
+  // large enough for AMX to pay at some M (gemm_amx_min_m).
   const int64_t k64 = internal::round_up(p.k, 64);
   if (want == Isa::kAvx512Amx && sel.isa == Isa::kAvx512Vnni && g.cfg == &kernels.exact && cfg.kr == 4 &&
-      cfg.nr == 64 && k64 * internal::kGemmAmxMR <= static_cast<int64_t>(kQGemmWorkspaceBytes)) {
+      cfg.nr == 64 && k64 * internal::kGemmAmxMR <= static_cast<int64_t>(kQGemmWorkspaceBytes) &&
+      internal::gemm_amx_min_m(p.k) != internal::kAmxNever) {
     g.amx = internal::gemm_amx_kernel();
   }
   if (g.amx != nullptr) {
     g.isa = Isa::kAvx512Amx;
     g.amx_k64 = k64;
-    // A blocks of 512 KiB where the packed weights fit beside them in a 2 MiB
-    // L2, else of the whole workspace, so that the weights (from the L3) are
-    // swept fewer times. Measured at M = 256: (3072, 768) and (4096, 4096)
-    // 1.24-1.26x with 1 MiB blocks against 256 KiB, 1024^3 0.95x (so 512 KiB
-    // there: 1.01x).
-    const int64_t a_block = g.n_pad * g.k_pad <= (int64_t{1} << 20) ? int64_t{512} << 10
-                                                                    : static_cast<int64_t>(kQGemmWorkspaceBytes);
-    g.amx_max_row_panels = std::max<int64_t>(1, a_block / (g.amx_k64 * internal::kGemmAmxMR));
+    // Packed weights within 1 MiB (they stay in the 2 MiB L2): blocks of one
+    // 32-row panel, whose packed A stays in L1 while the weights stream from
+    // L2; each pool task then packs only its own rows. 1024^3: 3.23-3.25
+    // against 2.95-2.97 Tops with 512 KiB blocks; 3136 x 64 x 1024 (a
+    // ResNet-50 1x1 layer's shape): 668 against 526 Gop/s. Larger weights:
+    // A blocks of the whole workspace, so that the weights (from the L3) are
+    // swept fewer times (M = 256, (3072, 768) and (4096, 4096): 1.24-1.26x
+    // with 1 MiB blocks against 256 KiB; one panel ran 0.53-0.75x there).
+    g.amx_max_row_panels =
+        g.n_pad * g.k_pad <= (int64_t{1} << 20)
+            ? 1
+            : std::max<int64_t>(1, static_cast<int64_t>(kQGemmWorkspaceBytes) / (g.amx_k64 * internal::kGemmAmxMR));
   }
   // run() needs one MR-row panel of A in the workspace; every config's MR is
   // chosen so that kQGemmMaxK fits (6 rows of int16, 8 of bytes).

@@ -216,7 +216,9 @@ size_t PackPanel6x4(const uint8_t* a, size_t lda, size_t groups, uint32_t flip, 
 
 // --------------------------------------------------------------- epilogue
 
-template <GemmEpilogue::Kind kKind>
+// kFinite (kFp32* with every multiplier finite): requant::CodesFromFinite
+// instead of the NaN-guarded Round + CodesFromRounded, the same bytes.
+template <GemmEpilogue::Kind kKind, bool kFinite = false>
 HWY_INLINE void EpilogueT(const int32_t* tile, size_t mr, size_t nr_tile, size_t nr, size_t n0,
                           const GemmEpilogue& ep, void* c, size_t ldc) {
   const D32 d32;
@@ -228,6 +230,7 @@ HWY_INLINE void EpilogueT(const int32_t* tile, size_t mr, size_t nr_tile, size_t
   // clamp(v + zo, lo, hi) == clamp(v, lo - zo, hi - zo) + zo, without overflow.
   const V32 vlo = hn::Set(d32, ep.lo - ep.zero_point), vhi = hn::Set(d32, ep.hi - ep.zero_point);
   const V32 vzo = hn::Set(d32, ep.zero_point);
+  const hn::Vec<DF> vhi_f = hn::Set(df, static_cast<float>(ep.hi - ep.zero_point));
   // Locals, not ep's fields: C's bytes may alias anything, so fields would be
   // reloaded after every store.
   const int32_t* HWY_RESTRICT bias = ep.bias;
@@ -259,7 +262,11 @@ HWY_INLINE void EpilogueT(const int32_t* tile, size_t mr, size_t nr_tile, size_t
         V32 codes;
         if constexpr (kKind == GemmEpilogue::kFp32U8 || kKind == GemmEpilogue::kFp32S8) {
           const auto t = hn::Mul(hn::ConvertTo(df, acc), hn::LoadU(df, mult + n));
-          codes = requant::CodesFromRounded(hn::Round(t), zom, lom, him);  // NaN (0 * inf) -> zo
+          if constexpr (kFinite) {
+            codes = requant::CodesFromFinite(t, vhi_f, vlo, vzo);
+          } else {
+            codes = requant::CodesFromRounded(hn::Round(t), zom, lom, him);  // NaN (0 * inf) -> zo
+          }
         } else {
           const V32 v = requant::MultiplyByQuantizedMultiplier(acc, hn::LoadU(d32, q31 + n),
                                                                hn::LoadU(d32, shift + n));
@@ -288,9 +295,11 @@ void Epilogue(const int32_t* tile, size_t mr, size_t nr_tile, size_t nr, size_t 
     case GemmEpilogue::kFloat:
       return EpilogueT<GemmEpilogue::kFloat>(tile, mr, nr_tile, nr, n0, ep, c, ldc);
     case GemmEpilogue::kFp32U8:
-      return EpilogueT<GemmEpilogue::kFp32U8>(tile, mr, nr_tile, nr, n0, ep, c, ldc);
+      return ep.finite_mult ? EpilogueT<GemmEpilogue::kFp32U8, true>(tile, mr, nr_tile, nr, n0, ep, c, ldc)
+                            : EpilogueT<GemmEpilogue::kFp32U8>(tile, mr, nr_tile, nr, n0, ep, c, ldc);
     case GemmEpilogue::kFp32S8:
-      return EpilogueT<GemmEpilogue::kFp32S8>(tile, mr, nr_tile, nr, n0, ep, c, ldc);
+      return ep.finite_mult ? EpilogueT<GemmEpilogue::kFp32S8, true>(tile, mr, nr_tile, nr, n0, ep, c, ldc)
+                            : EpilogueT<GemmEpilogue::kFp32S8>(tile, mr, nr_tile, nr, n0, ep, c, ldc);
     case GemmEpilogue::kFixedU8:
       return EpilogueT<GemmEpilogue::kFixedU8>(tile, mr, nr_tile, nr, n0, ep, c, ldc);
     case GemmEpilogue::kFixedS8:

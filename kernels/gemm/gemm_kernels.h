@@ -76,6 +76,9 @@ struct GemmEpilogue {
   const int32_t* q31 = nullptr;         // kFixed*
   const int32_t* shift = nullptr;       // kFixed*
   int32_t zero_point = 0, lo = 0, hi = 0;  // requantized: output zp and effective clamp
+  // kFp32*: every multiplier finite, so float(acc) * m is never NaN and the
+  // epilogue skips the NaN -> zp select (a shorter sequence, same bytes).
+  bool finite_mult = false;
 };
 
 using GemmUkernel = void (*)(size_t kb, const void* a, const int8_t* w, int32_t* tile);
@@ -143,9 +146,11 @@ struct GemmAmxKernel {
 };
 // Null unless the CPU has AMX-INT8 and this process may use it.
 const GemmAmxKernel* gemm_amx_kernel();
-// run() takes the AMX kernel from this M up (measured: bench/gemm_bench.cc),
-// the avx512_vnni kernels below it. Tests lower it to 1 to run every shape.
-int64_t gemm_amx_min_m();
+// run() takes the AMX kernel from this M up for this K (measured: gemm.cc's
+// kAmxMinM), the avx512_vnni kernels below it; INT64_MAX: never (K <= 32:
+// create() then leaves the AMX kernel out, and isa() is avx512_vnni).
+// Tests lower it to 1 to run every shape.
+int64_t gemm_amx_min_m(int64_t k);
 void set_gemm_amx_min_m_for_test(int64_t m);  // <= 0: back to the default
 
 // Runs a created QGemm like QGemm::run, without its verbose line (for the

@@ -46,6 +46,27 @@ HWY_INLINE VI CodesFromRounded(VF r, VF zpm, VF lom, VF him) {
   return hn::Sub(hn::BitCast(di, v), hn::Set(di, kMagicBits));
 }
 
+// Codes as int32 lanes from t = float(acc) * m for a finite multiplier m, so
+// that t is never NaN (it may be +-inf or beyond int32): min(t, hi - zp) in
+// float, rounded half to even into int32 (below INT32_MIN the conversion's
+// integer indefinite, INT32_MIN itself), max(lo - zp), + zp. The bytes of
+// Round + CodesFromRounded in 4 instructions on AVX-512 instead of 8
+// (jit/epilogue_jit.cc's finite-multiplier sequence). him = float(hi - zp),
+// vlo = lo - zp, vzp = zp.
+HWY_INLINE VI CodesFromFinite(VF t, VF him, VI vlo, VI vzp) {
+  const VF c = hn::Min(t, him);
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  const VI r{_mm512_cvt_roundps_epi32(c.raw, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
+#elif HWY_TARGET == HWY_AVX2
+  const VI r{_mm256_cvtps_epi32(_mm256_round_ps(c.raw, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC))};
+#elif HWY_TARGET == HWY_NEON
+  const VI r{vcvtnq_s32_f32(c.raw)};  // half to even, saturating
+#else
+  const VI r = hn::ConvertTo(DI(), hn::Round(c));  // saturating
+#endif
+  return hn::Add(hn::Max(r, vlo), vzp);
+}
+
 // Stores int32 lanes holding codes (already within the 8-bit type's range) as
 // 8-bit codes (N bytes). AVX-512 truncates with one vpmovdb; Highway's
 // saturating DemoteTo spends six instructions there (two packs, a mask, a
