@@ -70,7 +70,8 @@ constexpr int64_t kWeightChunkBytes = 8 << 20;
 // the avx512_vnni JIT kernels): every run pads K to 64 and requantizes a
 // stored tile, so K <= 32 never gains (0.52-1.01x at M = 8-3136), K = 48
 // from M = 24 (1.07-1.21x; 0.75-0.99x below), K = 64 from M = 16 (1.15-1.40x;
-// M = 12 1.00x), K = 96 from M = 8 (1.03x, 1.19x at M = 12).
+// M = 12 1.00x), K = 96 from M = 8 (1.03x, 1.19x at M = 12). K in 65..95
+// (two k blocks, the second part-filled; not measured) waits for M = 24 as K = 48.
 constexpr int64_t kAmxMinM = 8;
 constexpr int64_t kAmxNever = std::numeric_limits<int64_t>::max();
 int64_t amx_min_m_for_k(int64_t k) {
