@@ -7,6 +7,10 @@
 //                           the best kernel is built on (vpdpbusd zmm with VNNI;
 //                           vpmaddwd ymm/zmm otherwise, counting its 16/32
 //                           multiply-adds as 2 ops each), 12 independent chains;
+//   peak/mix_avx2_exact, peak/mix_avx2_maddubs  with AVX2: the instruction
+//                           mix of the exact 6x16c2 kernel's K loop and the
+//                           vpmaddubsw mix of oneDNN's AVX2 int8 kernels
+//                           (bench/peaks.h), register and L1 only;
 //   peak/tdpbusd            with avx512_amx: 4 independent tdpbusd chains
 //                           (16 x 16 x 64 multiply-adds each);
 //   dram_read               one core summing a 512 MiB buffer (GB/s);
@@ -35,7 +39,12 @@
 // by a timed read of as many bytes from another 512 MiB buffer, and vs_dram
 // is the ratio of their medians (bench_util.h, timed_against_dram; Gops and
 // weight_GBs from the median run there); vs_l3 (M = 1, one matrix) =
-// weight_GBs / l3_read;
+// weight_GBs / l3_read; pct_mix (isa:avx2) = Gops / mix_avx2_exact's;
+// vs_onednn_max, a measured ceiling on vs_onednn: on the avx2 entries the
+// exact mix's rate over oneDNN's Gops (the c2 kernel cannot run faster than
+// its own loop body does from registers), on oneDNN's M <= 8 entries with
+// >= 16 MiB of weights l3_read over oneDNN's weight_GBs (N x K bytes per
+// run; any kernel must read them, and they come from the L3 here);
 // vs_1thread for the threaded entry. oneDNN's ISA follows ONEDNN_MAX_CPU_ISA:
 // run once more with ONEDNN_MAX_CPU_ISA=AVX2 for its AVX2 column (on an
 // AVX2-only machine both runs are the same).
@@ -55,6 +64,7 @@
 
 #include "benchmark/benchmark.h"
 #include "bench/bench_util.h"
+#include "bench/peaks.h"
 #include "kernels/gemm/gemm_kernels.h"
 #include "qkern/qkern.hpp"
 
@@ -73,35 +83,6 @@ using namespace qkern_bench;  // NOLINT: the shared helpers of bench_util.h
 // ------------------------------------------------------------------ peaks
 
 #if defined(__x86_64__)
-// 12 independent accumulator chains of one instruction, in inline assembly so
-// that the compiler can neither hoist nor spill them (an intrinsics loop
-// measured half the true rate). AT&T operand order: src2, src1, dst.
-#define QKERN_X12(op, r)                                                                    \
-  op " %%" r "12, %%" r "0, %%" r "0\n" op " %%" r "12, %%" r "1, %%" r "1\n"               \
-  op " %%" r "12, %%" r "2, %%" r "2\n" op " %%" r "12, %%" r "3, %%" r "3\n"               \
-  op " %%" r "12, %%" r "4, %%" r "4\n" op " %%" r "12, %%" r "5, %%" r "5\n"               \
-  op " %%" r "12, %%" r "6, %%" r "6\n" op " %%" r "12, %%" r "7, %%" r "7\n"               \
-  op " %%" r "12, %%" r "8, %%" r "8\n" op " %%" r "12, %%" r "9, %%" r "9\n"               \
-  op " %%" r "12, %%" r "10, %%" r "10\n" op " %%" r "12, %%" r "11, %%" r "11\n"
-#define QKERN_PEAK_LOOP(op, r)                                                              \
-  asm volatile("vpxor %%xmm12, %%xmm12, %%xmm12\n1:\n" QKERN_X12(op, r) "dec %0\njnz 1b\n" \
-               : "+r"(iters)                                                                \
-               :                                                                            \
-               : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",    \
-                 "xmm9", "xmm10", "xmm11", "xmm12", "cc")
-int64_t peak_vpmaddwd_ymm(int64_t iters) {
-  QKERN_PEAK_LOOP("vpmaddwd", "ymm");
-  return iters;
-}
-int64_t peak_vpmaddwd_zmm(int64_t iters) {
-  QKERN_PEAK_LOOP("vpmaddwd", "zmm");
-  return iters;
-}
-int64_t peak_vpdpbusd_zmm(int64_t iters) {
-  QKERN_PEAK_LOOP("vpdpbusd", "zmm");  // EVEX: the only encoding of the zmm form
-  return iters;
-}
-
 // AMX: 4 independent tdpbusd chains (tmm0-3 += tmm4/5 x tmm6/7, zeroed
 // tiles), 16 x 16 x 64 multiply-adds each, in the AMX kernel's tile
 // configuration (32 rows: every tile 16 x 64 bytes). Runs only where the
@@ -121,35 +102,6 @@ __attribute__((target("amx-tile,amx-int8"))) int64_t peak_tdpbusd(int64_t iters)
   return iters;
 }
 #endif
-
-struct Peak {
-  const char* name = nullptr;
-  double ops_per_iter = 0;  // 12 instructions x multiply-adds x 2
-  int64_t (*fn)(int64_t) = nullptr;
-};
-
-Peak best_peak() {
-  Peak p;
-#if defined(__x86_64__)
-  if (qkern::isa_available(qkern::Isa::kAvx512Vnni)) {
-    p = {"vpdpbusd_zmm", 12.0 * 64 * 2, &peak_vpdpbusd_zmm};
-  } else if (qkern::isa_available(qkern::Isa::kAvx512)) {
-    p = {"vpmaddwd_zmm", 12.0 * 32 * 2, &peak_vpmaddwd_zmm};
-  } else if (qkern::isa_available(qkern::Isa::kAvx2)) {
-    p = {"vpmaddwd_ymm", 12.0 * 16 * 2, &peak_vpmaddwd_ymm};
-  }
-#endif
-  return p;
-}
-
-void BM_Peak(benchmark::State& st, Peak p, const char* key) {
-  const int64_t n = 1 << 16;
-  const double s = timed_loop(st, [&](int64_t) { benchmark::DoNotOptimize(p.fn(n)); });
-  const double g = p.ops_per_iter * n / s * 1e-9;
-  st.counters["Gops"] = g;
-  record(key, g);
-}
-
 
 // ------------------------------------------------------------------ data
 
@@ -227,6 +179,12 @@ void BM_QGemm(benchmark::State& st, Shape s, qkern::Isa isa, int matrices, int t
   ratio(st, "pct_peak", 100 * gop, "peak");
   if (isa == qkern::Isa::kAvx512Amx) ratio(st, "pct_amx_peak", 100 * gop, "peak_amx");
   if (matrices == 1) ratio(st, "vs_onednn", gop, "onednn/" + shape_name(s));
+  if (isa == qkern::Isa::kAvx2 && matrices == 1 && threads == 1) {
+    // The exact c2 kernel against its own instruction mix's rate, and that
+    // rate against oneDNN's: the most vs_onednn this kernel can reach.
+    ratio(st, "pct_mix", 100 * gop, "mix_avx2_exact");
+    ratio(st, "vs_onednn_max", median("mix_avx2_exact"), "onednn/" + shape_name(s));
+  }
   if (s.m <= 8) {
     const double gbs = static_cast<double>(g[0].packed_bytes()) / sec * 1e-9;
     st.counters["weight_GBs"] = gbs;
@@ -273,6 +231,14 @@ void BM_OneDnn(benchmark::State& st, Shape s) {
   st.counters["Gops"] = gop;
   record("onednn/" + shape_name(s), gop);
   ratio(st, "pct_peak", 100 * gop, "peak");
+  if (s.m <= 8 && s.n * s.k >= (int64_t{16} << 20)) {
+    // A QGemm run reads at least the N x K weight bytes, from the L3 here
+    // (they stay there between runs): l3_read over oneDNN's rate of those
+    // bytes is the most vs_onednn any kernel can reach on this shape.
+    const double gbs = static_cast<double>(s.n * s.k) / sec * 1e-9;
+    st.counters["weight_GBs"] = gbs;
+    if (median("l3_read") > 0) st.counters["vs_onednn_max"] = median("l3_read") / gbs;
+  }
 }
 #endif
 
@@ -283,6 +249,12 @@ void register_all() {
         ->UseRealTime();
   }
 #if defined(__x86_64__)
+  if (qkern::isa_available(qkern::Isa::kAvx2)) {
+    for (const Peak& mix : {mix_avx2_exact_peak(), mix_avx2_maddubs_peak()}) {
+      benchmark::RegisterBenchmark((std::string("peak/") + mix.name).c_str(), BM_Peak, mix, mix.name)
+          ->UseRealTime();
+    }
+  }
   if (qkern::isa_available(qkern::Isa::kAvx512Amx)) {
     benchmark::RegisterBenchmark("peak/tdpbusd", BM_Peak, Peak{"tdpbusd", 4.0 * 16 * 16 * 64 * 2, &peak_tdpbusd},
                                  "peak_amx")
