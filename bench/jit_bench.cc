@@ -4,7 +4,19 @@
 //       output, per-channel scales), the AOT one created with the JIT off;
 //       each iteration times a batch of AOT runs, then a batch of JIT runs,
 //       interleaved, and the counters are the medians over iterations:
-//       aot_gops, jit_gops and ratio = jit / aot (so machine noise hits both).
+//       aot_gops, jit_gops and ratio = jit / aot (so machine noise hits both);
+//       aot_pct_peak, jit_pct_peak against the ISA's peak/ entry, and
+//       max_ratio, a ceiling on `ratio` measured in the same run: the
+//       rate of the kernels' K loop body (the mix entry for avx2 and avx512,
+//       the peak for avx512_vnni) over the AOT rate, and where the packed
+//       weights (>= 128 KiB) come from the L2, l2_read over the AOT kernel's
+//       weight bytes per second, whichever is less (jit_weight_GBs there:
+//       the JIT's). The 6-row mix is the fastest body; fewer rows only
+//       lower the true ceiling.
+//   l2_read            one core reading a warm 1 MiB buffer, GB/s.
+//   peak/<isa>/<instr> the multiply-add peak of the ISA's kernels
+//       (bench/peaks.h): vpmaddwd ymm, vpmaddwd zmm, vpdpbusd zmm;
+//   peak/<isa>/mix_<isa>_exact  the c2 kernels' 6-row K-pair step.
 //   jit_lut_vs_aot/<isa>/m:M/k:K/n:N/bits:B   LutGemm (per-row codebooks, u8
 //       X, u8 fp32-requantized output), JIT kernels against the AOT ones,
 //       interleaved batches as above.
@@ -28,6 +40,7 @@
 
 #include "bench/bench_util.h"
 #include "bench/conv_layers.h"
+#include "bench/peaks.h"
 #include "kernels/conv/conv_kernels.h"
 #include "qkern/qkern.hpp"
 
@@ -83,8 +96,9 @@ double batch_ns(const Op& op, const uint8_t* x, int64_t m, int64_t k, const std:
 // Each iteration times a batch of AOT runs, then a batch of JIT runs (ns
 // per run from aot(reps), jit(reps)); the counters are the medians of `ops`
 // per second and their ratio.
+// Returns the median ns per run of the AOT batches and of the JIT ones.
 template <class Aot, class Jit>
-void interleave(benchmark::State& st, double ops, Aot aot, Jit jit) {
+std::pair<double, double> interleave(benchmark::State& st, double ops, Aot aot, Jit jit) {
   const int reps = static_cast<int>(std::max<double>(1, 2e5 / (ops / 200.0 + 200)));  // ~0.1-1 ms per batch
   std::vector<double> ta, tj;
   for (auto _ : st) {
@@ -98,6 +112,7 @@ void interleave(benchmark::State& st, double ops, Aot aot, Jit jit) {
   st.counters["aot_gops"] = ops / ma;
   st.counters["jit_gops"] = ops / mj;
   st.counters["ratio"] = ma / mj;
+  return {ma, mj};
 }
 
 void BM_JitVsAot(benchmark::State& st, qkern::Isa isa, int64_t m, int64_t k, int64_t n) {
@@ -112,10 +127,32 @@ void BM_JitVsAot(benchmark::State& st, qkern::Isa isa, int64_t m, int64_t k, int
     st.SkipWithError("no JIT kernel for this shape");
     return;
   }
-  interleave(st, 2.0 * static_cast<double>(m * n * k), [&](int reps) { return batch_ns(aot.op, aot.a.data(), m, k, aot.c, n, reps); },
-             [&](int reps) { return batch_ns(jit.op, jit.a.data(), m, k, jit.c, n, reps); });
+  const double ops = 2.0 * static_cast<double>(m * n * k);
+  const std::pair<double, double> ns =
+      interleave(st, ops, [&](int reps) { return batch_ns(aot.op, aot.a.data(), m, k, aot.c, n, reps); },
+                 [&](int reps) { return batch_ns(jit.op, jit.a.data(), m, k, jit.c, n, reps); });
   qkern::reset_max_isa();
   st.SetLabel(jit.op.kernel());
+  // The ceilings of `ratio`: neither kernel multiplies faster than its K
+  // loop body runs from registers (the ISA's mix entry; its peak entry where
+  // the instruction is the body), nor reads weights that come from the L2
+  // (packed weights of >= 128 KiB, beyond any L1 data cache of these
+  // machines) faster than l2_read. max_ratio = the least ceiling / AOT's rate.
+  const std::string in = qkern::isa_name(isa);
+  const double peak = median("peak/" + in), mix = median("mix/" + in);
+  double max_ratio = 0;
+  if (peak > 0) {
+    st.counters["aot_pct_peak"] = 100 * ops / ns.first / peak;
+    st.counters["jit_pct_peak"] = 100 * ops / ns.second / peak;
+    max_ratio = (mix > 0 ? mix : peak) / (ops / ns.first);
+  }
+  const double bytes = static_cast<double>(jit.op.packed_bytes()), l2 = median("l2_read");
+  if (bytes >= 128 * 1024 && l2 > 0) {
+    st.counters["jit_weight_GBs"] = bytes / ns.second;
+    const double bound = l2 / (bytes / ns.first);
+    max_ratio = max_ratio > 0 ? std::min(max_ratio, bound) : bound;
+  }
+  if (max_ratio > 0) st.counters["max_ratio"] = max_ratio;
 }
 
 struct Lut {
@@ -301,9 +338,18 @@ void BM_ConvDirectVsIm2col(benchmark::State& st, qkern::Isa isa, ConvLayer l) {
 }
 
 void register_all() {
+  benchmark::RegisterBenchmark("l2_read", BM_L2Read)->UseRealTime();
   for (qkern::Isa isa : qkern::available_isas()) {
     if (isa != qkern::Isa::kAvx2 && isa != qkern::Isa::kAvx512 && isa != qkern::Isa::kAvx512Vnni) continue;
     const std::string in = qkern::isa_name(isa);
+    const Peak peak = isa_peak(isa);
+    benchmark::RegisterBenchmark(("peak/" + in + "/" + peak.name).c_str(), BM_Peak, peak, "peak/" + in)
+        ->UseRealTime();
+    const Peak mix = isa_kernel_mix(isa);
+    if (mix.fn) {
+      benchmark::RegisterBenchmark(("peak/" + in + "/" + mix.name).c_str(), BM_Peak, mix, "mix/" + in)
+          ->UseRealTime();
+    }
     for (int64_t k : {27, 64, 200, 768}) {
       for (int64_t m : {1, 2, 4, 8, 16}) {
         const int64_t n = 1024;
