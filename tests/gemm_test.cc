@@ -238,8 +238,11 @@ TEST_P(GemmTest, AmxPanels) {
   // Several row blocks (A blocks of 512 KiB: 3 panels of 32 x 5056 bytes),
   // and through a pool, 16 weight panels in 2 ranges of 8.
   GemmTester().m(200).n(64).k(5000).output(GemmOutput::kInt32).expect_kernel("32x64c4_amx").Test();
+  // At most 16 rows: whole 64-column panels per tile block (block16x64), long K.
+  GemmTester().m(8).n(130).k(5000).a_signed(true).expect_kernel("32x64c4_amx").Test();
   ThreadPool pool(3);
   GemmTester().m(300).n(1024).k(1100).a_signed(true).pool(pool.parallel_for()).expect_kernel("32x64c4_amx").Test();
+  GemmTester().m(16).n(1000).k(700).pool(pool.parallel_for()).expect_kernel("32x64c4_amx").Test();
   // K whose 32 rows of A no longer fit the workspace: the avx512_vnni kernels.
   GemmTester().m(40).n(64).k(40000).output(GemmOutput::kInt32).expect_kernel("__avx512_vnni").Test();
   // The default split: the avx512_vnni kernels below gemm_amx_min_m(k), AMX

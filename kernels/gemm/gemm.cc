@@ -641,9 +641,11 @@ bool QGemm::Impl::run_task_amx(const void* a, int64_t lda, int64_t m0, int64_t m
     amx->pack_a(a8 + r0 * lda, static_cast<size_t>(lda), static_cast<size_t>(std::min(kMR, m1 - r0)),
                 static_cast<size_t>(k), width, flip, ap);
   }
-  alignas(64) int32_t tile[kMR * 32];
-  // A task of one panel: tiles of its rows only (fewer rows, cheaper tdpbusd).
-  amx->begin(static_cast<int>(std::min(kMR, m1 - m0)));
+  alignas(64) int32_t tile[kMR * 32];  // 32 x 32, or 16 x 64
+  // A task of one panel: tiles of its rows only (fewer rows, cheaper tdpbusd);
+  // up to 16 rows, all 64 columns of a weight panel at once (block16x64).
+  const int64_t task_rows = std::min(kMR, m1 - m0);
+  amx->begin(static_cast<int>(task_rows));
   for (int64_t j = p0; j < p1; ++j) {
     const int8_t* wp = w.get() + j * k_pad * cfg->nr;
     const int64_t n0 = j * cfg->nr;
@@ -652,6 +654,13 @@ bool QGemm::Impl::run_task_amx(const void* a, int64_t lda, int64_t m0, int64_t m
     // of a u8 C row is written whole (1.00-1.08x at M = 256 and 1024^3 over
     // sweeping each block's weights down all the row panels first).
     ap = ws;
+    if (task_rows <= 16 && nr > 32) {
+      amx->block16x64(kblocks, ap, width, wp, tile);
+      epilogue(tile, static_cast<size_t>(task_rows), 64, nr, static_cast<size_t>(n0), out.ep,
+               static_cast<uint8_t*>(c) + (m0 * ldc + n0) * static_cast<int64_t>(out.out_bytes),
+               static_cast<size_t>(ldc));
+      continue;
+    }
     for (int64_t r0 = m0; r0 < m1; r0 += kMR, ap += panel_bytes) {
       const size_t mr = static_cast<size_t>(std::min(kMR, m1 - r0));
       for (size_t c0 = 0; c0 < nr; c0 += 32) {  // a last panel's padding block is skipped

@@ -121,7 +121,8 @@ const GemmKernels* gemm_kernels_scalar();
 // KR = 4) and an A panel of kGemmAmxMR rows packed by rows: [MR][kblocks * 64]
 // bytes, A + shift (the c4 xor), zero past K and past the panel's rows. It
 // computes a panel's 64 columns as two blocks of 32, each an int32 tile (row
-// stride 32) that the avx512_vnni epilogue reads. K is taken in blocks of 64, so the weight reads of the last block
+// stride 32), or for at most 16 rows as one (row stride 64), that the
+// avx512_vnni epilogue reads. K is taken in blocks of 64, so the weight reads of the last block
 // run up to kGemmAmxWeightSlack bytes past the last panel's K_pad rows (their
 // products with A's zero padding are 0): QGemm allocates them.
 constexpr int kGemmAmxMR = 32;
@@ -138,6 +139,9 @@ struct GemmAmxKernel {
   // block16: rows <= 16 (the A panel still has 32 rows of storage).
   void (*block)(size_t kblocks, const uint8_t* a, size_t lda, const int8_t* w, int32_t* tile);
   void (*block16)(size_t kblocks, const uint8_t* a, size_t lda, const int8_t* w, int32_t* tile);
+  // All 64 columns of a panel (w = the panel), rows <= 16, only after
+  // begin(rows <= 16): tile[m][c], row stride 64, c < 64.
+  void (*block16x64)(size_t kblocks, const uint8_t* a, size_t lda, const int8_t* w, int32_t* tile);
   void (*end)();
   // Rows [0, rows) of A (row stride lda, k bytes) into a panel of 32 rows of
   // `width` bytes, each byte xor flip, zero past k and past rows.
