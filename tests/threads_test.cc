@@ -6,12 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <functional>
 #include <random>
-#include <thread>
 #include <vector>
 
 #include "qkern/qkern.hpp"
@@ -163,26 +161,28 @@ QKERN_INSTANTIATE_ISA_TEST(ThreadsTest);
 
 #ifndef QKERN_TEST_EMULATED
 // The pool itself: every task of every run exactly once, with runs back to
-// back (workers still spinning), after gaps longer than the pool's spin (the
-// workers asleep), with more tasks than threads and fewer, and a pool
-// destroyed straight after a run and one never used. The gaps only steer the
-// pool into its sleeping path; nothing is timed, and the assertions are on
-// task counts alone (a slow machine passes the same way).
+// back, on pools that spin between runs (the default) and on pools that never
+// spin (spin 0: workers and caller take the sleeping path on every wait), with
+// more tasks than threads and fewer, and a pool destroyed straight after a run
+// and one never used. The assertions are on task counts alone.
 TEST(ThreadPoolThreads, EveryTaskOnceAcrossSpinAndSleep) {
   struct Count {
     std::vector<std::atomic<int>> hits;
     explicit Count(size_t n) : hits(n) {}
   };
-  for (int threads : {2, 3, 8}) {
-    ThreadPool pool(threads);
-    const ParallelFor pf = pool.parallel_for();
-    for (int gap_us : {0, 0, 2000, 0, 5000}) {
-      for (size_t n : {size_t{1}, size_t{2}, size_t{5}, size_t{64}}) {
-        Count c(n);
-        pf.run(pf.ctx, n, [](void* arg, size_t i) { ++static_cast<Count*>(arg)->hits[i]; }, &c);
-        for (size_t i = 0; i < n; ++i) ASSERT_EQ(1, c.hits[i].load()) << threads << " threads, task " << i;
+  for (int spin_us : {ThreadPool::kDefaultSpinUs, 0, -1}) {
+    for (int threads : {2, 3, 8}) {
+      ThreadPool pool(threads, spin_us);
+      const ParallelFor pf = pool.parallel_for();
+      for (int round = 0; round < 5; ++round) {
+        for (size_t n : {size_t{1}, size_t{2}, size_t{5}, size_t{64}}) {
+          Count c(n);
+          pf.run(pf.ctx, n, [](void* arg, size_t i) { ++static_cast<Count*>(arg)->hits[i]; }, &c);
+          for (size_t i = 0; i < n; ++i) {
+            ASSERT_EQ(1, c.hits[i].load()) << threads << " threads, spin " << spin_us << ", task " << i;
+          }
+        }
       }
-      std::this_thread::sleep_for(std::chrono::microseconds(gap_us));
     }
   }
   { ThreadPool unused(4); }

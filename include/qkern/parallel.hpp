@@ -21,10 +21,13 @@ struct ParallelFor {
 
 // A simple fixed-size pool for callers without one of their own. threads <= 1
 // runs everything on the calling thread. One run at a time per pool (runs from
-// several threads on one pool are serialized).
+// several threads on one pool are serialized). Between runs a worker, and a
+// caller waiting for the workers, spins for up to spin_us microseconds before
+// it sleeps (OpenMP's KMP_BLOCKTIME); 0 sleeps at once, negative reads as 0.
 class ThreadPool {
  public:
-  explicit ThreadPool(int threads);
+  static constexpr int kDefaultSpinUs = 500;
+  explicit ThreadPool(int threads, int spin_us = kDefaultSpinUs);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;

@@ -1,7 +1,7 @@
 // kernels/common/thread_pool.cc: qkern::ThreadPool, the default ParallelFor
 // for callers without a pool of their own. Within a run every thread (the
 // caller included) takes task indices from one atomic counter, so uneven
-// tasks balance. Between runs a worker spins for up to kSpin before it sleeps
+// tasks balance. Between runs a worker spins for up to `spin` before it sleeps
 // on a condition variable, and the caller spins as long for the workers to
 // finish before it sleeps: waking a sleeping thread costs 55-75 us on a VM
 // (an IPI through the hypervisor), an eighth of a two-thread 1024^3 GEMM.
@@ -22,7 +22,6 @@ namespace qkern {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::chrono::microseconds kSpin{500};
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -32,10 +31,10 @@ inline void cpu_relax() {
 #endif
 }
 
-// Spins until done() or kSpin has passed; true if done().
+// Spins until done() or `spin` has passed; true if done().
 template <class Done>
-bool spin_until(Done&& done) {
-  const Clock::time_point end = Clock::now() + kSpin;
+bool spin_until(std::chrono::microseconds spin, Done&& done) {
+  const Clock::time_point end = Clock::now() + spin;
   for (;;) {
     for (int i = 0; i < 64; ++i) {
       if (done()) return true;
@@ -48,6 +47,8 @@ bool spin_until(Done&& done) {
 }  // namespace
 
 struct ThreadPool::Impl {
+  explicit Impl(int spin_us) : spin(spin_us > 0 ? spin_us : 0) {}
+  const std::chrono::microseconds spin;
   std::mutex run_mutex;  // one run at a time
   std::mutex mutex;      // guards the sleeps on `wake` and `done`
   std::condition_variable wake, done;
@@ -71,7 +72,7 @@ struct ThreadPool::Impl {
       auto ready = [&] {
         return stop.load(std::memory_order_acquire) || generation.load(std::memory_order_acquire) != seen;
       };
-      if (!spin_until(ready)) {
+      if (!spin_until(spin, ready)) {
         std::unique_lock<std::mutex> lock(mutex);
         wake.wait(lock, ready);
       }
@@ -105,14 +106,14 @@ struct ThreadPool::Impl {
     p.wake.notify_all();
     p.work();
     auto finished = [&] { return p.busy.load(std::memory_order_acquire) == 0; };
-    if (!spin_until(finished)) {
+    if (!spin_until(p.spin, finished)) {
       std::unique_lock<std::mutex> lock(p.mutex);
       p.done.wait(lock, finished);
     }
   }
 };
 
-ThreadPool::ThreadPool(int threads) : impl_(new Impl) {
+ThreadPool::ThreadPool(int threads, int spin_us) : impl_(new Impl(spin_us)) {
   for (int t = 1; t < threads; ++t) impl_->workers.emplace_back([this] { impl_->worker_loop(); });
 }
 
