@@ -44,7 +44,7 @@ class GemmGenerator : public Generator {
   // and the operator falls back, if it were exceeded).
   static size_t code_bytes(const GemmJitConf& c) {
     const size_t mr = static_cast<size_t>(c.mr), nrv = static_cast<size_t>(c.nrv);
-    const size_t per_step = 10 * (nrv + mr + mr * nrv * (c.kr == 2 ? 2 : 1));
+    const size_t per_step = 10 * (nrv * (c.prefetch_bytes > 0 ? 2 : 1) + mr + mr * nrv * (c.kr == 2 ? 2 : 1));
     const size_t steps = c.conv_g > 0 ? std::min<size_t>(c.kb, 2 * kConvJitUnrollKb) : c.kb <= kGemmJitUnrollKb ? c.kb : 8;
     return 1024 + per_step * steps + 2 * 10 * mr * nrv + 14 * 10 * mr * nrv;
   }
@@ -93,6 +93,9 @@ class GemmGenerator : public Generator {
   // One k step: A at a_offset(a_off, s, m), W at byte offset w_off from rsi.
   void k_step(int64_t a_off, uint32_t s, int64_t w_off, int set) {
     const int wstep = c_.kr == 4 ? vbytes_ : vbytes_ / 2;  // W bytes per column vector per k step
+    if (c_.prefetch_bytes > 0) {  // c4: one 64-byte line per column vector
+      for (int v = 0; v < nv_; ++v) prefetcht0(ptr[rsi + w_off + v * wstep + c_.prefetch_bytes]);
+    }
     for (int v = 0; v < nv_; ++v) {
       if (c_.kr == 4) {
         vmovdqu32(wreg(v), ptr[rsi + w_off + v * wstep]);
@@ -232,7 +235,7 @@ std::string GemmJitConf::key() const {
   const auto put = [&k](const void* p, size_t n) { k.append(static_cast<const char*>(p), n); };
   const int i[] = {static_cast<int>(isa), kr, mr, panel_mr, nrv, nr_valid, static_cast<int>(ep.kind),
                    ep.zero_point, ep.lo, ep.hi, ep.mult_folded ? 1 : 0, ep.finite_mult ? 1 : 0,
-                   conv_g, conv_row_bytes, conv_pixel_bytes, a_flip ? 1 : 0};
+                   conv_g, conv_row_bytes, conv_pixel_bytes, a_flip ? 1 : 0, prefetch_bytes};
   put(i, sizeof i);
   put(&kb, sizeof kb);
   put(&ep.mult, sizeof ep.mult);
@@ -250,7 +253,8 @@ std::string GemmJitConf::name() const {
   return (conv ? "qconv_" : "qgemm_") + std::to_string(panel_mr) + "x" + std::to_string(nrv * lanes_of(isa)) + "c" +
          std::to_string(kr) + "_" + epilogue_kind_name(ep.kind) + "_k" + std::to_string(kb * kr) + "_mr" +
          std::to_string(mr) + "_nr" + std::to_string(nr_valid) + (ep.mult_folded ? "_pt" : "") +
-         (ep.finite_mult ? "" : "_nan") + gather + (a_flip ? "_xor80" : "") + "__" +
+         (ep.finite_mult ? "" : "_nan") + gather + (a_flip ? "_xor80" : "") +
+         (prefetch_bytes > 0 ? "_pf" + std::to_string(prefetch_bytes) : "") + "__" +
          isa_name(isa);
 }
 
@@ -292,6 +296,8 @@ std::string gemm_jit_unsupported(const GemmJitConf& c) {
   if (c.conv_g < 0 || c.conv_row_bytes < 0 || c.conv_pixel_bytes < 0) return "negative gather geometry";
   if (c.conv_g > 0 && c.kb % c.conv_g != 0) return "gather mode needs kb a multiple of conv_g";
   if (c.a_flip && (c.kr != 4 || c.conv_g == 0)) return "a_flip needs c4 and gather mode";
+  if (c.prefetch_bytes < 0 || c.prefetch_bytes > (1 << 20)) return "prefetch_bytes out of range (0 to 1 MiB)";
+  if (c.prefetch_bytes > 0 && c.kr != 4) return "prefetch_bytes needs c4";
   if (c.conv_g > 0 && static_cast<int64_t>(c.kb / c.conv_g) * c.conv_row_bytes +
                               static_cast<int64_t>(c.mr) * c.conv_pixel_bytes > (int64_t{1} << 30)) {
     return "gather offsets exceed 2^30 bytes";

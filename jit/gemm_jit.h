@@ -56,6 +56,16 @@ constexpr uint32_t kGemmJitUnrollKb = 96;
 // at most this many steps unrolled, a longer one in a loop of 4) instead of
 // unrolling all of K.
 constexpr uint32_t kConvJitUnrollKb = 24;
+// QGemm's c4 kernels prefetch W this far ahead where K <= kGemmJitPrefetchMaxK
+// and the packed weights exceed kGemmJitPrefetchMinBytes (more than an L1).
+// Measured on avx512_vnni, Zen 5, N = 1024 (qkern_jit_bench jit_vs_aot,
+// 3-5 runs): K = 64, M = 1 / 2: 0.93 / 0.99x AOT without, 1.16-1.20 /
+// 1.22-1.27x with; M >= 4 unchanged; K = 200 and 768 no gain (M = 1 lost),
+// so longer panels go without. A short panel's kernel ends before the next
+// one's loads are in flight; the prefetch carries the stream across calls.
+constexpr int kGemmJitPrefetchBytes = 1024;
+constexpr int64_t kGemmJitPrefetchMaxK = 64;
+constexpr int64_t kGemmJitPrefetchMinBytes = 48 * 1024;
 
 // Immutable: everything the generated code depends on. key() is its bytes.
 struct GemmJitConf {
@@ -71,6 +81,9 @@ struct GemmJitConf {
   // conv_pixel_bytes = lda: A's rows as they are (QGemm's unpacked kernels).
   int conv_g = 0, conv_row_bytes = 0, conv_pixel_bytes = 0;
   bool a_flip = false;  // gather mode, c4: A bytes xor 0x80 (s8 activations as u8 + 128)
+  // c4 only: each k step prefetches (prefetcht0) its W lines this many bytes
+  // ahead, into the next panel near a panel's end (0: none).
+  int prefetch_bytes = 0;
 
   std::string key() const;
   // e.g. qgemm_6x64c4_u8_fp32_k50_mr6_nr64__avx512_vnni

@@ -109,6 +109,40 @@ TEST_P(JitGemmTest, ConfSweepMatchesReference) {
   }
 }
 
+// K <= kGemmJitPrefetchMaxK with packed weights beyond
+// kGemmJitPrefetchMinBytes: QGemm's c4 kernels prefetch W (reads past the
+// last panel included; a prefetch never faults). Byte for byte, every rows
+// count, in place (lda = k) and packed A, a tail panel; on avx512_vnni the
+// prefetching kernels must be the ones generated.
+TEST_P(JitGemmTest, PrefetchingShortPanelsMatchReference) {
+  int64_t mr = 0, nr = 0;
+  TileOf(isa(), 1000, &mr, &nr);
+  for (int64_t k : {4, 27, 61, 64}) {
+    const int64_t k_pad = (k + 3) / 4 * 4;
+    const int64_t n = (jit::kGemmJitPrefetchMinBytes / k_pad / nr + 1) * nr + 13;  // past the threshold, a tail
+    for (int64_t m : {int64_t{1}, int64_t{2}, int64_t{3}, mr, mr + 7}) {
+      for (bool u8 : {true, false}) {
+        SCOPED_TRACE("k " + std::to_string(k) + " n " + std::to_string(n) + " m " + std::to_string(m));
+        GemmTester t;
+        t.m(m).n(n).k(k).seed(static_cast<uint32_t>(k * 7 + m)).per_channel(m % 2 == 1);
+        t.output(u8 ? GemmOutput::kRequantized : GemmOutput::kInt32).a_signed(m == 2);
+        if (m == 3) t.lda(k + 5);  // packed A (in place needs lda = k)
+        if (isa() == Isa::kAvx512Vnni) t.expect_kernel("_jit__");
+        t.Test();
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+  if (isa() != Isa::kAvx512Vnni) return;  // c2 configs do not prefetch
+  jit::flush_perf_map();
+  std::ifstream map("/tmp/perf-" + std::to_string(getpid()) + ".map");
+  if (!map) GTEST_SKIP() << "no /tmp/perf-<pid>.map (QKERN_JIT_PERF_MAP=0?) to find the kernels' names in";
+  const std::string pf = "_pf" + std::to_string(jit::kGemmJitPrefetchBytes) + "__";
+  int found = 0;
+  for (std::string line; std::getline(map, line);) found += line.find(pf) != std::string::npos;
+  EXPECT_GT(found, 0) << "no generated kernel named *" << pf << "*";
+}
+
 TEST_P(JitGemmTest, AdversarialData) {
   int64_t mr = 0, nr = 0;
   TileOf(isa(), 100, &mr, &nr);
