@@ -96,7 +96,10 @@ class GemmGenerator : public Generator {
     if (c_.prefetch_bytes > 0) {  // c4: one 64-byte line per column vector
       for (int v = 0; v < nv_; ++v) prefetcht0(ptr[rsi + w_off + v * wstep + c_.prefetch_bytes]);
     }
-    for (int v = 0; v < nv_; ++v) {
+    // One row (c4): each W vector is used once, so vpdpbusd reads it as its
+    // memory operand (one instruction less per vector).
+    const bool w_operand = c_.kr == 4 && c_.mr == 1;
+    for (int v = 0; v < nv_ && !w_operand; ++v) {
       if (c_.kr == 4) {
         vmovdqu32(wreg(v), ptr[rsi + w_off + v * wstep]);
       } else if (avx512_) {
@@ -109,7 +112,9 @@ class GemmGenerator : public Generator {
       vpbroadcastd(bcast(), dword[rdi + a_offset(a_off, s, m)]);
       if (c_.a_flip) vpxord(bcast(), bcast(), flip());  // s8 -> u8 + 128
       for (int v = 0; v < nv_; ++v) {
-        if (c_.kr == 4) {
+        if (w_operand) {
+          vpdpbusd(acc(m, v, set), bcast(), ptr[rsi + w_off + v * wstep], EvexEncoding);
+        } else if (c_.kr == 4) {
           vpdpbusd(acc(m, v, set), bcast(), wreg(v), EvexEncoding);
         } else {
           vpmaddwd(tmp(), bcast(), wreg(v));
