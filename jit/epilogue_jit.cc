@@ -60,6 +60,14 @@ Xmm EpilogueEmitter::vec(int i) const {
   return Ymm(i);
 }
 
+void EpilogueEmitter::row_stride() {
+  if (epilogue_out_bytes(c_.kind) == 4) {
+    g_.lea(g_.r12, g_.ptr[g_.rcx * 4]);
+  } else {
+    g_.mov(g_.r12, g_.rcx);
+  }
+}
+
 void EpilogueEmitter::setup(int tail_count) {
   CodeGenerator& g = g_;
   const GemmEpilogue::Kind kind = c_.kind;
@@ -74,11 +82,6 @@ void EpilogueEmitter::setup(int tail_count) {
   if (kind == GemmEpilogue::kFloat) {
     g.mov(g.rax, g.ptr[g.r8 + offsetof(GemmEpilogue, bias_f)]);
     g.lea(g.rax, g.ptr[g.rax + g.r9 * 4]);
-  }
-  if (epilogue_out_bytes(kind) == 4) {
-    g.lea(g.r12, g.ptr[g.rcx * 4]);
-  } else {
-    g.mov(g.r12, g.rcx);
   }
   // Constants: AVX-512 in registers (32 zmm leave room); AVX2 as memory
   // operands of 32-byte vectors after the code.
@@ -96,7 +99,7 @@ void EpilogueEmitter::setup(int tail_count) {
       g.vpbroadcastd(magic, cst(k_magic_));
     }
     if (need_mult && c_.mult_folded) g.vbroadcastss(multv, cst(k_mult_));
-    if (tail_count > 0 && tail_count < lanes_) {  // rcx (ldc) is free once r12 holds the row stride
+    if (tail_count > 0 && tail_count < lanes_) {  // rcx (ldc) is free after row_stride()
       g.mov(g.ecx, (1u << tail_count) - 1);
       g.kmovw(g.k2, g.ecx);
     }

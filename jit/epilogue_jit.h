@@ -44,18 +44,19 @@ int epilogue_out_bytes(internal::GemmEpilogue::Kind kind);
 // For kernel names: s32, f32, u8_fp32, s8_fp32 (u8_fixed, s8_fixed).
 const char* epilogue_kind_name(internal::GemmEpilogue::Kind kind);
 
-// Emits the epilogue into `g`. Registers (SysV), on entry to setup():
-//   r8 &GemmEpilogue, r9 n0 (its per-channel arrays are read from n0 on),
-//   rdx &C[m0][n0], rcx ldc in elements.
-// setup() overwrites r10 (bias), r11 (multipliers), rax (bias_f), r12 (the
-// row stride in bytes: the generator saves it), rcx and k2 (the tail mask),
-// and on AVX-512 keeps its constants in zmm27..31; vector() may also use
-// vector registers `scratch` and `scratch + 1` and k1.
+// Emits the epilogue into `g`. Registers (SysV): rcx ldc in elements on
+// entry to row_stride(), which sets r12 (the row stride in bytes: the
+// generator saves it) once per call; on entry to setup(): r8 &GemmEpilogue,
+// r9 n0 (its per-channel arrays are read from n0 on), rdx &C[m0][n0].
+// setup() overwrites r10 (bias), r11 (multipliers), rax (bias_f), rcx and
+// k2 (the tail mask), and on AVX-512 keeps its constants in zmm27..31;
+// vector() may also use vector registers `scratch` and `scratch + 1` and k1.
 class EpilogueEmitter {
  public:
   EpilogueEmitter(Xbyak::CodeGenerator& g, const EpilogueConf& c, bool avx512, int scratch)
       : g_(g), c_(c), avx512_(avx512), lanes_(avx512 ? 16 : 8), scratch_(scratch) {}
 
+  void row_stride();  // r12 = ldc in bytes (before setup(); rcx is free after it)
   // tail_count: the lanes stored by the one partial vector of each row (0: none).
   void setup(int tail_count);
   // Finishes the int32 sums in x (columns v * lanes ..) and stores `count`

@@ -6,9 +6,10 @@
 //   bcast     = next                      a[m][k..k+kr) in every lane
 //   tmp       = next (c2 only)            vpmaddwd's products
 // After the k loop the w/bcast/tmp registers hold the epilogue's constants.
-// GPRs (SysV): rdi a, rsi w, rdx c, rcx ldc (then the tail mask), r8 ep, r9 n0;
-// r10 the k loop count, then bias; r11 mult, rax bias_f, r12 the output row
-// stride in bytes (saved).
+// GPRs (SysV): rdi a, rsi w, rdx c, rcx ldc (then the tail mask), r8 ep, r9 n0,
+// [rsp + 8] panels; r10 the k loop count, then bias; r11 mult, rax bias_f,
+// r12 the output row stride in bytes; r13 the panels left, r14 a, r15 the
+// panel's c, rbx the panel's w (r12-r15 and rbx saved).
 //
 // The epilogue (jit/epilogue_jit.h) is AOT's instruction sequence.
 #include "jit/gemm_jit.h"
@@ -141,7 +142,7 @@ class GemmGenerator : public Generator {
       vpbroadcastd(flip(), eax);
     }
     const int64_t a_step = 4 * c_.panel_mr;  // 4 bytes (kr = 4 bytes or 2 int16) per row and k step
-    const int64_t w_step = static_cast<int64_t>(c_.nrv) * (c_.kr == 4 ? vbytes_ : vbytes_ / 2);
+    const int64_t w_step = this->w_step();
     if (c_.conv_g > 0 && c_.kb > kConvJitUnrollKb) {
       // Gather mode, many k steps: a loop over the kernel rows (the offsets
       // within a row are the same from one row to the next; all of K
@@ -201,32 +202,49 @@ class GemmGenerator : public Generator {
     }
   }
 
-  void epilogue() {
+  void generate() {
+    // Callee-saved: the output row stride, the panel loop's registers.
+    const Reg64 saved[] = {r12, r13, r14, r15, rbx};
+    for (const Reg64& r : saved) push(r);
+    mov(r13, ptr[rsp + 8 * (1 + static_cast<int>(sizeof saved / sizeof saved[0]))]);  // panels, above the return address
+    mov(r14, rdi);
+    mov(r15, rdx);
+    mov(rbx, rsi);
     // Scratch after the (first set of) sums: the loop's registers are free.
     EpilogueEmitter ep(*this, c_.ep, avx512_, first_free());
+    ep.row_stride();
     const int full = c_.nr_valid / lanes_, rem = c_.nr_valid % lanes_;
     const int vecs = full + (rem ? 1 : 0);
+    Label panel, done;
+    test(r13, r13);
+    jz(done, T_NEAR);
+    L(panel);
+    sums();
     ep.setup(rem);
     for (int m = 0; m < c_.mr; ++m) {
       for (int v = 0; v < vecs; ++v) ep.vector(acc(m, v), v, v == full ? rem : lanes_);
       if (m + 1 < c_.mr) ep.next_row();
     }
-    postamble();
+    dec(r13);
+    jz(done, T_NEAR);
+    // The next panel: the same A, W one panel on, C and n0 NR columns on.
+    const int64_t nr = static_cast<int64_t>(c_.nrv) * lanes_;
+    mov(rdi, r14);
+    add(rbx, static_cast<int64_t>(c_.kb) * w_step());
+    mov(rsi, rbx);
+    add(r15, nr * epilogue_out_bytes(c_.ep.kind));
+    mov(rdx, r15);
+    add(r9, nr);
+    jmp(panel, T_NEAR);
+    L(done);
+    for (int i = static_cast<int>(sizeof saved / sizeof saved[0]) - 1; i >= 0; --i) pop(saved[i]);
+    vzeroupper();
+    ret();
     ep.constants();
   }
 
-  void generate() {
-    push(r12);  // callee-saved: the output row stride
-    sums();
-    epilogue();
-  }
-
-  // Restores r12 and returns (the epilogue emits it before its constants).
-  void postamble() {
-    pop(r12);
-    vzeroupper();
-    ret();
-  }
+  // W bytes per k step of a panel (all NR columns).
+  int64_t w_step() const { return static_cast<int64_t>(c_.nrv) * (c_.kr == 4 ? vbytes_ : vbytes_ / 2); }
 
   const GemmJitConf c_;
   const bool avx512_;

@@ -12,9 +12,15 @@
 // arithmetic at run time), the output kind,
 // the output zero point and clamp, and a per-tensor multiplier.
 //
-// Signature (AOT equivalent: ukernel(kb, a, w, tile) then epilogue(tile, ...)):
-//   fn(a_panel, w_panel, c = &C[m0][n0], ldc (elements), &epilogue, n0)
-// The epilogue's per-channel arrays are read at [n0, n0 + NR).
+// Signature (AOT equivalent: ukernel(kb, a, w, tile) then epilogue(tile, ...)
+// per panel):
+//   fn(a_panel, w_panel, c = &C[m0][n0], ldc (elements), &epilogue, n0, panels)
+// computes `panels` >= 1 consecutive weight panels (each kb * kr * NR bytes,
+// the stride baked) against the same A: panel p writes C columns
+// [n0 + p * NR, n0 + (p + 1) * NR) and reads the epilogue's per-channel
+// arrays there. A tail kernel (nr_valid < NR) is called with panels = 1.
+// One call per row panel and run of panels saves the call, the epilogue's
+// set-up and the driver's loop per panel.
 //
 // Gather mode (conv_g > 0, QConv2d's direct path): A is not a packed panel
 // but the convolution's input rows, staged by

@@ -369,6 +369,7 @@ class LutGenerator : public Generator {
     // Scratch for the epilogue: after the sums (the loop's registers are free).
     EpilogueEmitter ep(*this, c_.ep, avx512_, c_.rows * cols_);
     const int count = c_.nr_valid;
+    ep.row_stride();
     ep.setup(count < lanes_ ? count : 0);
     for (int m = 0; m < c_.rows; ++m) {
       ep.vector(acc(m, 0), 0, count);

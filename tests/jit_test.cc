@@ -143,6 +143,35 @@ TEST_P(JitGemmTest, PrefetchingShortPanelsMatchReference) {
   EXPECT_GT(found, 0) << "no generated kernel named *" << pf << "*";
 }
 
+// A task of one row panel runs its whole panels in one JIT call (the W
+// panel stride, C and the per-channel arrays stepped in the kernel), then the
+// tail: runs of 1 to 9 panels, alone and split among threads (tasks starting
+// at a later panel), every rows count, the per-channel arrays differing per
+// column; several row panels keep one call per panel.
+TEST_P(JitGemmTest, PanelRunsMatchReference) {
+  int64_t mr = 0, nr = 0;
+  TileOf(isa(), 1000, &mr, &nr);
+  ThreadPool pool(3);
+  for (int64_t k : {3, 27, 64, 200}) {
+    for (int64_t n : {2 * nr, 5 * nr + 3, 9 * nr + 1}) {
+      for (int64_t m = 1; m <= mr + 1; ++m) {
+        for (bool threads : {false, true}) {
+          SCOPED_TRACE("k " + std::to_string(k) + " n " + std::to_string(n) + " m " + std::to_string(m) +
+                       (threads ? " threaded" : ""));
+          GemmTester t;
+          t.m(m).n(n).k(k).seed(static_cast<uint32_t>(k + 31 * m + n)).per_channel(true);
+          t.output(m % 3 == 0 ? GemmOutput::kFloat : m % 3 == 1 ? GemmOutput::kRequantized : GemmOutput::kInt32);
+          if (m == 2) t.ldc(n + 7);
+          if (threads) t.pool(pool.parallel_for());
+          if (isa() == Isa::kAvx512Vnni) t.expect_kernel("_jit__");
+          t.Test();
+          if (HasFatalFailure()) return;
+        }
+      }
+    }
+  }
+}
+
 TEST_P(JitGemmTest, AdversarialData) {
   int64_t mr = 0, nr = 0;
   TileOf(isa(), 100, &mr, &nr);

@@ -572,7 +572,7 @@ void QConv2d::Impl::run_direct_task(const uint8_t* x, int64_t h, int64_t w, int6
     for (int64_t t0 = 0; t0 < ox1 - ox0; t0 += mr_max) {
       const int64_t mr = std::min(mr_max, ox1 - ox0 - t0);
       direct_fns.at(tail, static_cast<size_t>(mr))(ws + t0 * px_bytes, wpanel, yrow + (t0 * y_ps + n0) * ob,
-                                                   static_cast<size_t>(y_ps), &gv.out->ep, static_cast<size_t>(n0));
+                                                   static_cast<size_t>(y_ps), &gv.out->ep, static_cast<size_t>(n0), 1);
     }
   }
 }

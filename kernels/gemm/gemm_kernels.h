@@ -55,10 +55,11 @@ constexpr int64_t kConvDirectMaxPanelBytes = int64_t{128} << 10;
 constexpr int64_t kConvDirectMinRow = 24;
 
 struct GemmEpilogue;
-// A JIT kernel replacing one (ukernel, epilogue) pair, fused (jit/gemm_jit.h):
-// fn(a, w_panel, &C[m0][n0], ldc, &epilogue, n0).
+// A JIT kernel replacing one (ukernel, epilogue) pair, fused (jit/gemm_jit.h),
+// over `panels` >= 1 consecutive weight panels with the same A:
+// fn(a, w_panel, &C[m0][n0], ldc, &epilogue, n0, panels).
 using GemmJitFn = void (*)(const void* a, const int8_t* w_panel, void* c, size_t ldc, const GemmEpilogue* ep,
-                           size_t n0);
+                           size_t n0, size_t panels);
 // The JIT kernels of one shape: fn[t][mr - 1] for rows counts 1..MR, t = 0
 // whole panels, t = 1 the last panel's N % NR columns (null: none generated).
 struct GemmJitFns {
