@@ -63,12 +63,16 @@ class EpilogueEmitter {
   // of them (count < lanes: the partial vector of setup()) at rdx + v * lanes
   // elements.
   void vector(const Xbyak::Xmm& x, int v, int count);
+  // vector(x0, v, lanes) and vector(x1, v + 1, lanes), AVX2 codes narrowed
+  // and stored together. x0 and x1 hold the finished values after it.
+  void pair(const Xbyak::Xmm& x0, const Xbyak::Xmm& x1, int v);
   void next_row();  // rdx += the row stride
   // The constants: emit after the code's ret.
   void constants();
 
  private:
   Xbyak::Xmm vec(int i) const;
+  void finish(const Xbyak::Xmm& x, int v);
   void store(const Xbyak::Xmm& x, int off, int count);
 
   Xbyak::CodeGenerator& g_;

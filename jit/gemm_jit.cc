@@ -222,7 +222,15 @@ class GemmGenerator : public Generator {
     sums();
     ep.setup(rem);
     for (int m = 0; m < c_.mr; ++m) {
-      for (int v = 0; v < vecs; ++v) ep.vector(acc(m, v), v, v == full ? rem : lanes_);
+      for (int v = 0; v < vecs;) {
+        if (v + 1 < full) {  // two whole vectors
+          ep.pair(acc(m, v), acc(m, v + 1), v);
+          v += 2;
+        } else {
+          ep.vector(acc(m, v), v, v == full ? rem : lanes_);
+          ++v;
+        }
+      }
       if (m + 1 < c_.mr) ep.next_row();
     }
     dec(r13);
