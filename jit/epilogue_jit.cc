@@ -111,28 +111,60 @@ void EpilogueEmitter::vector(const Xmm& x, int v, int count) {
   store(x, v * lanes_ * epilogue_out_bytes(c_.kind), count);
 }
 
-void EpilogueEmitter::pair(const Xmm& x0, const Xmm& x1, int v) {
-  finish(x0, v);
-  finish(x1, v + 1);
-  if (avx512_ || epilogue_out_bytes(c_.kind) != 1) {
-    store(x0, v * lanes_ * epilogue_out_bytes(c_.kind), lanes_);
-    store(x1, (v + 1) * lanes_ * epilogue_out_bytes(c_.kind), lanes_);
+void EpilogueEmitter::group(const Xmm* xs, int n, int v) {
+  CodeGenerator& g = g_;
+  const int out_bytes = epilogue_out_bytes(c_.kind);
+  for (int i = 0; i < n; ++i) finish(xs[i], v + i);
+  if (out_bytes != 1 || (!avx512_ && n != 2) || (avx512_ && n != 2 && n != 4)) {
+    for (int i = 0; i < n; ++i) store(xs[i], (v + i) * lanes_ * out_bytes, lanes_);
     return;
   }
-  // AVX2 codes, 16 of them in one chain (4 shuffles and a store, not 6 and
-  // two): words [x0 0-3, x1 0-3 | x0 4-7, x1 4-7], bytes [x0 0-3, x1 0-3,
-  // x0 4-7, x1 4-7], dwords reordered 0, 2, 1, 3.
-  CodeGenerator& g = g_;
-  const Xmm lo(x0.getIdx()), hi(scratch_ + 1);
-  g.vpackssdw(Ymm(x0.getIdx()), Ymm(x0.getIdx()), Ymm(x1.getIdx()));
-  g.vextracti128(hi, Ymm(x0.getIdx()), 1);
-  if (c_.kind == GemmEpilogue::kFp32S8) {
-    g.vpacksswb(lo, lo, hi);
-  } else {
-    g.vpackuswb(lo, lo, hi);
+  const bool s8 = c_.kind == GemmEpilogue::kFp32S8;
+  if (!avx512_) {
+    // 16 codes in one chain (4 shuffles and a store, not 6 and two): words
+    // [x0 0-3, x1 0-3 | x0 4-7, x1 4-7], bytes [x0 0-3, x1 0-3, x0 4-7,
+    // x1 4-7], dwords reordered 0, 2, 1, 3.
+    const Ymm y0(xs[0].getIdx()), y1(xs[1].getIdx());
+    const Xmm lo(xs[0].getIdx()), hi(scratch_ + 1);
+    g.vpackssdw(y0, y0, y1);
+    g.vextracti128(hi, y0, 1);
+    if (s8) {
+      g.vpacksswb(lo, lo, hi);
+    } else {
+      g.vpackuswb(lo, lo, hi);
+    }
+    g.vpshufd(lo, lo, 0xD8);
+    g.vmovdqu(g.ptr[g.rdx + v * lanes_], lo);
+    return;
   }
-  g.vpshufd(lo, lo, 0xD8);
-  g.vmovdqu(g.ptr[g.rdx + v * lanes_], lo);
+  // AVX-512: 128-bit lane L of the packed bytes holds dword L of each vector
+  // (x0, x1, x2, x3; n = 2: x0, x1 twice); vpermd by the transpose
+  // 0, 4, 8, 12, 1, 5, ... puts each vector's 16 codes in order: 3 shuffles
+  // for 2 vectors, 4 for 4, and one store, against a vpmovdb and a store
+  // each. Zen 5 VM: avx512_vnni M = 1, K = 64, N = 1024 232-236 -> 244-255
+  // Gop/s; M >= 4 and the avx512 c2 kernels unchanged.
+  const Zmm z0(xs[0].getIdx()), z1(xs[1].getIdx()), idx(scratch_);
+  g.vpackssdw(z0, z0, z1);
+  if (n == 4) {
+    const Zmm z2(xs[2].getIdx()), z3(xs[3].getIdx());
+    g.vpackssdw(z2, z2, z3);
+    if (s8) {
+      g.vpacksswb(z0, z0, z2);
+    } else {
+      g.vpackuswb(z0, z0, z2);
+    }
+  } else if (s8) {
+    g.vpacksswb(z0, z0, z0);
+  } else {
+    g.vpackuswb(z0, z0, z0);
+  }
+  g.vmovdqu32(idx, g.ptr[g.rip + k_perm_]);
+  g.vpermd(z0, idx, z0);
+  if (n == 4) {
+    g.vmovdqu8(g.ptr[g.rdx + v * lanes_], z0);
+  } else {
+    g.vmovdqu8(g.ptr[g.rdx + v * lanes_], Ymm(xs[0].getIdx()));
+  }
 }
 
 // The arithmetic of vector(), in place.
@@ -298,6 +330,11 @@ void EpilogueEmitter::constants() {
     emit(k_magic_, static_cast<uint32_t>(kMagicBits));
   }
   if (need_mult && c_.mult_folded) emit(k_mult_, fbits(c_.mult));
+  if (codes && avx512_) {  // group()'s transpose of dwords
+    g.align(64);
+    g.L(k_perm_);
+    for (uint32_t i = 0; i < 16; ++i) g.dd(i % 4 * 4 + i / 4);
+  }
 }
 
 }  // namespace jit

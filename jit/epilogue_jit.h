@@ -63,9 +63,10 @@ class EpilogueEmitter {
   // of them (count < lanes: the partial vector of setup()) at rdx + v * lanes
   // elements.
   void vector(const Xbyak::Xmm& x, int v, int count);
-  // vector(x0, v, lanes) and vector(x1, v + 1, lanes), AVX2 codes narrowed
-  // and stored together. x0 and x1 hold the finished values after it.
-  void pair(const Xbyak::Xmm& x0, const Xbyak::Xmm& x1, int v);
+  // vector(xs[i], v + i, lanes) for i < n (2, or 4 on AVX-512): codes are
+  // narrowed and stored together (AVX2 2 vectors, AVX-512 2 or 4), other
+  // kinds one by one. The registers are clobbered.
+  void group(const Xbyak::Xmm* xs, int n, int v);
   void next_row();  // rdx += the row stride
   // The constants: emit after the code's ret.
   void constants();
@@ -79,7 +80,7 @@ class EpilogueEmitter {
   const EpilogueConf c_;
   const bool avx512_;
   const int lanes_, scratch_;
-  Xbyak::Label k_zpm_, k_lom_, k_him_, k_magic_, k_mult_;
+  Xbyak::Label k_zpm_, k_lom_, k_him_, k_magic_, k_mult_, k_perm_;
 };
 
 }  // namespace jit

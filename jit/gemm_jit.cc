@@ -223,9 +223,11 @@ class GemmGenerator : public Generator {
     ep.setup(rem);
     for (int m = 0; m < c_.mr; ++m) {
       for (int v = 0; v < vecs;) {
-        if (v + 1 < full) {  // two whole vectors
-          ep.pair(acc(m, v), acc(m, v + 1), v);
-          v += 2;
+        const int n = avx512_ && v + 4 <= full ? 4 : v + 2 <= full ? 2 : 1;  // whole vectors together
+        if (n > 1) {
+          const Xmm xs[] = {acc(m, v), acc(m, v + 1), n > 2 ? acc(m, v + 2) : acc(m, v), n > 3 ? acc(m, v + 3) : acc(m, v)};
+          ep.group(xs, n, v);
+          v += n;
         } else {
           ep.vector(acc(m, v), v, v == full ? rem : lanes_);
           ++v;
