@@ -604,15 +604,18 @@ bool QGemm::Impl::run_task(const void* a, int64_t lda, int64_t m0, int64_t m1, i
   if (!rows) pack_a(static_cast<const uint8_t*>(a) + m0 * lda, lda, m1 - m0, rpp, ws);  // one byte per element
   const int64_t w_panel_bytes = k_pad * cf.nr;
   if (use_jit) {
-    // With one row panel, one JIT call computes every whole panel of the
-    // task (and one more the tail): at N = 1024, M = 1 / 2, K = 27 measured
-    // 1.41 -> 1.72 / 1.24 -> 1.39x AOT on avx2, 1.35 -> 2.1 / 1.29-1.37 ->
-    // 1.78x on avx512_vnni; M = 4-6 unchanged (their vector work, not the
-    // calls, sets the time). With several row panels each W panel is read
-    // by all of them while it is in the L1, one call each (runs of 32 KiB
-    // of panels per call lost 2-4% at M = 16, K = 64).
+    // With one row panel, or a task's W of at most kGemmJitRunBytes (it
+    // stays in the L1 while every row panel sweeps it), one JIT call per
+    // row panel computes every whole panel of the task (and one more the
+    // tail): at N = 1024, M = 1 / 2, K = 27 measured 1.41 -> 1.72 / 1.24 ->
+    // 1.39x AOT on avx2, 1.35 -> 2.1 / 1.29-1.37 -> 1.78x on avx512_vnni;
+    // M = 4-6 unchanged (their vector work, not the calls, sets the time);
+    // M = 16, K = 27 (28 KiB of W) 1-2% more Gop/s. Otherwise each W panel
+    // is read by all row panels while it is in the L1, one call each (runs
+    // of 32 KiB of panels per call lost 2-4% at M = 16, K = 64).
     const int64_t whole = n / cf.nr;  // panels [0, whole) are whole; panel `whole` (if any) is the tail
-    const int64_t run = m1 - m0 <= rpp ? p1 - p0 : 1;
+    const bool one_run = m1 - m0 <= rpp || (p1 - p0) * w_panel_bytes <= internal::kGemmJitRunBytes;
+    const int64_t run = one_run ? p1 - p0 : 1;
     for (int64_t j0 = p0; j0 < p1; j0 += run) {
       const int64_t j1 = std::min(p1, j0 + run), jw = std::min(j1, std::max(j0, whole));
       const uint8_t* ap = ws;  // row panel (r0 - m0) / rpp

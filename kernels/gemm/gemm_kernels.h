@@ -44,6 +44,10 @@ constexpr int kGemmMaxMR = 8;
 // QGemm asks the JIT (x86) for kernels with K baked up to this K; beyond, the
 // AOT kernels run (measured: bench/gemm_bench.cc's jit entries).
 constexpr int64_t kGemmJitMaxK = 1024;
+// A task of several row panels runs all its weight panels in one JIT call
+// per row panel where they hold at most this many bytes (one call per
+// panel beyond).
+constexpr int64_t kGemmJitRunBytes = 32 * 1024;
 // QConv2d's direct path (JIT gather kernels, groups 1, dilation_w 1) takes
 // convolutions of at most kConvDirectMaxIc input channels (first layers;
 // taps padded to 4 per kernel row), and wider ones with IC % 4 == 0, a
