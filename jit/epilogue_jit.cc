@@ -114,11 +114,16 @@ void EpilogueEmitter::vector(const Xmm& x, int v, int count) {
 void EpilogueEmitter::group(const Xmm* xs, int n, int v) {
   CodeGenerator& g = g_;
   const int out_bytes = epilogue_out_bytes(c_.kind);
-  for (int i = 0; i < n; ++i) finish(xs[i], v + i);
   if (out_bytes != 1 || (!avx512_ && n != 2) || (avx512_ && n != 2 && n != 4)) {
-    for (int i = 0; i < n; ++i) store(xs[i], (v + i) * lanes_ * out_bytes, lanes_);
+    for (int i = 0; i < n; ++i) vector(xs[i], v + i, lanes_);
     return;
   }
+  // Finite multipliers: the codes' + zo and clamp below move to the packed
+  // int16 words (words_zp_lo), one vpaddsw (and a vpmaxsw where lo is above
+  // the type's minimum) per 16 or 32 words instead of a vpmaxsd and a vpaddd
+  // per vector.
+  const bool words = c_.finite_mult;
+  for (int i = 0; i < n; ++i) finish(xs[i], v + i, words);
   const bool s8 = c_.kind == GemmEpilogue::kFp32S8;
   if (!avx512_) {
     // 16 codes in one chain (4 shuffles and a store, not 6 and two): words
@@ -127,6 +132,7 @@ void EpilogueEmitter::group(const Xmm* xs, int n, int v) {
     const Ymm y0(xs[0].getIdx()), y1(xs[1].getIdx());
     const Xmm lo(xs[0].getIdx()), hi(scratch_ + 1);
     g.vpackssdw(y0, y0, y1);
+    if (words) words_zp_lo(y0);
     g.vextracti128(hi, y0, 1);
     if (s8) {
       g.vpacksswb(lo, lo, hi);
@@ -145,9 +151,11 @@ void EpilogueEmitter::group(const Xmm* xs, int n, int v) {
   // Gop/s; M >= 4 and the avx512 c2 kernels unchanged.
   const Zmm z0(xs[0].getIdx()), z1(xs[1].getIdx()), idx(scratch_);
   g.vpackssdw(z0, z0, z1);
+  if (words) words_zp_lo(z0);
   if (n == 4) {
     const Zmm z2(xs[2].getIdx()), z3(xs[3].getIdx());
     g.vpackssdw(z2, z2, z3);
+    if (words) words_zp_lo(z2);
     if (s8) {
       g.vpacksswb(z0, z0, z2);
     } else {
@@ -167,8 +175,21 @@ void EpilogueEmitter::group(const Xmm* xs, int n, int v) {
   }
 }
 
-// The arithmetic of vector(), in place.
-void EpilogueEmitter::finish(const Xmm& x, int v) {
+// w: int16 words r (saturated from int32 r <= hi - zo) -> sat16(r + zo),
+// then max with lo where lo is above the output type's minimum; the
+// saturating narrowing to bytes that follows clamps below at the type's
+// minimum. Equal to max(r, lo - zo) + zo for every such r: r + zo <= hi; a
+// word at -32768 (r below it) + zo stays below lo.
+void EpilogueEmitter::words_zp_lo(const Xmm& w) {
+  CodeGenerator& g = g_;
+  const int type_min = c_.kind == GemmEpilogue::kFp32S8 ? -128 : 0;
+  g.vpaddsw(w, w, g.ptr[g.rip + k_zpw_]);
+  if (c_.lo > type_min) g.vpmaxsw(w, w, g.ptr[g.rip + k_low_]);
+}
+
+// The arithmetic of vector(), in place. words: finite codes stop after the
+// float clamp and the conversion (r <= hi - zo; group() finishes them).
+void EpilogueEmitter::finish(const Xmm& x, int v, bool words) {
   CodeGenerator& g = g_;
   const GemmEpilogue::Kind kind = c_.kind;
   const bool codes = requant_kind(kind);
@@ -201,12 +222,14 @@ void EpilogueEmitter::finish(const Xmm& x, int v) {
       if (avx512_) {
         g.vminps(x, x, him);
         g.vcvtps2dq(x, x | g.T_rn_sae);
+        if (words) return;
         g.vpmaxsd(x, x, lom);
         g.vpaddd(x, x, zpm);
       } else {
         g.vminps(x, x, cst(k_him_));
         g.vroundps(x, x, 0x08);
         g.vcvtps2dq(x, x);  // exact: x is integral
+        if (words) return;
         g.vpmaxsd(x, x, cst(k_lom_));
         g.vpaddd(x, x, cst(k_zpm_));
       }
@@ -330,6 +353,14 @@ void EpilogueEmitter::constants() {
     emit(k_magic_, static_cast<uint32_t>(kMagicBits));
   }
   if (need_mult && c_.mult_folded) emit(k_mult_, fbits(c_.mult));
+  if (codes && c_.finite_mult) {  // group()'s words: zo and lo as int16, 64 bytes for zmm operands
+    const uint32_t zw = static_cast<uint16_t>(c_.zero_point), lw = static_cast<uint16_t>(c_.lo);
+    g.align(64);
+    g.L(k_zpw_);
+    for (int i = 0; i < 16; ++i) g.dd(zw | zw << 16);
+    g.L(k_low_);
+    for (int i = 0; i < 16; ++i) g.dd(lw | lw << 16);
+  }
   if (codes && avx512_) {  // group()'s transpose of dwords
     g.align(64);
     g.L(k_perm_);

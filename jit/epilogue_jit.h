@@ -73,14 +73,15 @@ class EpilogueEmitter {
 
  private:
   Xbyak::Xmm vec(int i) const;
-  void finish(const Xbyak::Xmm& x, int v);
+  void finish(const Xbyak::Xmm& x, int v, bool words = false);
+  void words_zp_lo(const Xbyak::Xmm& w);
   void store(const Xbyak::Xmm& x, int off, int count);
 
   Xbyak::CodeGenerator& g_;
   const EpilogueConf c_;
   const bool avx512_;
   const int lanes_, scratch_;
-  Xbyak::Label k_zpm_, k_lom_, k_him_, k_magic_, k_mult_, k_perm_;
+  Xbyak::Label k_zpm_, k_lom_, k_him_, k_magic_, k_mult_, k_perm_, k_zpw_, k_low_;
 };
 
 }  // namespace jit
