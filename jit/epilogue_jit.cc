@@ -33,6 +33,8 @@ EpilogueConf epilogue_conf(const GemmEpilogue& ep, int64_t n) {
     c.mult = ep.multiplier[0];
     c.finite_mult = true;
     for (int64_t i = 0; i < n && c.finite_mult; ++i) c.finite_mult = std::isfinite(ep.multiplier[i]);
+    c.mult_below_one = c.finite_mult;
+    for (int64_t i = 0; i < n && c.mult_below_one; ++i) c.mult_below_one = std::fabs(ep.multiplier[i]) < 1.0f;
   }
   return c;
 }
@@ -175,16 +177,20 @@ void EpilogueEmitter::group(const Xmm* xs, int n, int v) {
   }
 }
 
-// w: int16 words r (saturated from int32 r <= hi - zo) -> sat16(r + zo),
-// then max with lo where lo is above the output type's minimum; the
-// saturating narrowing to bytes that follows clamps below at the type's
-// minimum. Equal to max(r, lo - zo) + zo for every such r: r + zo <= hi; a
-// word at -32768 (r below it) + zo stays below lo.
+// w: int16 words of r, saturated from int32 -> sat16(r + zo), then max
+// with lo where lo is above the output type's minimum (and, where |m| < 1
+// left r unclamped above, min with hi where hi is below the type's
+// maximum); the saturating narrowing to bytes that follows clamps at the
+// type's bounds. Equal to clamp(r + zo, lo, hi) for every r: r + zo within
+// the words is exact, and a word saturated at -32768 / 32767 plus zo stays
+// below lo / above hi (|zo| <= 255).
 void EpilogueEmitter::words_zp_lo(const Xmm& w) {
   CodeGenerator& g = g_;
-  const int type_min = c_.kind == GemmEpilogue::kFp32S8 ? -128 : 0;
+  const bool s8 = c_.kind == GemmEpilogue::kFp32S8;
+  const int type_min = s8 ? -128 : 0, type_max = s8 ? 127 : 255;
   g.vpaddsw(w, w, g.ptr[g.rip + k_zpw_]);
   if (c_.lo > type_min) g.vpmaxsw(w, w, g.ptr[g.rip + k_low_]);
+  if (c_.mult_below_one && c_.hi < type_max) g.vpminsw(w, w, g.ptr[g.rip + k_hiw_]);
 }
 
 // The arithmetic of vector(), in place. words: finite codes stop after the
@@ -219,14 +225,17 @@ void EpilogueEmitter::finish(const Xmm& x, int v, bool words) {
       // No NaN can arise: clamp above in float, round half to even into
       // int32 (below INT32_MIN: the integer indefinite, clamped below),
       // clamp below, add zo. The AOT sequence's bytes in 8 instructions.
+      // Grouped words with |m| < 1: no overflow to clamp against; the
+      // clamp above is the words' (words_zp_lo).
+      const bool clamp_in_words = words && c_.mult_below_one;
       if (avx512_) {
-        g.vminps(x, x, him);
+        if (!clamp_in_words) g.vminps(x, x, him);
         g.vcvtps2dq(x, x | g.T_rn_sae);
         if (words) return;
         g.vpmaxsd(x, x, lom);
         g.vpaddd(x, x, zpm);
       } else {
-        g.vminps(x, x, cst(k_him_));
+        if (!clamp_in_words) g.vminps(x, x, cst(k_him_));
         g.vroundps(x, x, 0x08);
         g.vcvtps2dq(x, x);  // exact: x is integral
         if (words) return;
@@ -360,6 +369,9 @@ void EpilogueEmitter::constants() {
     for (int i = 0; i < 16; ++i) g.dd(zw | zw << 16);
     g.L(k_low_);
     for (int i = 0; i < 16; ++i) g.dd(lw | lw << 16);
+    const uint32_t hw = static_cast<uint16_t>(c_.hi);
+    g.L(k_hiw_);
+    for (int i = 0; i < 16; ++i) g.dd(hw | hw << 16);
   }
   if (codes && avx512_) {  // group()'s transpose of dwords
     g.align(64);

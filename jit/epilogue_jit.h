@@ -31,6 +31,10 @@ struct EpilogueConf {
   // Every multiplier finite: float(acc) * m cannot be NaN, so the requantized
   // kinds skip the NaN -> zo select (an infinite multiplier keeps it).
   bool finite_mult = false;
+  // Every |multiplier| < 1: |float(acc) * m| < 2^31, so the conversion to
+  // int32 cannot overflow, and the codes grouped in int16 words (group())
+  // take their clamp above there instead of in float.
+  bool mult_below_one = false;
 };
 
 // The conf of an epilogue over n columns: its kind, zero point and clamp,
@@ -81,7 +85,7 @@ class EpilogueEmitter {
   const EpilogueConf c_;
   const bool avx512_;
   const int lanes_, scratch_;
-  Xbyak::Label k_zpm_, k_lom_, k_him_, k_magic_, k_mult_, k_perm_, k_zpw_, k_low_;
+  Xbyak::Label k_zpm_, k_lom_, k_him_, k_magic_, k_mult_, k_perm_, k_zpw_, k_low_, k_hiw_;
 };
 
 }  // namespace jit

@@ -273,6 +273,7 @@ std::string GemmJitConf::key() const {
   const auto put = [&k](const void* p, size_t n) { k.append(static_cast<const char*>(p), n); };
   const int i[] = {static_cast<int>(isa), kr, mr, panel_mr, nrv, nr_valid, static_cast<int>(ep.kind),
                    ep.zero_point, ep.lo, ep.hi, ep.mult_folded ? 1 : 0, ep.finite_mult ? 1 : 0,
+                   ep.mult_below_one ? 1 : 0,
                    conv_g, conv_row_bytes, conv_pixel_bytes, a_flip ? 1 : 0, prefetch_bytes};
   put(i, sizeof i);
   put(&kb, sizeof kb);
@@ -291,7 +292,7 @@ std::string GemmJitConf::name() const {
   return (conv ? "qconv_" : "qgemm_") + std::to_string(panel_mr) + "x" + std::to_string(nrv * lanes_of(isa)) + "c" +
          std::to_string(kr) + "_" + epilogue_kind_name(ep.kind) + "_k" + std::to_string(kb * kr) + "_mr" +
          std::to_string(mr) + "_nr" + std::to_string(nr_valid) + (ep.mult_folded ? "_pt" : "") +
-         (ep.finite_mult ? "" : "_nan") + gather + (a_flip ? "_xor80" : "") +
+         (ep.finite_mult ? "" : "_nan") + (ep.mult_below_one ? "_lt1" : "") + gather + (a_flip ? "_xor80" : "") +
          (prefetch_bytes > 0 ? "_pf" + std::to_string(prefetch_bytes) : "") + "__" +
          isa_name(isa);
 }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
@@ -211,6 +212,62 @@ TEST_P(JitGemmTest, InfiniteMultiplier) {
   ref::gemm(p, a.data(), m, k, want.data(), n);
   EXPECT_EQ(c, want);
   EXPECT_EQ(c[0], 77);  // row 0 reads a = za only: acc 0 times inf
+}
+
+// Finite multipliers at and around 1, per channel and per tensor: below 1
+// the grouped codes clamp above in int16 words (no float clamp; the sums,
+// with user biases at the int32 ends, cannot overflow the conversion); from
+// 1 up (to 1e6, far beyond int32 after the multiply) they keep it. u8 and
+// s8, with and without clamps, whole and tail panels.
+TEST_P(JitGemmTest, MultipliersAroundOne) {
+  int64_t mr = 0, nr = 0;
+  TileOf(isa(), 1000, &mr, &nr);
+  const int64_t m = mr, n = 2 * nr + 5, k = 64;
+  std::vector<uint8_t> a(m * k);
+  std::vector<int8_t> w(n * k);
+  std::vector<int32_t> bias(n);
+  for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<uint8_t>(i * 97 + 13);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<int8_t>(i * 53 + 7);
+  for (int64_t j = 0; j < n; ++j) {
+    bias[j] = j % 5 == 0 ? INT32_MAX - 1000 : j % 5 == 1 ? INT32_MIN + 1000 : static_cast<int32_t>(j * 7919 % 20001) - 10000;
+  }
+  const float below = std::nextafter(1.0f, 0.0f);
+  const std::vector<std::vector<float>> scale_sets = {
+      {below}, {1.0f}, {below, 0.25f, 1e-4f, 0.5f}, {below, 1.0f, 0.25f}, {1.5f, 1e6f, 3.0f}, {2e-3f}};
+  for (const auto& set : scale_sets) {
+    for (bool s8 : {false, true}) {
+      for (bool clamp : {false, true}) {
+        std::vector<float> ws(n);
+        for (int64_t j = 0; j < n; ++j) ws[j] = set[j % set.size()];
+        QGemmParams p;
+        p.n = n;
+        p.k = k;
+        p.weights = w.data();
+        p.weight_scale = ws.data();
+        p.weight_scale_per_channel = set.size() > 1;
+        p.bias = bias.data();
+        p.activation_scale = 1.0f;
+        p.output_scale = 1.0f;
+        p.output_range.is_signed = s8;
+        p.output_zero_point = s8 ? -3 : 130;
+        if (clamp) {
+          p.lo = s8 ? -60 : 40;
+          p.hi = s8 ? 70 : 220;
+        }
+        SCOPED_TRACE("scales " + std::to_string(set[0]) + " x" + std::to_string(set.size()) + (s8 ? " s8" : " u8") +
+                     (clamp ? " clamped" : ""));
+        QGemm g;
+        ASSERT_TRUE(QGemm::create(p, &g).ok());
+        EXPECT_NE(g.kernel().find("_jit__"), std::string::npos) << g.kernel();
+        for (int64_t rows : {int64_t{1}, m}) {
+          std::vector<uint8_t> c(rows * n), want(rows * n);
+          ASSERT_TRUE(g.run(a.data(), rows, k, c.data(), n).ok());
+          ref::gemm(p, a.data(), rows, k, want.data(), n);
+          ASSERT_EQ(c, want) << g.kernel() << " rows " << rows;
+        }
+      }
+    }
+  }
 }
 
 // The lookup GEMM's JIT kernels (quantized activations): every rows count
