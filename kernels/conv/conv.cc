@@ -22,8 +22,8 @@
 //  - direct (x86 JIT, groups 1, dilation_w 1; at most kConvDirectMaxIc input
 //    channels, or IC % 4 == 0 with a kernel larger than 1x1 and weight panels
 //    within kConvDirectMaxPanelBytes): each kernel row's KW * IC taps are one
-//    run of the input row, padded to R4 (a multiple of 4) with zero weights,
-//    so K' = KH * R4 and one QGemm packs the weights and plans the output
+//    run of the input row, padded to R (a multiple of the config's kr, 2 or
+//    4) with zero weights, so K' = KH * R and one QGemm packs the weights and plans the output
 //    (with IC % 4 == 0, K' = K: rows of fewer than kConvDirectMinRow output
 //    pixels run the im2col path on that QGemm). A task is a
 //    chunk of at most `chunk` output pixels of one output row: it stages the
@@ -147,8 +147,8 @@ struct QConv2d::Impl {
   const int32_t* dw_row_w = nullptr;
   Buffer<uint8_t> zrow;    // C_pad bytes of za
   int64_t c_pad = 0, dw_pixels = 0;
-  // direct: gemms[0] over K' = KH * R4, R4 a kernel row's KW * IC taps
-  // rounded up to 4 (its weights and output plan)
+  // direct: gemms[0] over K' = KH * R, R a kernel row's KW * IC taps
+  // rounded up to the config's kr (its weights and output plan)
   int64_t seg_elems = 0;  // one staged kernel-row segment
   int64_t chunk = 0;      // output pixels per task (at most)
   int elem_bytes = 1;     // staged elements: 1 (c4, shifted bytes) or 2 (c2, int16)
@@ -440,25 +440,35 @@ bool QConv2d::Impl::prepare_direct(const QConv2dParams& q, const int8_t* rows, s
     *why = "not a direct-path convolution";
     return false;
   }
-  // Weights [OC][KH][R4]: each kernel row's KW * IC taps, then zeros (none
-  // when IC % 4 == 0: then K' = K and the GEMM is im2col's as well).
-  const int64_t run = q.kernel_w * ic, r4 = internal::round_up(run, 4), kp = q.kernel_h * r4;
-  std::vector<int8_t> wp;
-  const int8_t* wsrc = rows;
-  if (r4 != run) {
-    wp.assign(static_cast<size_t>(q.output_channels * kp), 0);
-    for (int64_t oc = 0; oc < q.output_channels; ++oc) {
-      for (int64_t kh = 0; kh < q.kernel_h; ++kh) {
-        std::memcpy(&wp[static_cast<size_t>(oc * kp + kh * r4)], rows + oc * k + kh * run, static_cast<size_t>(run));
-      }
-    }
-    wsrc = wp.data();
-  }
+  // Weights [OC][KH][R]: each kernel row's KW * IC taps, then zeros up to
+  // R, a multiple of the config's kr (none when IC % 4 == 0: then K' = K and
+  // the GEMM is im2col's as well). R = round_up(KW * IC, 2) first; a c4
+  // config (avx512_vnni) takes the multiple of 4 instead. c2's pairs: conv1
+  // K' = 7 x 22 = 154, not 7 x 24 = 168; features.0 3 x 10, not 3 x 12.
+  const int64_t run = q.kernel_w * ic;
+  int64_t r = 0, kp = 0;
   QGemm gemm;
-  Status st = QGemm::create(group_params(q, wsrc, 0, kp), &gemm);
-  if (!st.ok()) {
-    *why = st.message();
-    return false;
+  for (int64_t pad : {2, 4}) {
+    r = internal::round_up(run, pad);
+    kp = q.kernel_h * r;
+    std::vector<int8_t> wp;
+    const int8_t* wsrc = rows;
+    if (r != run) {
+      wp.assign(static_cast<size_t>(q.output_channels * kp), 0);
+      for (int64_t oc = 0; oc < q.output_channels; ++oc) {
+        for (int64_t kh = 0; kh < q.kernel_h; ++kh) {
+          std::memcpy(&wp[static_cast<size_t>(oc * kp + kh * r)], rows + oc * k + kh * run, static_cast<size_t>(run));
+        }
+      }
+      wsrc = wp.data();
+    }
+    Status st = QGemm::create(group_params(q, wsrc, 0, kp), &gemm);
+    if (!st.ok()) {
+      *why = st.message();
+      return false;
+    }
+    const internal::QGemmView v = internal::QGemmAccess::view(gemm);
+    if (v.cfg == nullptr || r % v.cfg->kr == 0) break;  // else: c4, r = 2 mod 4
   }
   // A wide-channel GEMM is the im2col path's: kept for it when the direct path fails.
   const auto fail = [&](const char* reason) {
@@ -487,13 +497,13 @@ bool QConv2d::Impl::prepare_direct(const QConv2dParams& q, const int8_t* rows, s
   // Chunks of up to 128 pixels (a 112-pixel first-layer row in one task),
   // fewer where the KH segments would not fit the workspace.
   int64_t pixels = 128;
-  const auto seg = [&](int64_t n) { return internal::round_up((n - 1) * px + r4, 16); };
+  const auto seg = [&](int64_t n) { return internal::round_up((n - 1) * px + r, 16); };
   while (pixels > v.cfg->mr && q.kernel_h * seg(pixels) * eb > static_cast<int64_t>(kQConvIm2colBytes)) pixels /= 2;
   if (q.kernel_h * seg(pixels) * eb > static_cast<int64_t>(kQConvIm2colBytes) || px * eb > (int64_t{1} << 20)) {
     return fail("staged rows exceed the workspace");
   }
   jit::GemmJitConf conf = jit::gemm_jit_base_conf(v.isa, *v.cfg, v.k_pad, v.n, v.out->ep);
-  conf.conv_g = static_cast<int>(r4 / v.cfg->kr);
+  conf.conv_g = static_cast<int>(r / v.cfg->kr);
   conf.conv_row_bytes = static_cast<int>(seg(pixels) * eb);
   conf.conv_pixel_bytes = static_cast<int>(px * eb);
   if (!jit::gemm_jit_kernel_set(conf, v.n, &direct_kernels, &direct_fns, why)) return fail("");
