@@ -54,7 +54,8 @@ const char* epilogue_kind_name(internal::GemmEpilogue::Kind kind);
 // r9 n0 (its per-channel arrays are read from n0 on), rdx &C[m0][n0].
 // setup() overwrites r10 (bias), r11 (multipliers), rax (bias_f), rcx and
 // k2 (the tail mask), and on AVX-512 keeps its constants in zmm27..31;
-// vector() may also use vector registers `scratch` and `scratch + 1` and k1.
+// vector() and group() may also use vector registers `scratch` and
+// `scratch + 1` and k1.
 class EpilogueEmitter {
  public:
   EpilogueEmitter(Xbyak::CodeGenerator& g, const EpilogueConf& c, bool avx512, int scratch)

@@ -211,7 +211,8 @@ class GemmGenerator : public Generator {
     // Callee-saved: the output row stride, the panel loop's registers.
     const Reg64 saved[] = {r12, r13, r14, r15, rbx};
     for (const Reg64& r : saved) push(r);
-    mov(r13, ptr[rsp + 8 * (1 + static_cast<int>(sizeof saved / sizeof saved[0]))]);  // panels, above the return address
+    const int n_saved = static_cast<int>(sizeof saved / sizeof saved[0]);
+    mov(r13, ptr[rsp + 8 * (1 + n_saved)]);  // panels: the 7th argument, above the return address
     mov(r14, rdi);
     mov(r15, rdx);
     mov(rbx, rsi);
@@ -230,7 +231,7 @@ class GemmGenerator : public Generator {
       for (int v = 0; v < vecs;) {
         const int n = avx512_ && v + 4 <= full ? 4 : v + 2 <= full ? 2 : 1;  // whole vectors together
         if (n > 1) {
-          const Xmm xs[] = {acc(m, v), acc(m, v + 1), n > 2 ? acc(m, v + 2) : acc(m, v), n > 3 ? acc(m, v + 3) : acc(m, v)};
+          const Xmm xs[] = {acc(m, v), acc(m, v + 1), acc(m, n > 2 ? v + 2 : v), acc(m, n > 3 ? v + 3 : v)};
           ep.group(xs, n, v);
           v += n;
         } else {
@@ -252,7 +253,7 @@ class GemmGenerator : public Generator {
     add(r9, nr);
     jmp(panel, T_NEAR);
     L(done);
-    for (int i = static_cast<int>(sizeof saved / sizeof saved[0]) - 1; i >= 0; --i) pop(saved[i]);
+    for (int i = n_saved - 1; i >= 0; --i) pop(saved[i]);
     vzeroupper();
     ret();
     ep.constants();

@@ -148,7 +148,9 @@ TEST_P(JitGemmTest, PrefetchingShortPanelsMatchReference) {
 // panel stride, C and the per-channel arrays stepped in the kernel), then the
 // tail: runs of 1 to 9 panels, alone and split among threads (tasks starting
 // at a later panel), every rows count, the per-channel arrays differing per
-// column; several row panels keep one call per panel.
+// column; several row panels share a call per row panel where the task's W
+// fits kGemmJitRunBytes (K = 3, 27, some of 64 and 200) and take one per
+// panel beyond.
 TEST_P(JitGemmTest, PanelRunsMatchReference) {
   int64_t mr = 0, nr = 0;
   TileOf(isa(), 1000, &mr, &nr);
@@ -229,7 +231,9 @@ TEST_P(JitGemmTest, MultipliersAroundOne) {
   for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<uint8_t>(i * 97 + 13);
   for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<int8_t>(i * 53 + 7);
   for (int64_t j = 0; j < n; ++j) {
-    bias[j] = j % 5 == 0 ? INT32_MAX - 1000 : j % 5 == 1 ? INT32_MIN + 1000 : static_cast<int32_t>(j * 7919 % 20001) - 10000;
+    bias[j] = j % 5 == 0   ? INT32_MAX - 1000
+              : j % 5 == 1 ? INT32_MIN + 1000
+                           : static_cast<int32_t>(j * 7919 % 20001) - 10000;
   }
   const float below = std::nextafter(1.0f, 0.0f);
   const std::vector<std::vector<float>> scale_sets = {
