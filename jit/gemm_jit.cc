@@ -348,11 +348,13 @@ std::string gemm_jit_unsupported(const GemmJitConf& c) {
 std::vector<std::string> generator_descriptions() {
   const std::string common = "; K <= " + std::to_string(internal::kGemmJitMaxK) +
                              " baked (unrolled to " + std::to_string(kGemmJitUnrollKb) +
-                             " k steps), every rows count, tail columns, outputs s32 / f32 / u8, s8 fp32-requantized";
+                             " k steps), every rows count, tail columns, runs of weight panels per call, outputs s32 / "
+                             "f32 / u8, s8 fp32-requantized (codes narrowed in groups, + zo and clamps in int16 words)";
   return {
       "gemm avx2: 6x16c2 (vpmaddwd)" + common,
       "gemm avx512: 6x32c2 (vpmaddwd)" + common,
-      "gemm avx512_vnni: 6x64c4, 8x32c4 for N <= 32 (vpdpbusd)" + common,
+      "gemm avx512_vnni: 6x64c4, 8x32c4 for N <= 32 (vpdpbusd; W prefetched where K <= 64 and the packed W exceeds 48 KiB)" +
+          common,
       "lut_gemm avx2, avx512 (vpshufb + vpmaddwd on the weights + 128), avx512_vnni (vpshufb + vpdpbusd): "
       "LutGemm with quantized activations; K, rows x 4-16 columns per call, the bit width, the table layout, "
       "the prefetch and the epilogue baked",
