@@ -441,34 +441,29 @@ bool QConv2d::Impl::prepare_direct(const QConv2dParams& q, const int8_t* rows, s
     return false;
   }
   // Weights [OC][KH][R]: each kernel row's KW * IC taps, then zeros up to
-  // R, a multiple of the config's kr (none when IC % 4 == 0: then K' = K and
-  // the GEMM is im2col's as well). R = round_up(KW * IC, 2) first; a c4
-  // config (avx512_vnni) takes the multiple of 4 instead. c2's pairs: conv1
-  // K' = 7 x 22 = 154, not 7 x 24 = 168; features.0 3 x 10, not 3 x 12.
-  const int64_t run = q.kernel_w * ic;
-  int64_t r = 0, kp = 0;
-  QGemm gemm;
-  for (int64_t pad : {2, 4}) {
-    r = internal::round_up(run, pad);
-    kp = q.kernel_h * r;
-    std::vector<int8_t> wp;
-    const int8_t* wsrc = rows;
-    if (r != run) {
-      wp.assign(static_cast<size_t>(q.output_channels * kp), 0);
-      for (int64_t oc = 0; oc < q.output_channels; ++oc) {
-        for (int64_t kh = 0; kh < q.kernel_h; ++kh) {
-          std::memcpy(&wp[static_cast<size_t>(oc * kp + kh * r)], rows + oc * k + kh * run, static_cast<size_t>(run));
-        }
+  // R, a multiple of the active ISA's exact config's kr (none when IC % 4 ==
+  // 0: then K' = K and the GEMM is im2col's as well). c2's pairs (avx2,
+  // avx512) pad to 2: conv1 K' = 7 x 22 = 154, not 7 x 24 = 168; features.0
+  // 3 x 10, not 3 x 12. A config of another kr fails below (im2col).
+  const internal::GemmKernels* table = internal::gemm_kernels_for(active_isa());
+  const int64_t pad = table != nullptr && table->exact.kr == 4 ? 4 : 2;
+  const int64_t run = q.kernel_w * ic, r = internal::round_up(run, pad), kp = q.kernel_h * r;
+  std::vector<int8_t> wp;
+  const int8_t* wsrc = rows;
+  if (r != run) {
+    wp.assign(static_cast<size_t>(q.output_channels * kp), 0);
+    for (int64_t oc = 0; oc < q.output_channels; ++oc) {
+      for (int64_t kh = 0; kh < q.kernel_h; ++kh) {
+        std::memcpy(&wp[static_cast<size_t>(oc * kp + kh * r)], rows + oc * k + kh * run, static_cast<size_t>(run));
       }
-      wsrc = wp.data();
     }
-    Status st = QGemm::create(group_params(q, wsrc, 0, kp), &gemm);
-    if (!st.ok()) {
-      *why = st.message();
-      return false;
-    }
-    const internal::QGemmView v = internal::QGemmAccess::view(gemm);
-    if (v.cfg == nullptr || r % v.cfg->kr == 0) break;  // else: c4, r = 2 mod 4
+    wsrc = wp.data();
+  }
+  QGemm gemm;
+  Status st = QGemm::create(group_params(q, wsrc, 0, kp), &gemm);
+  if (!st.ok()) {
+    *why = st.message();
+    return false;
   }
   // A wide-channel GEMM is the im2col path's: kept for it when the direct path fails.
   const auto fail = [&](const char* reason) {
@@ -485,7 +480,7 @@ bool QConv2d::Impl::prepare_direct(const QConv2dParams& q, const int8_t* rows, s
   // and layer2 3x3 convolutions took 1.5-2.4x im2col's time direct).
   if (!small && gemm.isa() == Isa::kAvx512Amx) return fail("im2col runs the AMX GEMM");
   const internal::QGemmView v = internal::QGemmAccess::view(gemm);
-  if (v.cfg == nullptr || !v.exact || (v.cfg->kr != 2 && v.cfg->kr != 4) || v.k_pad != kp) {
+  if (v.cfg == nullptr || !v.exact || (v.cfg->kr != 2 && v.cfg->kr != 4) || r % v.cfg->kr != 0 || v.k_pad != kp) {
     return fail("no exact c2/c4 config");
   }
   // Wide channels: every output row re-reads the weight panels, so only
