@@ -67,8 +67,9 @@ constexpr uint32_t kConvJitUnrollKb = 24;
 // Measured on avx512_vnni, Zen 5, N = 1024 (qkern_jit_bench jit_vs_aot,
 // 3-5 runs): K = 64, M = 1 / 2: 0.93 / 0.99x AOT without, 1.16-1.20 /
 // 1.22-1.27x with; M >= 4 unchanged; K = 200 and 768 no gain (M = 1 lost),
-// so longer panels go without. A short panel's kernel ends before the next
-// one's loads are in flight; the prefetch carries the stream across calls.
+// so longer panels go without. A short panel's loads end with its epilogue,
+// before the next panel's are issued; the prefetch keeps the stream ahead
+// across panels (and calls).
 constexpr int kGemmJitPrefetchBytes = 1024;
 constexpr int64_t kGemmJitPrefetchMaxK = 64;
 constexpr int64_t kGemmJitPrefetchMinBytes = 48 * 1024;
