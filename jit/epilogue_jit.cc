@@ -31,10 +31,12 @@ EpilogueConf epilogue_conf(const GemmEpilogue& ep, int64_t n) {
       c.mult_folded = std::memcmp(&ep.multiplier[i], &ep.multiplier[0], sizeof(float)) == 0;
     }
     c.mult = ep.multiplier[0];
-    c.finite_mult = true;
-    for (int64_t i = 0; i < n && c.finite_mult; ++i) c.finite_mult = std::isfinite(ep.multiplier[i]);
-    c.mult_below_one = c.finite_mult;
-    for (int64_t i = 0; i < n && c.mult_below_one; ++i) c.mult_below_one = std::fabs(ep.multiplier[i]) < 1.0f;
+    c.finite_mult = c.mult_below_one = true;
+    for (int64_t i = 0; i < n && c.finite_mult; ++i) {
+      c.finite_mult = std::isfinite(ep.multiplier[i]);
+      c.mult_below_one = c.mult_below_one && std::fabs(ep.multiplier[i]) < 1.0f;
+    }
+    c.mult_below_one = c.mult_below_one && c.finite_mult;
   }
   return c;
 }
@@ -126,7 +128,14 @@ void EpilogueEmitter::group(const Xmm* xs, int n, int v) {
   // per vector.
   const bool words = c_.finite_mult;
   for (int i = 0; i < n; ++i) finish(xs[i], v + i, words);
-  const bool s8 = c_.kind == GemmEpilogue::kFp32S8;
+  // Signed or unsigned saturation to bytes, as the output type.
+  const auto pack_bytes = [&g, this](const Xmm& d, const Xmm& a, const Xmm& b) {
+    if (c_.kind == GemmEpilogue::kFp32S8) {
+      g.vpacksswb(d, a, b);
+    } else {
+      g.vpackuswb(d, a, b);
+    }
+  };
   if (!avx512_) {
     // 16 codes in one chain (4 shuffles and a store, not 6 and two): words
     // [x0 0-3, x1 0-3 | x0 4-7, x1 4-7], bytes [x0 0-3, x1 0-3, x0 4-7,
@@ -136,11 +145,7 @@ void EpilogueEmitter::group(const Xmm* xs, int n, int v) {
     g.vpackssdw(y0, y0, y1);
     if (words) words_zp_lo(y0);
     g.vextracti128(hi, y0, 1);
-    if (s8) {
-      g.vpacksswb(lo, lo, hi);
-    } else {
-      g.vpackuswb(lo, lo, hi);
-    }
+    pack_bytes(lo, lo, hi);
     g.vpshufd(lo, lo, 0xD8);
     g.vmovdqu(g.ptr[g.rdx + v * lanes_], lo);
     return;
@@ -158,15 +163,9 @@ void EpilogueEmitter::group(const Xmm* xs, int n, int v) {
     const Zmm z2(xs[2].getIdx()), z3(xs[3].getIdx());
     g.vpackssdw(z2, z2, z3);
     if (words) words_zp_lo(z2);
-    if (s8) {
-      g.vpacksswb(z0, z0, z2);
-    } else {
-      g.vpackuswb(z0, z0, z2);
-    }
-  } else if (s8) {
-    g.vpacksswb(z0, z0, z0);
+    pack_bytes(z0, z0, z2);
   } else {
-    g.vpackuswb(z0, z0, z0);
+    pack_bytes(z0, z0, z0);
   }
   g.vmovdqu32(idx, g.ptr[g.rip + k_perm_]);
   g.vpermd(z0, idx, z0);

@@ -47,7 +47,8 @@ class GemmGenerator : public Generator {
     const size_t mr = static_cast<size_t>(c.mr), nrv = static_cast<size_t>(c.nrv);
     const size_t per_step = 10 * (nrv * (c.prefetch_bytes > 0 ? 2 : 1) + mr + mr * nrv * (c.kr == 2 ? 2 : 1));
     const size_t steps = c.conv_g > 0 ? std::min<size_t>(c.kb, 2 * kConvJitUnrollKb) : c.kb <= kGemmJitUnrollKb ? c.kb : 8;
-    return 1024 + per_step * steps + 2 * 10 * mr * nrv + 14 * 10 * mr * nrv;
+    // + the constants after the code: up to 9 blocks of 32-64 bytes, aligned.
+    return 1024 + 1024 + per_step * steps + 2 * 10 * mr * nrv + 14 * 10 * mr * nrv;
   }
 
   // Vector register i at this ISA's width.

@@ -616,13 +616,13 @@ bool QGemm::Impl::run_task(const void* a, int64_t lda, int64_t m0, int64_t m1, i
     const int64_t whole = n / cf.nr;  // panels [0, whole) are whole; panel `whole` (if any) is the tail
     const bool one_run = m1 - m0 <= rpp || (p1 - p0) * w_panel_bytes <= internal::kGemmJitRunBytes;
     const int64_t run = one_run ? p1 - p0 : 1;
+    const internal::GemmJitFns& fns = rows ? jit_rows_fns : jit_fns;
     for (int64_t j0 = p0; j0 < p1; j0 += run) {
       const int64_t j1 = std::min(p1, j0 + run), jw = std::min(j1, std::max(j0, whole));
       const uint8_t* ap = ws;  // row panel (r0 - m0) / rpp
       for (int64_t r0 = m0; r0 < m1; r0 += rpp, ap += panel_bytes) {
         const size_t mr = static_cast<size_t>(std::min<int64_t>(rpp, m1 - r0));
         const void* arow = rows ? static_cast<const void*>(static_cast<const uint8_t*>(a) + r0 * lda) : ap;
-        const internal::GemmJitFns& fns = rows ? jit_rows_fns : jit_fns;
         for (int64_t j = j0; j < j1;) {
           const bool tail = j == whole;
           const int64_t count = tail ? 1 : jw - j;
