@@ -77,8 +77,10 @@ void EpilogueEmitter::setup(int tail_count) {
   const GemmEpilogue::Kind kind = c_.kind;
   const bool codes = requant_kind(kind);
   const bool need_mult = kind == GemmEpilogue::kFloat || codes;
-  g.mov(g.r10, g.ptr[g.r8 + offsetof(GemmEpilogue, bias)]);
-  g.lea(g.r10, g.ptr[g.r10 + g.r9 * 4]);
+  if (!bias_in_sums_) {
+    g.mov(g.r10, g.ptr[g.r8 + offsetof(GemmEpilogue, bias)]);
+    g.lea(g.r10, g.ptr[g.r10 + g.r9 * 4]);
+  }
   if (need_mult && !c_.mult_folded) {
     g.mov(g.r11, g.ptr[g.r8 + offsetof(GemmEpilogue, multiplier)]);
     g.lea(g.r11, g.ptr[g.r11 + g.r9 * 4]);
@@ -115,10 +117,22 @@ void EpilogueEmitter::vector(const Xmm& x, int v, int count) {
   store(x, v * lanes_ * epilogue_out_bytes(c_.kind), count);
 }
 
-void EpilogueEmitter::group(const Xmm* xs, int n, int v) {
+bool EpilogueEmitter::narrows() const { return epilogue_out_bytes(c_.kind) == 1; }
+
+void EpilogueEmitter::bias_base() { g_.mov(g_.r10, g_.ptr[g_.r8 + offsetof(GemmEpilogue, bias)]); }
+
+void EpilogueEmitter::load_bias(const Xmm& x, int v) {
   CodeGenerator& g = g_;
-  const int out_bytes = epilogue_out_bytes(c_.kind);
-  if (out_bytes != 1 || (!avx512_ && n != 2) || (avx512_ && n != 2 && n != 4)) {
+  if (avx512_) {
+    g.vmovdqu32(Zmm(x.getIdx()), g.ptr[g.r10 + g.r9 * 4 + v * lanes_ * 4]);
+  } else {
+    g.vmovdqu(Ymm(x.getIdx()), g.ptr[g.r10 + g.r9 * 4 + v * lanes_ * 4]);
+  }
+}
+
+void EpilogueEmitter::group(const Xmm* xs, int n, int v, bool two_rows) {
+  CodeGenerator& g = g_;
+  if (!narrows() || (n != 2 && n != 4)) {
     for (int i = 0; i < n; ++i) vector(xs[i], v + i, lanes_);
     return;
   }
@@ -127,7 +141,7 @@ void EpilogueEmitter::group(const Xmm* xs, int n, int v) {
   // the type's minimum) per 16 or 32 words instead of a vpmaxsd and a vpaddd
   // per vector.
   const bool words = c_.finite_mult;
-  for (int i = 0; i < n; ++i) finish(xs[i], v + i, words);
+  for (int i = 0; i < n; ++i) finish(xs[i], v + (two_rows ? i % 2 : i), words);
   // Signed or unsigned saturation to bytes, as the output type.
   const auto pack_bytes = [&g, this](const Xmm& d, const Xmm& a, const Xmm& b) {
     if (c_.kind == GemmEpilogue::kFp32S8) {
@@ -136,43 +150,62 @@ void EpilogueEmitter::group(const Xmm* xs, int n, int v) {
       g.vpackuswb(d, a, b);
     }
   };
-  if (!avx512_) {
+  const Xmm x0 = vec(xs[0].getIdx()), x1 = vec(xs[1].getIdx());
+  g.vpackssdw(x0, x0, x1);
+  if (words) words_zp_lo(x0);
+  if (!avx512_ && n == 2) {
     // 16 codes in one chain (4 shuffles and a store, not 6 and two): words
     // [x0 0-3, x1 0-3 | x0 4-7, x1 4-7], bytes [x0 0-3, x1 0-3, x0 4-7,
     // x1 4-7], dwords reordered 0, 2, 1, 3.
-    const Ymm y0(xs[0].getIdx()), y1(xs[1].getIdx());
     const Xmm lo(xs[0].getIdx()), hi(scratch_ + 1);
-    g.vpackssdw(y0, y0, y1);
-    if (words) words_zp_lo(y0);
-    g.vextracti128(hi, y0, 1);
+    g.vextracti128(hi, Ymm(x0.getIdx()), 1);
     pack_bytes(lo, lo, hi);
     g.vpshufd(lo, lo, 0xD8);
     g.vmovdqu(g.ptr[g.rdx + v * lanes_], lo);
     return;
   }
-  // AVX-512: 128-bit lane L of the packed bytes holds dword L of each vector
-  // (x0, x1, x2, x3; n = 2: x0, x1 twice); vpermd by the transpose
-  // 0, 4, 8, 12, 1, 5, ... puts each vector's 16 codes in order: 3 shuffles
-  // for 2 vectors, 4 for 4, and one store, against a vpmovdb and a store
-  // each. Zen 5 VM: avx512_vnni M = 1, K = 64, N = 1024 232-236 -> 244-255
-  // Gop/s; M >= 4 and the avx512 c2 kernels unchanged.
-  const Zmm z0(xs[0].getIdx()), z1(xs[1].getIdx()), idx(scratch_);
-  g.vpackssdw(z0, z0, z1);
-  if (words) words_zp_lo(z0);
+  // 128-bit lane L of the packed bytes holds dword L of each vector (x0, x1,
+  // x2, x3; n = 2: x0, x1 twice); vpermd by the transpose puts each vector's
+  // codes in order (AVX-512 0, 4, 8, 12, 1, 5, ...; AVX2 0, 4, 1, 5, ...),
+  // x0 and x1 in the low half, x2 and x3 in the high: 3 shuffles for 2
+  // vectors, 4 for 4 (AVX2 6 for 4), and one store (two_rows: one per row),
+  // against a vpmovdb and a store each (AVX2 5 and a store per 2).
+  // Zen 5 VM, N = 1024: avx512_vnni M = 1, K = 64 232-236 -> 244-255 Gop/s
+  // (one row, 2 vectors); two rows, with the bias in the sums (load_bias()),
+  // medians of 3 interleaved jit_vs_aot runs: K = 27, M = 4 / 16 avx2
+  // 132 / 137 -> 138 / 141, avx512 258 / 276 -> 264 / 277; K = 64, M = 4
+  // avx2 158.5 -> 160.4, avx512 309 -> 309, M = 8 306 -> 312.
   if (n == 4) {
-    const Zmm z2(xs[2].getIdx()), z3(xs[3].getIdx());
-    g.vpackssdw(z2, z2, z3);
-    if (words) words_zp_lo(z2);
-    pack_bytes(z0, z0, z2);
+    const Xmm x2 = vec(xs[2].getIdx()), x3 = vec(xs[3].getIdx());
+    g.vpackssdw(x2, x2, x3);
+    if (words) words_zp_lo(x2);
+    pack_bytes(x0, x0, x2);
   } else {
-    pack_bytes(z0, z0, z0);
+    pack_bytes(x0, x0, x0);
   }
-  g.vmovdqu32(idx, g.ptr[g.rip + k_perm_]);
-  g.vpermd(z0, idx, z0);
-  if (n == 4) {
-    g.vmovdqu8(g.ptr[g.rdx + v * lanes_], z0);
+  if (avx512_) {
+    const Zmm z(x0.getIdx()), zi(scratch_);
+    g.vmovdqu32(zi, g.ptr[g.rip + k_perm_]);
+    g.vpermd(z, zi, z);
   } else {
-    g.vmovdqu8(g.ptr[g.rdx + v * lanes_], Ymm(xs[0].getIdx()));
+    const Ymm y(x0.getIdx()), yi(scratch_);
+    g.vmovdqu(yi, g.ptr[g.rip + k_perm_]);
+    g.vpermd(y, yi, y);
+  }
+  if (two_rows) {
+    if (avx512_) {
+      g.vmovdqu8(g.ptr[g.rdx + v * lanes_], Ymm(x0.getIdx()));
+      g.vextracti64x4(g.ptr[g.rdx + g.r12 + v * lanes_], Zmm(x0.getIdx()), 1);
+    } else {
+      g.vmovdqu(g.ptr[g.rdx + v * lanes_], Xmm(x0.getIdx()));
+      g.vextracti128(g.ptr[g.rdx + g.r12 + v * lanes_], Ymm(x0.getIdx()), 1);
+    }
+  } else if (avx512_ && n == 4) {
+    g.vmovdqu8(g.ptr[g.rdx + v * lanes_], Zmm(x0.getIdx()));
+  } else if (avx512_) {
+    g.vmovdqu8(g.ptr[g.rdx + v * lanes_], Ymm(x0.getIdx()));
+  } else {
+    g.vmovdqu(g.ptr[g.rdx + v * lanes_], x0);  // n = 4
   }
 }
 
@@ -201,7 +234,7 @@ void EpilogueEmitter::finish(const Xmm& x, int v, bool words) {
   const int vbytes = lanes_ * 4;
   const Xmm zpm = vec(31), lom = vec(30), him = vec(29), magic = vec(28), multv = vec(27);
   auto cst = [&g](const Label& l) { return g.ptr[g.rip + l]; };
-  g.vpaddd(x, x, g.ptr[g.r10 + v * vbytes]);  // wraps
+  if (!bias_in_sums_) g.vpaddd(x, x, g.ptr[g.r10 + v * vbytes]);  // wraps
   if (kind == GemmEpilogue::kFloat) {
     g.vcvtdq2ps(x, x);
     // x = mult * x + bias_f, one rounding (AOT's MulAdd).
@@ -372,10 +405,11 @@ void EpilogueEmitter::constants() {
     g.L(k_hiw_);
     for (int i = 0; i < 16; ++i) g.dd(hw | hw << 16);
   }
-  if (codes && avx512_) {  // group()'s transpose of dwords
+  if (codes) {  // group()'s transpose of dwords
     g.align(64);
     g.L(k_perm_);
-    for (uint32_t i = 0; i < 16; ++i) g.dd(i % 4 * 4 + i / 4);
+    const uint32_t parts = avx512_ ? 4 : 2;  // 128-bit lanes
+    for (uint32_t i = 0; i < 4 * parts; ++i) g.dd(i % parts * 4 + i / parts);
   }
 }
 

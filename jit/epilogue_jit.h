@@ -52,14 +52,24 @@ const char* epilogue_kind_name(internal::GemmEpilogue::Kind kind);
 // entry to row_stride(), which sets r12 (the row stride in bytes: the
 // generator saves it) once per call; on entry to setup(): r8 &GemmEpilogue,
 // r9 n0 (its per-channel arrays are read from n0 on), rdx &C[m0][n0].
-// setup() overwrites r10 (bias), r11 (multipliers), rax (bias_f), rcx and
+// setup() overwrites r10 (bias, unless in the sums), r11 (multipliers), rax (bias_f), rcx and
 // k2 (the tail mask), and on AVX-512 keeps its constants in zmm27..31;
 // vector() and group() may also use vector registers `scratch` and
 // `scratch + 1` and k1.
 class EpilogueEmitter {
  public:
-  EpilogueEmitter(Xbyak::CodeGenerator& g, const EpilogueConf& c, bool avx512, int scratch)
-      : g_(g), c_(c), avx512_(avx512), lanes_(avx512 ? 16 : 8), scratch_(scratch) {}
+  // bias_in_sums: the generator starts its sums at the bias (load_bias()),
+  // so the epilogue does not add it.
+  EpilogueEmitter(Xbyak::CodeGenerator& g, const EpilogueConf& c, bool avx512, int scratch,
+                  bool bias_in_sums = false)
+      : g_(g), c_(c), avx512_(avx512), bias_in_sums_(bias_in_sums), lanes_(avx512 ? 16 : 8), scratch_(scratch) {}
+
+  // r10 = the packed bias (r8 as for setup()), then x = its columns
+  // n0 + v * lanes .. (r9 as for setup()). An int32 sum that starts there
+  // instead of at zero wraps to the same bytes, and the epilogue saves a
+  // vpaddd per vector.
+  void bias_base();
+  void load_bias(const Xbyak::Xmm& x, int v);
 
   void row_stride();  // r12 = ldc in bytes (before setup(); rcx is free after it)
   // tail_count: the lanes stored by the one partial vector of each row (0: none).
@@ -68,10 +78,12 @@ class EpilogueEmitter {
   // of them (count < lanes: the partial vector of setup()) at rdx + v * lanes
   // elements.
   void vector(const Xbyak::Xmm& x, int v, int count);
-  // vector(xs[i], v + i, lanes) for i < n (2, or 4 on AVX-512): codes are
-  // narrowed and stored together (AVX2 2 vectors, AVX-512 2 or 4), other
-  // kinds one by one. The registers are clobbered.
-  void group(const Xbyak::Xmm* xs, int n, int v);
+  // vector(xs[i], v + i, lanes) for i < n (2 or 4): codes are narrowed and
+  // stored together, other kinds one by one. two_rows (codes only, n = 4):
+  // xs are vectors v, v + 1 of the row at rdx, then of the next row (rdx +
+  // the row stride). The registers are clobbered.
+  void group(const Xbyak::Xmm* xs, int n, int v, bool two_rows = false);
+  bool narrows() const;  // codes: group() packs them (two_rows allowed)
   void next_row();  // rdx += the row stride
   // The constants: emit after the code's ret.
   void constants();
@@ -84,7 +96,7 @@ class EpilogueEmitter {
 
   Xbyak::CodeGenerator& g_;
   const EpilogueConf c_;
-  const bool avx512_;
+  const bool avx512_, bias_in_sums_;
   const int lanes_, scratch_;
   Xbyak::Label k_zpm_, k_lom_, k_him_, k_magic_, k_mult_, k_perm_, k_zpw_, k_low_, k_hiw_;
 };

@@ -7,7 +7,8 @@
 //   tmp       = next (c2 only)            vpmaddwd's products
 // After the k loop the w/bcast/tmp registers hold the epilogue's constants.
 // GPRs (SysV): rdi a, rsi w, rdx c, rcx ldc (then the tail mask), r8 ep, r9 n0,
-// [rsp + 8] panels; r10 the k loop count, then bias; r11 mult, rax bias_f,
+// [rsp + 8] panels; r10 the bias (the sums start there), then the k loop
+// count; r11 mult, rax bias_f,
 // r12 the output row stride in bytes; r13 the panels left, r14 a, r15 the
 // panel's c, rbx the panel's w (r12-r15 and rbx saved).
 //
@@ -131,11 +132,15 @@ class GemmGenerator : public Generator {
     }
   }
 
-  void sums() {
+  // The sums start at the bias (set 0; ep.load_bias()) and at zero (set 1).
+  void sums(EpilogueEmitter& ep) {
+    ep.bias_base();
     for (int set = 0; set < splits_; ++set) {
       for (int m = 0; m < c_.mr; ++m) {
         for (int v = 0; v < nv_; ++v) {
-          if (avx512_) {
+          if (set == 0) {
+            ep.load_bias(acc(m, v), v);
+          } else if (avx512_) {
             vpxord(acc(m, v, set), acc(m, v, set), acc(m, v, set));
           } else {
             vpxor(acc(m, v, set), acc(m, v, set), acc(m, v, set));
@@ -218,7 +223,7 @@ class GemmGenerator : public Generator {
     mov(r15, rdx);
     mov(rbx, rsi);
     // Scratch after the (first set of) sums: the loop's registers are free.
-    EpilogueEmitter ep(*this, c_.ep, avx512_, first_free());
+    EpilogueEmitter ep(*this, c_.ep, avx512_, first_free(), /*bias_in_sums=*/true);
     ep.row_stride();
     const int full = c_.nr_valid / lanes_, rem = c_.nr_valid % lanes_;
     const int vecs = full + (rem ? 1 : 0);
@@ -226,19 +231,35 @@ class GemmGenerator : public Generator {
     test(r13, r13);
     jz(done, T_NEAR);
     L(panel);
-    sums();
+    sums(ep);
     ep.setup(rem);
-    for (int m = 0; m < c_.mr; ++m) {
+    // Row m's vectors: whole ones together (4 on AVX-512, else 2), the
+    // partial one alone. Codes of 2-vector groups are narrowed with row
+    // m + 1's (one group of 4: AVX2 6 shuffles for 32 codes, not 10;
+    // AVX-512 6, not 8): `pairs` 1 stores both rows' there, -1 skips them
+    // (done with the row above), 0 groups them within the row.
+    const auto row = [&](int m, int pairs) {
       for (int v = 0; v < vecs;) {
-        const int n = avx512_ && v + 4 <= full ? 4 : v + 2 <= full ? 2 : 1;  // whole vectors together
-        if (n > 1) {
+        const int n = avx512_ && v + 4 <= full ? 4 : v + 2 <= full ? 2 : 1;
+        if (n == 2 && pairs != 0) {
+          const Xmm xs[] = {acc(m, v), acc(m, v + 1), acc(m + 1, v), acc(m + 1, v + 1)};
+          if (pairs > 0) ep.group(xs, 4, v, /*two_rows=*/true);
+        } else if (n > 1) {
           const Xmm xs[] = {acc(m, v), acc(m, v + 1), acc(m, n > 2 ? v + 2 : v), acc(m, n > 3 ? v + 3 : v)};
           ep.group(xs, n, v);
-          v += n;
         } else {
           ep.vector(acc(m, v), v, v == full ? rem : lanes_);
-          ++v;
         }
+        v += n;
+      }
+    };
+    for (int m = 0; m < c_.mr; ++m) {
+      if (ep.narrows() && m + 1 < c_.mr) {
+        row(m, 1);
+        ep.next_row();
+        row(++m, -1);
+      } else {
+        row(m, 0);
       }
       if (m + 1 < c_.mr) ep.next_row();
     }

@@ -97,7 +97,9 @@ TEST_P(JitGemmTest, ConfSweepMatchesReference) {
       // Fewer shapes for the long K values: they share the tile code paths.
       const bool small_k = k <= 40 || k == 64 || k == 200;
       for (const Out& o : outs) {
-        for (int64_t n : {nr, nr + 5, int64_t{7}, 2 * nr + 13}) {
+        // nr + 3 nr / 4 + 5: a second panel of whole vectors, some narrowed
+        // two rows at a time, then a lone one and a partial one.
+        for (int64_t n : {nr, nr + 5, int64_t{7}, 2 * nr + 13, nr + 3 * nr / 4 + 5}) {
           if (!small_k && n == int64_t{7}) continue;
           for (int64_t m = 1; m <= mr + 7; ++m) {
             if (!small_k && m != 1 && m != mr && m != mr + 7) continue;
