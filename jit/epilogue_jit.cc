@@ -168,8 +168,8 @@ void EpilogueEmitter::group(const Xmm* xs, int n, int v, bool two_rows) {
   // x2, x3; n = 2: x0, x1 twice); vpermd by the transpose puts each vector's
   // codes in order (AVX-512 0, 4, 8, 12, 1, 5, ...; AVX2 0, 4, 1, 5, ...),
   // x0 and x1 in the low half, x2 and x3 in the high: 3 shuffles for 2
-  // vectors, 4 for 4 (AVX2 6 for 4), and one store (two_rows: one per row),
-  // against a vpmovdb and a store each (AVX2 5 and a store per 2).
+  // vectors, 4 for 4, and one store (two_rows: one per row), against a
+  // vpmovdb and a store each (AVX2: 4 shuffles and a store per 2).
   // Zen 5 VM, N = 1024: avx512_vnni M = 1, K = 64 232-236 -> 244-255 Gop/s
   // (one row, 2 vectors); two rows, with the bias in the sums (load_bias()),
   // medians of 3 interleaved jit_vs_aot runs: K = 27, M = 4 / 16 avx2

@@ -52,8 +52,8 @@ const char* epilogue_kind_name(internal::GemmEpilogue::Kind kind);
 // entry to row_stride(), which sets r12 (the row stride in bytes: the
 // generator saves it) once per call; on entry to setup(): r8 &GemmEpilogue,
 // r9 n0 (its per-channel arrays are read from n0 on), rdx &C[m0][n0].
-// setup() overwrites r10 (bias, unless in the sums), r11 (multipliers), rax (bias_f), rcx and
-// k2 (the tail mask), and on AVX-512 keeps its constants in zmm27..31;
+// setup() overwrites r10 (bias, unless in the sums), r11 (multipliers), rax
+// (bias_f), rcx and k2 (the tail mask), and on AVX-512 keeps its constants in zmm27..31;
 // vector() and group() may also use vector registers `scratch` and
 // `scratch + 1` and k1.
 class EpilogueEmitter {
@@ -62,7 +62,8 @@ class EpilogueEmitter {
   // so the epilogue does not add it.
   EpilogueEmitter(Xbyak::CodeGenerator& g, const EpilogueConf& c, bool avx512, int scratch,
                   bool bias_in_sums = false)
-      : g_(g), c_(c), avx512_(avx512), bias_in_sums_(bias_in_sums), lanes_(avx512 ? 16 : 8), scratch_(scratch) {}
+      : g_(g), c_(c), avx512_(avx512), bias_in_sums_(bias_in_sums), lanes_(avx512 ? 16 : 8),
+        scratch_(scratch) {}
 
   // r10 = the packed bias (r8 as for setup()), then x = its columns
   // n0 + v * lanes .. (r9 as for setup()). An int32 sum that starts there

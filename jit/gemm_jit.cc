@@ -8,9 +8,9 @@
 // After the k loop the w/bcast/tmp registers hold the epilogue's constants.
 // GPRs (SysV): rdi a, rsi w, rdx c, rcx ldc (then the tail mask), r8 ep, r9 n0,
 // [rsp + 8] panels; r10 the bias (the sums start there), then the k loop
-// count; r11 mult, rax bias_f,
-// r12 the output row stride in bytes; r13 the panels left, r14 a, r15 the
-// panel's c, rbx the panel's w (r12-r15 and rbx saved).
+// count; r11 mult, rax bias_f, r12 the output row stride in bytes; r13 the
+// panels left, r14 a, r15 the panel's c, rbx the panel's w (r12-r15 and rbx
+// saved).
 //
 // The epilogue (jit/epilogue_jit.h) is AOT's instruction sequence.
 #include "jit/gemm_jit.h"
@@ -235,8 +235,8 @@ class GemmGenerator : public Generator {
     ep.setup(rem);
     // Row m's vectors: whole ones together (4 on AVX-512, else 2), the
     // partial one alone. Codes of 2-vector groups are narrowed with row
-    // m + 1's (one group of 4: AVX2 6 shuffles for 32 codes, not 10;
-    // AVX-512 6, not 8): `pairs` 1 stores both rows' there, -1 skips them
+    // m + 1's (one group of 4: 6 instructions from the packs to the
+    // vpermd for 2 rows, not 10 on AVX2 and 8 on AVX-512): `pairs` 1 stores both rows' there, -1 skips them
     // (done with the row above), 0 groups them within the row.
     const auto row = [&](int m, int pairs) {
       for (int v = 0; v < vecs;) {
