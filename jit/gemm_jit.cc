@@ -235,15 +235,18 @@ class GemmGenerator : public Generator {
     ep.setup(rem);
     // Row m's vectors: whole ones together (4 on AVX-512, else 2), the
     // partial one alone. Codes of 2-vector groups are narrowed with row
-    // m + 1's (one group of 4: 6 instructions from the packs to the
-    // vpermd for 2 rows, not 10 on AVX2 and 8 on AVX-512): `pairs` 1 stores both rows' there, -1 skips them
-    // (done with the row above), 0 groups them within the row.
+    // m + 1's (one group of 4: 6 instructions from the packs to the store
+    // for 2 rows, not 10 on AVX2 and 8 on AVX-512). `pairs`: 1 stores both
+    // rows' groups there, -1 skips them (stored with the row above), 0
+    // groups them within the row.
     const auto row = [&](int m, int pairs) {
       for (int v = 0; v < vecs;) {
         const int n = avx512_ && v + 4 <= full ? 4 : v + 2 <= full ? 2 : 1;
-        if (n == 2 && pairs != 0) {
+        if (n == 2 && pairs > 0) {
           const Xmm xs[] = {acc(m, v), acc(m, v + 1), acc(m + 1, v), acc(m + 1, v + 1)};
-          if (pairs > 0) ep.group(xs, 4, v, /*two_rows=*/true);
+          ep.group(xs, 4, v, /*two_rows=*/true);
+        } else if (n == 2 && pairs < 0) {
+          // stored with the row above
         } else if (n > 1) {
           const Xmm xs[] = {acc(m, v), acc(m, v + 1), acc(m, n > 2 ? v + 2 : v), acc(m, n > 3 ? v + 3 : v)};
           ep.group(xs, n, v);
